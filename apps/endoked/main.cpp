@@ -1,0 +1,128 @@
+// endoked — one executable, one subcommand per stage.
+//   endoked <command> --config base.yaml [--config overlay.yaml …] [--set a.b=c …]
+#include <malloc.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "endoked/core/error.h"
+#include "endoked/core/log.h"
+#include "endoked/distributed/runtime.h"
+#include "pipeline.h"
+#include "recipes/store/store_commands.h"
+
+namespace {
+
+using namespace endoked;
+
+struct ConfigArgs {
+  std::vector<std::string> files;
+  std::vector<std::string> sets;
+};
+
+void add_config_args(CLI::App* cmd, ConfigArgs& args, const std::string& keys_help) {
+  cmd->add_option("-c,--config", args.files,
+                  "YAML config; repeat for overlays (later files override earlier ones)");
+  cmd->add_option("-s,--set", args.sets, "override one key: a.b=value (YAML value); repeatable");
+  cmd->footer("Config keys (defaults):\n" + keys_help);
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+template <typename Root, typename Fn>
+int run_command(dist::Runtime& rt, const std::string& name, const ConfigArgs& args,
+                const std::string& cmdline, Fn&& fn) {
+  const config::Tree tree = recipes::load_tree(args.files, args.sets);
+  const Root root = recipes::decode_root<Root>(tree);
+  const RunDir run = recipes::open_run(root.run, name, config::to_yaml(root), cmdline, rt.rank(),
+                                       rt.size());
+  return fn(root, run);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // glibc returns large buffers to the OS on every free by default; keep them (TOOLCHAIN #2).
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+
+  CLI::App app{"endoked: colonoscopy records -> labelled image datasets -> trained models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("endoked ") + git_revision());
+
+  ConfigArgs synth_args, ingest_args, run_args;
+  auto* synth = app.add_subcommand("synth", "write a synthetic corpus with ground truth");
+  add_config_args(synth, synth_args, config::help_text(recipes::SynthConfig{}));
+  auto* ingest = app.add_subcommand("ingest", "raw exam records -> record store");
+  add_config_args(ingest, ingest_args, config::help_text(recipes::IngestConfig{}));
+  auto* pipeline = app.add_subcommand("run", "run the pipeline recipe (demo: synth -> ingest -> verify)");
+  add_config_args(pipeline, run_args, config::help_text(app::PipelineConfig{}));
+
+  auto* store = app.add_subcommand("store", "inspect and check record stores");
+  store->require_subcommand(1);
+  std::string store_dir;
+  bool info_json = false, deep = false;
+  auto* info = store->add_subcommand("info", "counts, shards, provenance");
+  info->add_option("dir", store_dir, "store directory")->required();
+  info->add_flag("--json", info_json, "print the manifest as JSON");
+  auto* verify = store->add_subcommand("verify", "checksums and counts; --deep decodes every image");
+  verify->add_option("dir", store_dir, "store directory")->required();
+  verify->add_flag("--deep", deep, "decode every image");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  const std::string cmdline = command_line(argc, argv);
+  int code = 0;
+  if (*info || *verify) {  // single-process commands: no MPI needed
+    try {
+      code = *info ? recipes::store_info(store_dir, info_json) : recipes::store_verify(store_dir, deep);
+    } catch (const Error& e) {
+      log::error("{}", e.what());
+      code = 2;
+    }
+    return code;
+  }
+
+  std::unique_ptr<dist::Runtime> rt;
+  try {
+    rt = std::make_unique<dist::Runtime>(&argc, &argv);
+    if (*synth) {
+      code = run_command<recipes::SynthConfig>(*rt, "synth", synth_args, cmdline, [&](const auto& c, const RunDir& run) {
+        recipes::run_synth(rt->world(), c.synth, run);
+        return 0;
+      });
+    } else if (*ingest) {
+      code = run_command<recipes::IngestConfig>(*rt, "ingest", ingest_args, cmdline, [&](const auto& c, const RunDir& run) {
+        const auto s = recipes::run_ingest(rt->world(), c.ingest, run);
+        if (s.exams == 0) {
+          log::error("ingest: no valid exam found");
+          return 1;
+        }
+        if (c.ingest.strict && s.rejects > 0) {
+          log::error("ingest: {} input(s) rejected and ingest.strict is set (see {}/rejects.jsonl)",
+                     s.rejects, c.ingest.output);
+          return 3;
+        }
+        return 0;
+      });
+    } else if (*pipeline) {
+      code = run_command<app::PipelineConfig>(*rt, "run", run_args, cmdline, [&](const auto& c, const RunDir& run) {
+        return app::run_pipeline(rt->world(), c, run);
+      });
+    }
+  } catch (const std::exception& e) {
+    if (rt) rt->fail(e.what());
+    log::error("{}", e.what());
+    return 2;
+  }
+  return code;
+}

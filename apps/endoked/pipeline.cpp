@@ -1,0 +1,46 @@
+#include "pipeline.h"
+
+#include <fmt/format.h>
+
+#include "endoked/core/log.h"
+#include "endoked/data/store.h"
+
+namespace endoked::app {
+
+int run_pipeline(dist::Communicator& comm, const PipelineConfig& cfg, const RunDir& run) {
+  log::info("pipeline: synth -> ingest -> verify on {} rank(s)", comm.size());
+  const nlohmann::json synth = recipes::run_synth(comm, cfg.synth, run);
+  const recipes::IngestSummary ingest = recipes::run_ingest(comm, cfg.ingest, run);
+  int code = 0;
+  std::string verdict = "skipped";
+  if (cfg.verify.enabled) {
+    data::VerifyResult v;
+    if (comm.is_root()) {
+      v = data::verify_store(cfg.ingest.output, data::VerifyOptions{cfg.verify.deep});
+      for (const auto& p : v.problems) log::error("verify: {}", p);
+      verdict = v.ok() ? (cfg.verify.deep ? "OK (every image decoded)" : "OK") : "FAILED";
+      run.log_metrics({{"stage", "verify"}, {"ok", v.ok()}, {"decoded", v.decoded},
+                       {"problems", v.problems}});
+    }
+    std::int64_t failed = comm.is_root() && !v.ok() ? 1 : 0;
+    comm.all_reduce(&failed, 1, dist::ReduceOp::kMax);
+    code = failed ? 1 : 0;
+  }
+  if (comm.is_root()) {
+    fmt::print(
+        "\nendoked demo summary\n"
+        "  synth   {} exams, {} frames ({} with polyps), {:.0f} frames/s -> {}\n"
+        "          ground truth -> {}\n"
+        "  ingest  {} exams, {} images, {} rejected -> {}\n"
+        "          content sha256 {}\n"
+        "  verify  {}\n"
+        "  run dir {}\n",
+        synth["exams"].get<std::int64_t>(), synth["images"].get<std::int64_t>(),
+        synth["positive_images"].get<std::int64_t>(), synth["images_per_s"].get<double>(),
+        cfg.synth.output, cfg.synth.truth_dir(), ingest.exams, ingest.images, ingest.rejects,
+        cfg.ingest.output, ingest.content_sha256, verdict, run.path());
+  }
+  return code;
+}
+
+}  // namespace endoked::app

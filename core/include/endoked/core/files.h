@@ -1,0 +1,25 @@
+#pragma once
+// Small file-system helpers with the atomic-write discipline of the project:
+// write to "<path>.tmp-<pid>", fsync, rename over <path>, fsync the directory.
+#include <string>
+#include <string_view>
+
+namespace endoked::files {
+
+/// Atomically replaces `path` with `content`. Throws Error naming the path on failure.
+void atomic_write(const std::string& path, std::string_view content);
+/// Plain write (no fsync, no rename): for files inside a directory that is itself committed
+/// atomically (a store's partial directory).
+void write_file(const std::string& path, std::string_view content);
+/// fsync of a file or a directory by path.
+void fsync_path(const std::string& path);
+/// rename(2) + fsync of the target's directory.
+void atomic_rename(const std::string& from, const std::string& to);
+/// Whole file as bytes; throws Error naming the file.
+std::string read_all(const std::string& path);
+/// Appends one line (a '\n' is added) and flushes; used for JSON-lines metrics.
+void append_line(const std::string& path, std::string_view line);
+/// A temporary name next to `path` that is unique to this process.
+std::string temp_name(const std::string& path);
+
+}  // namespace endoked::files

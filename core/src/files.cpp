@@ -1,0 +1,91 @@
+#include "endoked/core/files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "endoked/core/error.h"
+
+namespace endoked::files {
+
+std::string temp_name(const std::string& path) {
+  return path + ".tmp-" + std::to_string(::getpid());
+}
+
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  ENDOKED_CHECK(fd >= 0, "cannot open '", path, "' to fsync: ", std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  ENDOKED_CHECK(rc == 0, "fsync of '", path, "' failed: ", std::strerror(err));
+}
+
+void atomic_rename(const std::string& from, const std::string& to) {
+  ENDOKED_CHECK(std::rename(from.c_str(), to.c_str()) == 0, "cannot rename '", from, "' to '", to,
+                "': ", std::strerror(errno));
+  std::filesystem::path dir = std::filesystem::path(to).parent_path();
+  fsync_path(dir.empty() ? "." : dir.string());
+}
+
+void atomic_write(const std::string& path, std::string_view content) {
+  const std::string tmp = temp_name(path);
+  {
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ENDOKED_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
+    std::size_t done = 0;
+    while (done < content.size()) {
+      const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int err = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        ENDOKED_FAIL("cannot write '", tmp, "': ", std::strerror(err));
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    const bool synced = ::fsync(fd) == 0;
+    ::close(fd);
+    if (!synced) {
+      ::unlink(tmp.c_str());
+      ENDOKED_FAIL("fsync of '", tmp, "' failed");
+    }
+  }
+  atomic_rename(tmp, path);
+}
+
+void write_file(const std::string& path, std::string_view content) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ENDOKED_CHECK(f != nullptr, "cannot create '", path, "': ", std::strerror(errno));
+  const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+  const bool closed = std::fclose(f) == 0;
+  ENDOKED_CHECK(ok && closed, "cannot write '", path, "'");
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  ENDOKED_CHECK(in.good(), "cannot open '", path, "': ", std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  ENDOKED_CHECK(!in.bad(), "read error on '", path, "'");
+  return ss.str();
+}
+
+void append_line(const std::string& path, std::string_view line) {
+  std::FILE* f = std::fopen(path.c_str(), "ab");
+  ENDOKED_CHECK(f != nullptr, "cannot open '", path, "' to append: ", std::strerror(errno));
+  std::fwrite(line.data(), 1, line.size(), f);
+  std::fputc('\n', f);
+  const bool ok = std::fflush(f) == 0;
+  std::fclose(f);
+  ENDOKED_CHECK(ok, "cannot append to '", path, "'");
+}
+
+}  // namespace endoked::files

@@ -1,0 +1,197 @@
+#pragma once
+// The record store and its sidecars (DESIGN.md §3).
+//
+// A store is a directory: manifest.json + shard-00000.h5, shard-00001.h5, … Each shard holds two
+// tables, /exams and /images, as 1-D datasets of equal length per table (one dataset a column).
+// Blob columns (encoded images, masks) are packed: /images/<col> is uint8, with
+// /images/<col>_offset and /images/<col>_length (int64) per row. Strings are variable-length
+// UTF-8. Readable with h5py alone:
+//
+//   f = h5py.File("store/shard-00000.h5")
+//   o, n = f["images/bytes_offset"][i], f["images/bytes_length"][i]
+//   jpeg = f["images/bytes"][o:o + n].tobytes()
+//
+// Writing is atomic at two levels: a shard is written under a temporary name, fsynced and
+// renamed; the store is built in "<dir>.partial/" and renamed to "<dir>" after rank 0 wrote the
+// manifest (last). A directory without a manifest, or a leftover ".partial", is never read as a
+// store.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace endoked::data {
+
+inline constexpr int kSchemaVersion = 1;
+inline constexpr const char* kStoreFormat = "endoked-store";
+
+/// "shard-00042.h5"
+std::string shard_file_name(int index);
+
+struct ShardInfo {
+  std::string file;
+  std::int64_t exams = 0;
+  std::int64_t images = 0;
+  std::int64_t bytes = 0;        // file size
+  std::string sha256;            // of the file's bytes
+  std::string content_sha256;    // of the logical content (tables and blobs, in order)
+};
+
+struct Manifest {
+  std::string kind;                         // "records", "truth", …
+  int schema_version = kSchemaVersion;
+  std::vector<ShardInfo> shards;
+  std::vector<std::string> image_columns;   // blob columns holding encoded images ("images/bytes")
+  nlohmann::json provenance = nlohmann::json::object();  // command, source, revision, config hash
+  nlohmann::json summary = nlohmann::json::object();     // stage summary (e.g. ingest rejects)
+
+  std::int64_t exam_count() const;
+  std::int64_t image_count() const;
+  /// SHA-256 over the shards' content hashes in order: equal content ⇒ equal hash.
+  std::string content_sha256() const;
+
+  nlohmann::json to_json() const;
+  static Manifest from_json(const nlohmann::json& j, const std::string& where);
+  /// Reads `<dir>/manifest.json`; explains an interrupted write when that is what it finds.
+  static Manifest load(const std::string& dir);
+};
+
+/// Writes one shard. Columns are appended row by row; every column of a table must have the
+/// same number of rows at close(). Strings and ints are buffered; blobs stream to the file.
+/// Not thread-safe. A writer destroyed before close() removes its temporary file.
+class ShardWriter {
+ public:
+  ShardWriter(const std::string& dir, int index, const std::string& kind);
+  ~ShardWriter();
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+
+  void add_string(const std::string& table, const std::string& column, std::string value);
+  void add_int(const std::string& table, const std::string& column, std::int64_t value);
+  void add_blob(const std::string& table, const std::string& column, std::string_view bytes);
+  std::int64_t rows(const std::string& table) const;
+  /// Writes the buffered columns, fsyncs and renames into place; returns sizes and checksums.
+  ShardInfo close();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Reads one shard. Column arrays are cached after first use. Not thread-safe.
+class ShardReader {
+ public:
+  explicit ShardReader(const std::string& path);
+  ~ShardReader();
+  const std::string& path() const;
+  std::int64_t rows(const std::string& table) const;
+  bool has(const std::string& table, const std::string& column) const;
+  const std::vector<std::string>& strings(const std::string& table, const std::string& column);
+  const std::vector<std::int64_t>& ints(const std::string& table, const std::string& column);
+  std::string blob(const std::string& table, const std::string& column, std::int64_t row);
+  std::string attr(const std::string& name) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- building a store (all ranks write shards into the same partial directory) ----
+
+/// "<dir>.partial"
+std::string partial_dir(const std::string& dir);
+/// Rank 0, before any shard is written: fails if `dir` exists and !overwrite; clears a stale
+/// partial directory; creates a new one. Returns the partial directory.
+std::string begin_store(const std::string& dir, bool overwrite);
+/// Rank 0, after every shard is in place: writes the manifest (last) and moves the partial
+/// directory to `dir` (an old store is replaced only now, so a failed run loses nothing).
+void commit_store(const std::string& dir, const Manifest& manifest);
+/// The same for a directory that is not a store: writes `file` (last) with `content` into the
+/// partial directory, then moves it to `dir`.
+void commit_directory(const std::string& dir, const std::string& file, const std::string& content);
+
+// ---- the record store ----
+
+struct ExamRecord {
+  std::string id;
+  std::string centre;
+  std::string report;    // UTF-8
+  std::string metadata;  // a JSON object, as text
+  std::int64_t first_image = 0;  // global image index (reading) / unused (writing)
+  std::int64_t image_count = 0;
+};
+
+struct ImageRecord {
+  std::string bytes;    // encoded as received (JPEG, PNG, …)
+  std::string format;   // "jpeg", "png", …
+  std::int32_t width = 0;
+  std::int32_t height = 0;
+  std::string source_path;
+  std::int64_t exam = 0;  // global exam index (reading)
+};
+
+/// Appends one exam with its images to a records shard.
+void add_exam(ShardWriter& shard, const ExamRecord& exam, const std::vector<ImageRecord>& images);
+
+/// Random access and scans over a record store (or any store with the same tables).
+/// Thread-safe: HDF5 access is serialised by one mutex.
+class RecordStore {
+ public:
+  explicit RecordStore(const std::string& dir);
+  ~RecordStore();
+  const Manifest& manifest() const { return manifest_; }
+  const std::string& dir() const { return dir_; }
+  std::int64_t exam_count() const { return exam_start_.back(); }
+  std::int64_t image_count() const { return image_start_.back(); }
+
+  ExamRecord exam(std::int64_t index);
+  ImageRecord image(std::int64_t index);
+  /// Index of the exam with this id, or -1.
+  std::int64_t find_exam(const std::string& id);
+  /// Visits every exam in order with its images (sequential, shard by shard).
+  void scan(const std::function<void(const ExamRecord&, const std::vector<ImageRecord>&)>& visit);
+
+ private:
+  struct Location {
+    std::size_t shard;
+    std::int64_t row;
+  };
+  Location locate(const std::vector<std::int64_t>& starts, std::int64_t index,
+                  const char* what) const;
+  ShardReader& shard(std::size_t i);
+  ExamRecord exam_locked(std::size_t s, std::int64_t row);
+  ImageRecord image_locked(std::size_t s, std::int64_t row);
+
+  std::string dir_;
+  Manifest manifest_;
+  std::vector<std::int64_t> exam_start_;   // prefix sums, size shards+1
+  std::vector<std::int64_t> image_start_;
+  std::vector<std::unique_ptr<ShardReader>> shards_;
+  std::map<std::string, std::int64_t> id_index_;
+  std::mutex mutex_;
+};
+
+// ---- verification ----
+
+struct VerifyOptions {
+  bool deep = false;  // also decode every image of the manifest's image columns
+};
+struct VerifyResult {
+  std::vector<std::string> problems;  // empty when the store is sound
+  std::int64_t exams = 0;
+  std::int64_t images = 0;
+  std::int64_t decoded = 0;
+  bool ok() const { return problems.empty(); }
+};
+/// Checks the manifest, every shard's size and SHA-256, table lengths against the manifest,
+/// blob offsets within bounds; `deep` decodes images. Never throws for a damaged store: the
+/// damage is listed in `problems`.
+VerifyResult verify_store(const std::string& dir, const VerifyOptions& options);
+
+}  // namespace endoked::data

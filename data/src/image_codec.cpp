@@ -1,0 +1,148 @@
+#include "endoked/data/image_codec.h"
+
+#include <turbojpeg.h>
+
+#include <cstring>
+#include <memory>
+#include <opencv2/imgcodecs.hpp>
+#include <vector>
+
+#include "endoked/core/error.h"
+
+namespace endoked::data {
+namespace {
+
+struct TjDeleter {
+  void operator()(void* h) const { tjDestroy(h); }
+};
+using TjHandle = std::unique_ptr<void, TjDeleter>;
+
+TjHandle& decompressor_slot() {
+  thread_local TjHandle h;
+  return h;
+}
+tjhandle decompressor() {
+  TjHandle& h = decompressor_slot();
+  if (!h) h.reset(tjInitDecompress());
+  ENDOKED_CHECK(h != nullptr, "cannot create a TurboJPEG decompressor");
+  return h.get();
+}
+// A TurboJPEG handle is not reliably reusable after a failed call (a later header read on it
+// can report 0x0): raise the error and drop the handle so the next call gets a fresh one.
+[[noreturn]] void fail_decompress(const char* what) {
+  const std::string why = tjGetErrorStr2(decompressor());
+  decompressor_slot().reset();
+  ENDOKED_FAIL(what, why);
+}
+tjhandle compressor() {
+  thread_local TjHandle h(tjInitCompress());
+  ENDOKED_CHECK(h != nullptr, "cannot create a TurboJPEG compressor");
+  return h.get();
+}
+
+std::uint32_t be32(const unsigned char* p) {
+  return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
+         p[3];
+}
+
+ImageInfo opencv_info(std::string_view bytes, ImageFormat format) {
+  std::vector<unsigned char> buf(bytes.begin(), bytes.end());
+  cv::Mat m = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
+  if (m.empty()) ENDOKED_FAIL("cannot decode ", format_name(format), " image");
+  return {format, m.cols, m.rows};
+}
+
+}  // namespace
+
+ImageFormat sniff_format(std::string_view b) {
+  const auto* p = reinterpret_cast<const unsigned char*>(b.data());
+  const std::size_t n = b.size();
+  if (n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) return ImageFormat::kJpeg;
+  if (n >= 8 && std::memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) return ImageFormat::kPng;
+  if (n >= 2 && p[0] == 'B' && p[1] == 'M') return ImageFormat::kBmp;
+  if (n >= 4 && (std::memcmp(p, "II*\0", 4) == 0 || std::memcmp(p, "MM\0*", 4) == 0))
+    return ImageFormat::kTiff;
+  if (n >= 12 && std::memcmp(p, "RIFF", 4) == 0 && std::memcmp(p + 8, "WEBP", 4) == 0)
+    return ImageFormat::kWebp;
+  return ImageFormat::kUnknown;
+}
+
+const char* format_name(ImageFormat f) {
+  switch (f) {
+    case ImageFormat::kJpeg:
+      return "jpeg";
+    case ImageFormat::kPng:
+      return "png";
+    case ImageFormat::kBmp:
+      return "bmp";
+    case ImageFormat::kTiff:
+      return "tiff";
+    case ImageFormat::kWebp:
+      return "webp";
+    case ImageFormat::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+ImageInfo read_image_info(std::string_view bytes) {
+  if (bytes.empty()) ENDOKED_FAIL("zero-byte file");
+  const ImageFormat f = sniff_format(bytes);
+  switch (f) {
+    case ImageFormat::kUnknown:
+      ENDOKED_FAIL("not an image (unknown signature)");
+    case ImageFormat::kJpeg: {
+      int w = 0, h = 0, subsamp = 0, colorspace = 0;
+      if (tjDecompressHeader3(decompressor(),
+                              reinterpret_cast<const unsigned char*>(bytes.data()),
+                              static_cast<unsigned long>(bytes.size()), &w, &h, &subsamp,
+                              &colorspace) != 0)
+        fail_decompress("bad JPEG header: ");
+      return {f, w, h};
+    }
+    case ImageFormat::kPng: {
+      const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+      if (bytes.size() < 24 || std::memcmp(p + 12, "IHDR", 4) != 0)
+        ENDOKED_FAIL("bad PNG header (no IHDR)");
+      return {f, static_cast<int>(be32(p + 16)), static_cast<int>(be32(p + 20))};
+    }
+    default:
+      return opencv_info(bytes, f);
+  }
+}
+
+ImageInfo check_decodes(std::string_view bytes) {
+  ImageInfo info = read_image_info(bytes);
+  if (info.width <= 0 || info.height <= 0)
+    ENDOKED_FAIL("image has no pixels (", info.width, "x", info.height, ")");
+  if (info.format != ImageFormat::kJpeg) return opencv_info(bytes, info.format);
+  // The smallest scaling factor: same entropy decoding, an eighth of the IDCT and colour work.
+  int n_factors = 0;
+  const tjscalingfactor* factors = tjGetScalingFactors(&n_factors);
+  tjscalingfactor smallest = {1, 1};
+  for (int i = 0; i < n_factors; ++i)
+    if (factors[i].num * smallest.denom < smallest.num * factors[i].denom) smallest = factors[i];
+  const int w = TJSCALED(info.width, smallest), h = TJSCALED(info.height, smallest);
+  std::vector<unsigned char> out(static_cast<std::size_t>(w) * h * 3);
+  if (tjDecompress2(decompressor(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                    static_cast<unsigned long>(bytes.size()), out.data(), w, 0, h, TJPF_RGB,
+                    TJFLAG_STOPONWARNING) != 0)
+    fail_decompress("corrupt JPEG: ");
+  return info;
+}
+
+std::string encode_jpeg_rgb(const std::uint8_t* rgb, int width, int height, int quality) {
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  if (tjCompress2(compressor(), rgb, width, 0, height, TJPF_RGB, &out, &size, TJSAMP_420, quality,
+                  TJFLAG_FASTDCT) != 0) {
+    const std::string why = tjGetErrorStr2(compressor());
+    if (out) tjFree(out);
+    ENDOKED_FAIL("JPEG encode failed: ", why);
+  }
+  std::string bytes(reinterpret_cast<const char*>(out), size);
+  tjFree(out);
+  return bytes;
+}
+
+}  // namespace endoked::data

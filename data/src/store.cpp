@@ -1,0 +1,495 @@
+#include "endoked/data/store.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "endoked/core/error.h"
+#include "endoked/core/files.h"
+#include "endoked/core/sha256.h"
+#include "h5.h"
+
+namespace fs = std::filesystem;
+
+namespace endoked::data {
+
+std::string shard_file_name(int index) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "shard-%05d.h5", index);
+  return buf;
+}
+
+// ---------------- manifest ----------------
+
+std::int64_t Manifest::exam_count() const {
+  std::int64_t n = 0;
+  for (const auto& s : shards) n += s.exams;
+  return n;
+}
+std::int64_t Manifest::image_count() const {
+  std::int64_t n = 0;
+  for (const auto& s : shards) n += s.images;
+  return n;
+}
+std::string Manifest::content_sha256() const {
+  Sha256 h;
+  h.update_field(kind);
+  for (const auto& s : shards) h.update_field(s.content_sha256);
+  return h.hex();
+}
+
+nlohmann::json Manifest::to_json() const {
+  nlohmann::json shards_json = nlohmann::json::array();
+  for (const auto& s : shards)
+    shards_json.push_back({{"file", s.file},
+                           {"exams", s.exams},
+                           {"images", s.images},
+                           {"bytes", s.bytes},
+                           {"sha256", s.sha256},
+                           {"content_sha256", s.content_sha256}});
+  return {{"format", kStoreFormat},
+          {"kind", kind},
+          {"schema_version", schema_version},
+          {"exam_count", exam_count()},
+          {"image_count", image_count()},
+          {"content_sha256", content_sha256()},
+          {"image_columns", image_columns},
+          {"provenance", provenance},
+          {"summary", summary},
+          {"shards", shards_json}};
+}
+
+Manifest Manifest::from_json(const nlohmann::json& j, const std::string& where) {
+  try {
+    ENDOKED_CHECK(j.value("format", "") == kStoreFormat, where, ": not an endoked store manifest");
+    Manifest m;
+    m.kind = j.at("kind").get<std::string>();
+    m.schema_version = j.at("schema_version").get<int>();
+    ENDOKED_CHECK(m.schema_version <= kSchemaVersion, where, ": schema version ", m.schema_version,
+                  " is newer than this endoked (", kSchemaVersion, ")");
+    m.image_columns = j.value("image_columns", std::vector<std::string>{});
+    m.provenance = j.value("provenance", nlohmann::json::object());
+    m.summary = j.value("summary", nlohmann::json::object());
+    for (const auto& s : j.at("shards")) {
+      ShardInfo info;
+      info.file = s.at("file").get<std::string>();
+      info.exams = s.at("exams").get<std::int64_t>();
+      info.images = s.at("images").get<std::int64_t>();
+      info.bytes = s.at("bytes").get<std::int64_t>();
+      info.sha256 = s.at("sha256").get<std::string>();
+      info.content_sha256 = s.at("content_sha256").get<std::string>();
+      ENDOKED_CHECK(info.file.find('/') == std::string::npos, where, ": shard name '", info.file,
+                    "' must be a plain file name");
+      m.shards.push_back(std::move(info));
+    }
+    return m;
+  } catch (const nlohmann::json::exception& e) {
+    ENDOKED_FAIL(where, ": malformed manifest: ", e.what());
+  }
+}
+
+Manifest Manifest::load(const std::string& dir) {
+  const std::string path = dir + "/manifest.json";
+  if (!fs::exists(path)) {
+    if (fs::exists(partial_dir(dir)))
+      ENDOKED_FAIL("store '", dir, "' is incomplete: its write was interrupted ('",
+                   partial_dir(dir), "' exists, no manifest); rerun the command that makes it");
+    if (fs::is_directory(dir))
+      ENDOKED_FAIL("'", dir, "' has no manifest.json: not a store, or an interrupted write");
+    ENDOKED_FAIL("store '", dir, "' does not exist");
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(files::read_all(path));
+  } catch (const nlohmann::json::exception& e) {
+    ENDOKED_FAIL(path, ": not valid JSON: ", e.what());
+  }
+  return from_json(j, path);
+}
+
+// ---------------- shard writer ----------------
+
+namespace {
+enum class ColumnType { kString, kInt, kBlob };
+
+struct Column {
+  ColumnType type;
+  std::vector<std::string> strings;
+  std::vector<std::int64_t> ints;  // ints, or blob offsets
+  std::vector<std::int64_t> lengths;  // blob lengths
+  std::unique_ptr<h5::ByteAppender> blob;
+  std::unique_ptr<Sha256> blob_hash;
+  std::int64_t rows() const {
+    return type == ColumnType::kString ? static_cast<std::int64_t>(strings.size())
+                                       : static_cast<std::int64_t>(ints.size());
+  }
+};
+}  // namespace
+
+struct ShardWriter::Impl {
+  std::string final_path;
+  std::string tmp_path;
+  std::string kind;
+  int index = 0;
+  h5::Handle file;
+  std::map<std::string, h5::Handle> groups;
+  std::map<std::string, std::map<std::string, Column>> tables;
+  bool closed = false;
+
+  hid_t group(const std::string& table) {
+    auto it = groups.find(table);
+    if (it == groups.end())
+      it = groups.emplace(table, h5::create_group(file.get(), table, tmp_path)).first;
+    return it->second.get();
+  }
+  Column& column(const std::string& table, const std::string& name, ColumnType type) {
+    ENDOKED_CHECK(!closed, final_path, ": shard already closed");
+    auto& cols = tables[table];
+    auto it = cols.find(name);
+    if (it == cols.end()) {
+      Column c{type, {}, {}, {}, nullptr, nullptr};
+      if (type == ColumnType::kBlob) {
+        c.blob = std::make_unique<h5::ByteAppender>(group(table), name, tmp_path);
+        c.blob_hash = std::make_unique<Sha256>();
+      }
+      it = cols.emplace(name, std::move(c)).first;
+    }
+    ENDOKED_CHECK(it->second.type == type, final_path, ": column ", table, "/", name,
+                  " used with two types");
+    return it->second;
+  }
+};
+
+ShardWriter::ShardWriter(const std::string& dir, int index, const std::string& kind)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->final_path = dir + "/" + shard_file_name(index);
+  impl_->tmp_path = files::temp_name(impl_->final_path);
+  impl_->kind = kind;
+  impl_->index = index;
+  impl_->file = h5::create_file(impl_->tmp_path);
+}
+
+ShardWriter::~ShardWriter() {
+  if (impl_ && !impl_->closed) {
+    impl_->tables.clear();
+    impl_->groups.clear();
+    impl_->file.reset();
+    ::unlink(impl_->tmp_path.c_str());
+  }
+}
+
+void ShardWriter::add_string(const std::string& table, const std::string& column,
+                             std::string value) {
+  impl_->column(table, column, ColumnType::kString).strings.push_back(std::move(value));
+}
+void ShardWriter::add_int(const std::string& table, const std::string& column,
+                          std::int64_t value) {
+  impl_->column(table, column, ColumnType::kInt).ints.push_back(value);
+}
+void ShardWriter::add_blob(const std::string& table, const std::string& column,
+                           std::string_view bytes) {
+  Column& c = impl_->column(table, column, ColumnType::kBlob);
+  c.ints.push_back(c.blob->append(bytes));
+  c.lengths.push_back(static_cast<std::int64_t>(bytes.size()));
+  c.blob_hash->update_field(bytes);
+}
+
+std::int64_t ShardWriter::rows(const std::string& table) const {
+  auto it = impl_->tables.find(table);
+  if (it == impl_->tables.end() || it->second.empty()) return 0;
+  return it->second.begin()->second.rows();
+}
+
+ShardInfo ShardWriter::close() {
+  Impl& m = *impl_;
+  ENDOKED_CHECK(!m.closed, m.final_path, ": shard closed twice");
+  Sha256 content;
+  content.update_field(m.kind);
+  ShardInfo info;
+  info.file = shard_file_name(m.index);
+  for (auto& [table, cols] : m.tables) {
+    const std::int64_t n = cols.empty() ? 0 : cols.begin()->second.rows();
+    for (auto& [name, c] : cols) {
+      ENDOKED_CHECK_EQ(c.rows(), n, m.final_path, ": column ", table, "/", name,
+                       " has a different row count than ", table, "/", cols.begin()->first);
+      const hid_t g = m.group(table);
+      content.update_field(table + "/" + name);
+      switch (c.type) {
+        case ColumnType::kString:
+          h5::write_strings(g, name, c.strings, m.tmp_path);
+          content.update_i64(0);
+          for (const auto& s : c.strings) content.update_field(s);
+          break;
+        case ColumnType::kInt:
+          h5::write_i64(g, name, c.ints, m.tmp_path);
+          content.update_i64(1);
+          for (auto v : c.ints) content.update_i64(v);
+          break;
+        case ColumnType::kBlob:
+          c.blob->close();
+          h5::write_i64(g, name + "_offset", c.ints, m.tmp_path);
+          h5::write_i64(g, name + "_length", c.lengths, m.tmp_path);
+          content.update_i64(2);
+          content.update_field(c.blob_hash->hex());
+          break;
+      }
+    }
+    if (table == "exams") info.exams = n;
+    if (table == "images") info.images = n;
+  }
+  // Tables every store has, even when a shard is empty.
+  for (const char* t : {"exams", "images"}) m.group(t);
+  h5::write_attr(m.file.get(), "format", std::string(kStoreFormat));
+  h5::write_attr(m.file.get(), "kind", m.kind);
+  h5::write_attr(m.file.get(), "schema_version", static_cast<std::int64_t>(kSchemaVersion));
+  h5::write_attr(m.file.get(), "shard_index", static_cast<std::int64_t>(m.index));
+  m.tables.clear();
+  m.groups.clear();
+  ENDOKED_CHECK(H5Fflush(m.file.get(), H5F_SCOPE_GLOBAL) >= 0, m.tmp_path, ": flush failed");
+  m.file.reset();
+  files::fsync_path(m.tmp_path);
+  files::atomic_rename(m.tmp_path, m.final_path);
+  m.closed = true;
+  info.content_sha256 = content.hex();
+  info.sha256 = sha256_file(m.final_path);
+  info.bytes = static_cast<std::int64_t>(fs::file_size(m.final_path));
+  return info;
+}
+
+// ---------------- shard reader ----------------
+
+struct ShardReader::Impl {
+  std::string path;
+  h5::Handle file;
+  std::map<std::string, std::vector<std::string>> strings;
+  std::map<std::string, std::vector<std::int64_t>> ints;
+};
+
+ShardReader::ShardReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  impl_->file = h5::open_file(path);
+  ENDOKED_CHECK(h5::read_attr_string(impl_->file.get(), "format", path) == kStoreFormat, path,
+                ": not an endoked shard");
+}
+ShardReader::~ShardReader() = default;
+
+const std::string& ShardReader::path() const { return impl_->path; }
+
+std::int64_t ShardReader::rows(const std::string& table) const {
+  // A table's row count is the length of any of its columns; "id" for exams, else the first.
+  h5::Handle g(H5Gopen2(impl_->file.get(), table.c_str(), H5P_DEFAULT), H5Gclose);
+  ENDOKED_CHECK(g.get() >= 0, impl_->path, ": missing table '", table, "'");
+  H5G_info_t info;
+  H5Gget_info(g.get(), &info);
+  if (info.nlinks == 0) return 0;
+  char name[256];
+  H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, 0, name, sizeof(name), H5P_DEFAULT);
+  std::string first = name;
+  // a blob's data column is not one row per entry; use its offsets instead
+  if (h5::exists(g.get(), first + "_offset")) first += "_offset";
+  return h5::length(g.get(), first, impl_->path);
+}
+
+bool ShardReader::has(const std::string& table, const std::string& column) const {
+  return h5::exists(impl_->file.get(), table) &&
+         h5::exists(impl_->file.get(), table + "/" + column);
+}
+
+const std::vector<std::string>& ShardReader::strings(const std::string& table,
+                                                     const std::string& column) {
+  const std::string key = table + "/" + column;
+  auto it = impl_->strings.find(key);
+  if (it == impl_->strings.end())
+    it = impl_->strings.emplace(key, h5::read_strings(impl_->file.get(), key, impl_->path)).first;
+  return it->second;
+}
+
+const std::vector<std::int64_t>& ShardReader::ints(const std::string& table,
+                                                   const std::string& column) {
+  const std::string key = table + "/" + column;
+  auto it = impl_->ints.find(key);
+  if (it == impl_->ints.end())
+    it = impl_->ints.emplace(key, h5::read_i64(impl_->file.get(), key, impl_->path)).first;
+  return it->second;
+}
+
+std::string ShardReader::blob(const std::string& table, const std::string& column,
+                              std::int64_t row) {
+  const auto& off = ints(table, column + "_offset");
+  const auto& len = ints(table, column + "_length");
+  ENDOKED_CHECK(row >= 0 && row < static_cast<std::int64_t>(off.size()), impl_->path, ": row ",
+                row, " outside ", table, "/", column, " of ", off.size(), " rows");
+  return h5::read_bytes(impl_->file.get(), table + "/" + column, off[row], len[row], impl_->path);
+}
+
+std::string ShardReader::attr(const std::string& name) const {
+  return h5::read_attr_string(impl_->file.get(), name, impl_->path);
+}
+
+// ---------------- building ----------------
+
+std::string partial_dir(const std::string& dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d + ".partial";
+}
+
+std::string begin_store(const std::string& dir, bool overwrite) {
+  ENDOKED_CHECK(!dir.empty(), "empty store directory name");
+  if (fs::exists(dir) && !overwrite)
+    ENDOKED_FAIL("output store '", dir, "' exists; choose another path or set overwrite=true");
+  const std::string partial = partial_dir(dir);
+  fs::remove_all(partial);
+  fs::create_directories(partial);
+  return partial;
+}
+
+void commit_store(const std::string& dir, const Manifest& manifest) {
+  const std::string partial = partial_dir(dir);
+  for (const auto& s : manifest.shards)
+    ENDOKED_CHECK(fs::exists(partial + "/" + s.file), partial, ": shard ", s.file,
+                  " missing at commit");
+  commit_directory(dir, "manifest.json", manifest.to_json().dump(2) + "\n");
+}
+
+void commit_directory(const std::string& dir, const std::string& file, const std::string& content) {
+  const std::string partial = partial_dir(dir);
+  ENDOKED_CHECK(fs::is_directory(partial), "nothing to commit: '", partial, "' does not exist");
+  files::atomic_write(partial + "/" + file, content);
+  std::string old;
+  if (fs::exists(dir)) {
+    old = dir + ".old-" + std::to_string(::getpid());
+    files::atomic_rename(dir, old);
+  }
+  files::atomic_rename(partial, dir);
+  if (!old.empty()) fs::remove_all(old);
+}
+
+// ---------------- record store ----------------
+
+void add_exam(ShardWriter& shard, const ExamRecord& exam, const std::vector<ImageRecord>& images) {
+  const std::int64_t exam_row = shard.rows("exams");
+  const std::int64_t first = shard.rows("images");
+  shard.add_string("exams", "id", exam.id);
+  shard.add_string("exams", "centre", exam.centre);
+  shard.add_string("exams", "report", exam.report);
+  shard.add_string("exams", "metadata", exam.metadata.empty() ? "{}" : exam.metadata);
+  shard.add_int("exams", "first_image", first);
+  shard.add_int("exams", "image_count", static_cast<std::int64_t>(images.size()));
+  for (const auto& im : images) {
+    shard.add_blob("images", "bytes", im.bytes);
+    shard.add_string("images", "format", im.format);
+    shard.add_int("images", "width", im.width);
+    shard.add_int("images", "height", im.height);
+    shard.add_int("images", "exam", exam_row);
+    shard.add_string("images", "source_path", im.source_path);
+  }
+}
+
+RecordStore::RecordStore(const std::string& dir) : dir_(dir), manifest_(Manifest::load(dir)) {
+  exam_start_.push_back(0);
+  image_start_.push_back(0);
+  for (const auto& s : manifest_.shards) {
+    const std::string path = dir_ + "/" + s.file;
+    ENDOKED_CHECK(fs::exists(path), "store '", dir_, "': shard ", s.file, " is missing");
+    const auto size = static_cast<std::int64_t>(fs::file_size(path));
+    ENDOKED_CHECK_EQ(size, s.bytes, "store '", dir_, "': shard ", s.file,
+                     " has the wrong size (truncated or replaced); run `endoked store verify`");
+    exam_start_.push_back(exam_start_.back() + s.exams);
+    image_start_.push_back(image_start_.back() + s.images);
+  }
+  shards_.resize(manifest_.shards.size());
+}
+
+RecordStore::~RecordStore() = default;
+
+ShardReader& RecordStore::shard(std::size_t i) {
+  if (!shards_[i]) shards_[i] = std::make_unique<ShardReader>(dir_ + "/" + manifest_.shards[i].file);
+  return *shards_[i];
+}
+
+RecordStore::Location RecordStore::locate(const std::vector<std::int64_t>& starts,
+                                          std::int64_t index, const char* what) const {
+  ENDOKED_CHECK(index >= 0 && index < starts.back(), "store '", dir_, "': ", what, " index ",
+                index, " outside [0, ", starts.back(), ")");
+  const auto it = std::upper_bound(starts.begin(), starts.end(), index);
+  const std::size_t s = static_cast<std::size_t>(it - starts.begin()) - 1;
+  return {s, index - starts[s]};
+}
+
+ExamRecord RecordStore::exam_locked(std::size_t s, std::int64_t row) {
+  ShardReader& r = shard(s);
+  ExamRecord e;
+  e.id = r.strings("exams", "id").at(row);
+  e.centre = r.strings("exams", "centre").at(row);
+  e.report = r.strings("exams", "report").at(row);
+  e.metadata = r.strings("exams", "metadata").at(row);
+  e.first_image = image_start_[s] + r.ints("exams", "first_image").at(row);
+  e.image_count = r.ints("exams", "image_count").at(row);
+  return e;
+}
+
+ImageRecord RecordStore::image_locked(std::size_t s, std::int64_t row) {
+  ShardReader& r = shard(s);
+  ImageRecord im;
+  im.bytes = r.blob("images", "bytes", row);
+  im.format = r.strings("images", "format").at(row);
+  im.width = static_cast<std::int32_t>(r.ints("images", "width").at(row));
+  im.height = static_cast<std::int32_t>(r.ints("images", "height").at(row));
+  im.source_path = r.strings("images", "source_path").at(row);
+  im.exam = exam_start_[s] + r.ints("images", "exam").at(row);
+  return im;
+}
+
+ExamRecord RecordStore::exam(std::int64_t index) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const Location at = locate(exam_start_, index, "exam");
+  return exam_locked(at.shard, at.row);
+}
+
+ImageRecord RecordStore::image(std::int64_t index) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const Location at = locate(image_start_, index, "image");
+  return image_locked(at.shard, at.row);
+}
+
+std::int64_t RecordStore::find_exam(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (id_index_.empty()) {
+    for (std::size_t s = 0; s < shards_.size(); ++s) {
+      const auto& ids = shard(s).strings("exams", "id");
+      for (std::size_t i = 0; i < ids.size(); ++i)
+        id_index_.emplace(ids[i], exam_start_[s] + static_cast<std::int64_t>(i));
+    }
+  }
+  auto it = id_index_.find(id);
+  return it == id_index_.end() ? -1 : it->second;
+}
+
+void RecordStore::scan(
+    const std::function<void(const ExamRecord&, const std::vector<ImageRecord>&)>& visit) {
+  for (std::size_t s = 0; s < shards_.size(); ++s) {
+    std::int64_t n_exams;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      n_exams = manifest_.shards[s].exams;
+    }
+    for (std::int64_t row = 0; row < n_exams; ++row) {
+      ExamRecord e;
+      std::vector<ImageRecord> images;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        e = exam_locked(s, row);
+        const std::int64_t local_first = e.first_image - image_start_[s];
+        for (std::int64_t k = 0; k < e.image_count; ++k)
+          images.push_back(image_locked(s, local_first + k));
+      }
+      visit(e, images);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    shards_[s].reset();  // a scan keeps one shard open at a time
+  }
+}
+
+}  // namespace endoked::data

@@ -1,0 +1,51 @@
+#pragma once
+// The communicator: the collectives endoked's stages use, behind one interface.
+//
+// Contract of every collective: all ranks of the communicator call it, in the same order, with
+// compatible arguments (same `root`, same element count for reductions). A mismatch is a bug in
+// the caller; the MPI backend turns it into an error where MPI reports one.
+//
+// Backends (the registry in registry.cpp is the only place that knows which exist):
+//   local — world size 1; every collective is the identity (always built).
+//   mpi   — Open MPI over MPI_COMM_WORLD.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace endoked::dist {
+
+enum class ReduceOp { kSum, kMax, kMin };
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;
+
+  virtual void barrier() = 0;
+  /// `data` on `root` is sent; on the other ranks it is replaced by root's bytes.
+  virtual void broadcast_bytes(std::string& data, int root) = 0;
+  /// Every rank's bytes (sizes may differ), indexed by rank.
+  virtual std::vector<std::string> all_gather_bytes(const std::string& mine) = 0;
+  /// Element-wise reduction in place over `n` values.
+  virtual void all_reduce(std::int64_t* values, std::size_t n, ReduceOp op) = 0;
+  virtual void all_reduce(double* values, std::size_t n, ReduceOp op) = 0;
+  /// Ends every process of the world with `code`; used when one rank fails so none hangs.
+  [[noreturn]] virtual void abort(int code) = 0;
+
+  bool is_root() const { return rank() == 0; }
+  std::int64_t sum(std::int64_t v) {
+    all_reduce(&v, 1, ReduceOp::kSum);
+    return v;
+  }
+};
+
+/// The world-size-1 backend (always built): also what a rank uses to run a stage on its own.
+std::unique_ptr<Communicator> make_local_communicator();
+
+/// Names of the compiled-in backends, e.g. {"local", "mpi"}.
+std::vector<std::string> available_backends();
+
+}  // namespace endoked::dist

@@ -1,0 +1,37 @@
+#pragma once
+// `endoked ingest`: raw records (exam folders + report table, or a JSONL manifest) → a record
+// store, on N ranks. Inputs: ingest.images_dir + ingest.reports, or ingest.manifest.
+// Output: ingest.output (manifest.json, shards, rejects.jsonl). The store's content is the same
+// for every N (exams in id order, shards cut by size, shard s written by rank s % N).
+#include <nlohmann/json.hpp>
+
+#include "endoked/core/run_dir.h"
+#include "endoked/data/ingest.h"
+#include "endoked/distributed/communicator.h"
+#include "recipes/common/stage.h"
+
+namespace endoked::recipes {
+
+struct IngestConfig {
+  RunOptions run;
+  data::IngestOptions ingest;
+  template <class V>
+  void visit(V& v) {
+    v("run", run);
+    v("ingest", ingest);
+  }
+};
+
+struct IngestSummary {
+  std::int64_t exams = 0;
+  std::int64_t images = 0;
+  std::int64_t rejects = 0;
+  std::string content_sha256;
+  nlohmann::json json;
+};
+
+/// Collective over `comm`. Every rank returns the same summary.
+IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& options,
+                         const RunDir& run);
+
+}  // namespace endoked::recipes

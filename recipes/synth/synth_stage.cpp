@@ -1,0 +1,134 @@
+#include "recipes/synth/synth_stage.h"
+
+#include <filesystem>
+
+#include "endoked/core/error.h"
+#include "endoked/core/log.h"
+#include "endoked/core/progress.h"
+#include "endoked/data/store.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace endoked::recipes {
+
+nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt, const RunDir& run) {
+  const int shards = data::synth_shard_count(opt);
+  const std::string out_partial = data::partial_dir(opt.output);
+  const std::string truth_partial = data::partial_dir(opt.truth_dir());
+  const auto nested = [](std::string a, std::string b) {
+    a = fs::weakly_canonical(fs::absolute(a)).string() + "/";
+    b = fs::weakly_canonical(fs::absolute(b)).string() + "/";
+    return a.rfind(b, 0) == 0 || b.rfind(a, 0) == 0;
+  };
+  ENDOKED_CHECK(!nested(opt.output, opt.truth_dir()), "synth.output '", opt.output,
+                "' and synth.truth '", opt.truth_dir(), "' must not contain one another");
+  // Rank 0 prepares both partial directories; a failure there is broadcast so no rank hangs.
+  std::string error;
+  if (comm.is_root()) {
+    try {
+      data::begin_store(opt.output, opt.overwrite);
+      data::begin_store(opt.truth_dir(), opt.overwrite);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }
+  comm.broadcast_bytes(error, 0);
+  if (!error.empty()) ENDOKED_FAIL(error);
+
+  // Frames this rank will draw, for the progress line (rank 0 shows its own share).
+  std::int64_t my_exams = 0;
+  for (int s = comm.rank(); s < shards; s += comm.size())
+    my_exams += std::min(opt.exams, (s + 1) * opt.exams_per_shard) - s * opt.exams_per_shard;
+  Progress progress("synth", my_exams * (opt.min_images + opt.max_images) / 2, "images");
+  json mine = json::array();
+  for (int s = comm.rank(); s < shards; s += comm.size()) {
+    auto o = data::synth_shard(opt, s, out_partial, truth_partial, [&] { progress.add(); });
+    mine.push_back({{"shard", s},
+                    {"records", o.records},
+                    {"truth", o.truth},
+                    {"exams", o.exams},
+                    {"images", o.images},
+                    {"positive_images", o.positive_images}});
+  }
+  progress.finish();
+  const double seconds = progress.elapsed_s();
+  const auto gathered = comm.all_gather_bytes(mine.dump());
+
+  std::vector<json> by_shard(static_cast<std::size_t>(shards));
+  for (const auto& part : gathered)
+    for (const auto& o : json::parse(part)) by_shard[o["shard"].get<std::size_t>()] = o;
+  std::int64_t exams = 0, images = 0, positive = 0;
+  for (const auto& o : by_shard) {
+    exams += o["exams"].get<std::int64_t>();
+    images += o["images"].get<std::int64_t>();
+    positive += o["positive_images"].get<std::int64_t>();
+  }
+  double slowest = seconds;
+  comm.all_reduce(&slowest, 1, dist::ReduceOp::kMax);
+  json summary = {{"exams", exams},
+                  {"images", images},
+                  {"positive_images", positive},
+                  {"shards", shards},
+                  {"ranks", comm.size()},
+                  {"seconds", slowest},
+                  {"images_per_s", slowest > 0 ? static_cast<double>(images) / slowest : 0.0},
+                  {"format", opt.format},
+                  {"output", opt.output},
+                  {"truth", opt.truth_dir()}};
+
+  if (comm.is_root()) {
+    auto to_info = [](const json& j) {
+      data::ShardInfo s;
+      s.file = j["file"];
+      s.exams = j["exams"];
+      s.images = j["images"];
+      s.bytes = j["bytes"];
+      s.sha256 = j["sha256"];
+      s.content_sha256 = j["content_sha256"];
+      return s;
+    };
+    json provenance = {{"command", "synth"},
+                       {"git_revision", git_revision()},
+                       {"created", utc_timestamp()},
+                       {"source", "synthetic"},
+                       {"seed", opt.seed}};
+    data::Manifest truth;
+    truth.kind = "truth";
+    truth.image_columns = {"images/mask"};
+    truth.provenance = provenance;
+    truth.provenance["corpus"] = opt.output;
+    truth.summary = summary;
+    for (const auto& o : by_shard) truth.shards.push_back(to_info(o["truth"]));
+    if (opt.format == "store") {
+      data::Manifest records;
+      records.kind = "records";
+      records.image_columns = {"images/bytes"};
+      records.provenance = provenance;
+      records.summary = summary;
+      for (const auto& o : by_shard) records.shards.push_back(to_info(o["records"]));
+      data::commit_store(opt.output, records);
+      summary["content_sha256"] = records.content_sha256();
+    } else {
+      data::synth_join_reports(opt, out_partial);
+      // The raw corpus is not a store; its manifest-like file says what it is.
+      data::commit_directory(opt.output, "corpus.json", json{{"format", "endoked-raw-corpus"},
+                                                             {"layout", "folders"},
+                                                             {"images_dir", "images"},
+                                                             {"reports", "reports.csv"},
+                                                             {"provenance", provenance},
+                                                             {"summary", summary}}
+                                                            .dump(2));
+    }
+    data::commit_store(opt.truth_dir(), truth);
+    summary["truth_content_sha256"] = truth.content_sha256();
+    run.log_metrics(json{{"stage", "synth"}, {"summary", summary}});
+    log::info("synth: {} exams, {} images ({} with polyps) in {:.1f}s = {:.0f} images/s on {} rank(s) -> {}",
+              exams, images, positive, slowest, summary["images_per_s"].get<double>(), comm.size(),
+              opt.output);
+  }
+  comm.barrier();
+  return summary;
+}
+
+}  // namespace endoked::recipes

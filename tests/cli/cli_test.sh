@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The endoked command line as a user runs it: mpirun synth and ingest at 1, 2 and 3 ranks, store
+# info/verify, config errors, --strict, and a failing rank that must not hang the world.
+set -euo pipefail
+BIN=$1
+MPIRUN=${2:-mpirun}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+mpi() { local n=$1; shift; timeout 120 "$MPIRUN" -np "$n" --oversubscribe --bind-to none "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+sha() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["content_sha256"])' "$1/manifest.json"; }
+
+common_synth=(--set synth.exams=24 --set synth.width=96 --set synth.height=80 --set synth.exams_per_shard=5
+              --set synth.min_images=2 --set synth.max_images=4 --set synth.threads=1)
+mpi 2 "$BIN" synth "${common_synth[@]}" --set synth.output="$T/raw" --set synth.truth="$T/truth" --set run.dir="$T/run-synth"
+[ -f "$T/raw/reports.csv" ] || fail "synth wrote no reports.csv"
+[ -f "$T/run-synth/config.yaml" ] && [ -f "$T/run-synth/run.json" ] && [ -f "$T/run-synth/metrics.jsonl" ] || fail "run dir incomplete"
+grep -q 'exams: 24' "$T/run-synth/config.yaml" || fail "resolved config lacks the --set value"
+"$BIN" store verify --deep "$T/truth" | grep -q '^OK' || fail "truth store does not verify"
+
+cat >"$T/ingest.yaml" <<YAML
+ingest:
+  images_dir: $T/raw/images
+  reports: $T/raw/reports.csv
+  shard_size_mb: 0.02
+  threads: 1
+YAML
+for n in 1 2 3; do
+  if [ "$n" = 1 ]; then runner=(); else runner=(mpi "$n"); fi
+  "${runner[@]}" "$BIN" ingest --config "$T/ingest.yaml" --set ingest.output="$T/s$n" --set run.dir="$T/run-ingest$n"
+done
+[ "$(sha "$T/s1")" = "$(sha "$T/s2")" ] || fail "1 and 2 ranks differ"
+[ "$(sha "$T/s1")" = "$(sha "$T/s3")" ] || fail "1 and 3 ranks differ"
+"$BIN" store verify --deep "$T/s3" | grep -q '^OK' || fail "verify --deep"
+"$BIN" store info "$T/s2" | grep -q 'exams          24' || fail "store info"
+
+# A damaged shard: verify exits 1 and names the shard.
+cp -r "$T/s2" "$T/damaged"
+shard=$(ls "$T/damaged"/shard-*.h5 | head -1)
+truncate -s 1000 "$shard"
+if "$BIN" store verify "$T/damaged" >"$T/v.txt"; then fail "verify passed a truncated shard"; fi
+grep -q "$(basename "$shard"): size" "$T/v.txt" || fail "verify did not name the shard"
+
+# Config errors name file:line:col, or the --set.
+if "$BIN" ingest --config "$T/ingest.yaml" --set ingest.shrd_size=1 2>"$T/err.txt"; then fail "unknown key accepted"; fi
+grep -q "unknown key 'ingest.shrd_size' at --set ingest.shrd_size=1" "$T/err.txt" || { cat "$T/err.txt"; fail "bad message"; }
+printf 'ingest:\n  threads: two\n' >"$T/bad.yaml"
+if "$BIN" ingest --config "$T/bad.yaml" 2>"$T/err.txt"; then fail "bad value accepted"; fi
+grep -q "bad.yaml:2:12" "$T/err.txt" || { cat "$T/err.txt"; fail "no file:line:col"; }
+
+# --strict: rejects make the exit code non-zero; without it they are only counted.
+cp -r "$T/raw" "$T/raw2"
+: >"$T/raw2/images/EX0000003/999.jpg"
+"$BIN" ingest --config "$T/ingest.yaml" --set ingest.images_dir="$T/raw2/images" --set ingest.output="$T/s-lenient" --set run.dir="$T/r" 2>/dev/null
+set +e
+"$BIN" ingest --config "$T/ingest.yaml" --set ingest.images_dir="$T/raw2/images" --set ingest.output="$T/s-strict" --set ingest.strict=true --set run.dir="$T/r" 2>/dev/null
+code=$?
+set -e
+[ "$code" = 3 ] || fail "--strict exit code $code"
+grep -q 'zero-byte file' "$T/s-strict/rejects.jsonl" || fail "reject not recorded"
+
+# A rank that fails aborts the world instead of hanging it.
+start=$(date +%s)
+if mpi 2 "$BIN" ingest --set ingest.images_dir="$T/nowhere" --set ingest.reports="$T/none.csv" --set ingest.output="$T/x" --set run.dir="$T/r" 2>"$T/err.txt"; then
+  fail "ingest of nothing succeeded"
+fi
+[ $(( $(date +%s) - start )) -lt 60 ] || fail "failing world took too long"
+grep -q "is not a directory" "$T/err.txt" || { cat "$T/err.txt"; fail "error not reported"; }
+echo "cli: all checks passed"
