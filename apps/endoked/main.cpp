@@ -39,8 +39,8 @@ int run_command(dist::Runtime& rt, const std::string& name, const ConfigArgs& ar
                 const std::string& cmdline, Fn&& fn) {
   const config::Tree tree = recipes::load_tree(args.files, args.sets);
   const Root root = recipes::decode_root<Root>(tree);
-  const RunDir run = recipes::open_run(root.run, name, config::to_yaml(root), cmdline, rt.rank(),
-                                       rt.size());
+  const RunDir run =
+      recipes::open_run(root.run, name, config::to_yaml(root), cmdline, rt.rank(), rt.size());
   return fn(root, run);
 }
 
@@ -60,7 +60,11 @@ int main(int argc, char** argv) {
   add_config_args(synth, synth_args, config::help_text(recipes::SynthConfig{}));
   auto* ingest = app.add_subcommand("ingest", "raw exam records -> record store");
   add_config_args(ingest, ingest_args, config::help_text(recipes::IngestConfig{}));
-  auto* pipeline = app.add_subcommand("run", "run the pipeline recipe (demo: synth -> ingest -> verify)");
+  bool ingest_strict = false;
+  ingest->add_flag("--strict", ingest_strict,
+                   "exit non-zero (3) when any input was rejected (= ingest.strict)");
+  auto* pipeline =
+      app.add_subcommand("run", "run the pipeline recipe (demo: synth -> ingest -> verify)");
   add_config_args(pipeline, run_args, config::help_text(app::PipelineConfig{}));
 
   auto* store = app.add_subcommand("store", "inspect and check record stores");
@@ -70,7 +74,8 @@ int main(int argc, char** argv) {
   auto* info = store->add_subcommand("info", "counts, shards, provenance");
   info->add_option("dir", store_dir, "store directory")->required();
   info->add_flag("--json", info_json, "print the manifest as JSON");
-  auto* verify = store->add_subcommand("verify", "checksums and counts; --deep decodes every image");
+  auto* verify =
+      store->add_subcommand("verify", "checksums and counts; --deep decodes every image");
   verify->add_option("dir", store_dir, "store directory")->required();
   verify->add_flag("--deep", deep, "decode every image");
 
@@ -84,7 +89,8 @@ int main(int argc, char** argv) {
   int code = 0;
   if (*info || *verify) {  // single-process commands: no MPI needed
     try {
-      code = *info ? recipes::store_info(store_dir, info_json) : recipes::store_verify(store_dir, deep);
+      code = *info ? recipes::store_info(store_dir, info_json)
+                   : recipes::store_verify(store_dir, deep);
     } catch (const Error& e) {
       log::error("{}", e.what());
       code = 2;
@@ -96,28 +102,32 @@ int main(int argc, char** argv) {
   try {
     rt = std::make_unique<dist::Runtime>(&argc, &argv);
     if (*synth) {
-      code = run_command<recipes::SynthConfig>(*rt, "synth", synth_args, cmdline, [&](const auto& c, const RunDir& run) {
-        recipes::run_synth(rt->world(), c.synth, run);
-        return 0;
-      });
+      code = run_command<recipes::SynthConfig>(*rt, "synth", synth_args, cmdline,
+                                               [&](const auto& c, const RunDir& run) {
+                                                 recipes::run_synth(rt->world(), c.synth, run);
+                                                 return 0;
+                                               });
     } else if (*ingest) {
-      code = run_command<recipes::IngestConfig>(*rt, "ingest", ingest_args, cmdline, [&](const auto& c, const RunDir& run) {
-        const auto s = recipes::run_ingest(rt->world(), c.ingest, run);
-        if (s.exams == 0) {
-          log::error("ingest: no valid exam found");
-          return 1;
-        }
-        if (c.ingest.strict && s.rejects > 0) {
-          log::error("ingest: {} input(s) rejected and ingest.strict is set (see {}/rejects.jsonl)",
-                     s.rejects, c.ingest.output);
-          return 3;
-        }
-        return 0;
-      });
+      if (ingest_strict) ingest_args.sets.push_back("ingest.strict=true");
+      code = run_command<recipes::IngestConfig>(
+          *rt, "ingest", ingest_args, cmdline, [&](const auto& c, const RunDir& run) {
+            const auto s = recipes::run_ingest(rt->world(), c.ingest, run);
+            if (s.exams == 0) {
+              log::error("ingest: no valid exam found");
+              return 1;
+            }
+            if (c.ingest.strict && s.rejects > 0) {
+              log::error(
+                  "ingest: {} input(s) rejected and ingest.strict is set (see {}/rejects.jsonl)",
+                  s.rejects, c.ingest.output);
+              return 3;
+            }
+            return 0;
+          });
     } else if (*pipeline) {
-      code = run_command<app::PipelineConfig>(*rt, "run", run_args, cmdline, [&](const auto& c, const RunDir& run) {
-        return app::run_pipeline(rt->world(), c, run);
-      });
+      code = run_command<app::PipelineConfig>(
+          *rt, "run", run_args, cmdline,
+          [&](const auto& c, const RunDir& run) { return app::run_pipeline(rt->world(), c, run); });
     }
   } catch (const std::exception& e) {
     if (rt) rt->fail(e.what());

@@ -19,8 +19,8 @@ int run_pipeline(dist::Communicator& comm, const PipelineConfig& cfg, const RunD
       v = data::verify_store(cfg.ingest.output, data::VerifyOptions{cfg.verify.deep});
       for (const auto& p : v.problems) log::error("verify: {}", p);
       verdict = v.ok() ? (cfg.verify.deep ? "OK (every image decoded)" : "OK") : "FAILED";
-      run.log_metrics({{"stage", "verify"}, {"ok", v.ok()}, {"decoded", v.decoded},
-                       {"problems", v.problems}});
+      run.log_metrics(
+          {{"stage", "verify"}, {"ok", v.ok()}, {"decoded", v.decoded}, {"problems", v.problems}});
     }
     std::int64_t failed = comm.is_root() && !v.ok() ? 1 : 0;
     comm.all_reduce(&failed, 1, dist::ReduceOp::kMax);

@@ -91,7 +91,9 @@ YAML::Node parse(const std::string& text, const std::string& source) {
 
 }  // namespace
 
-Tree::Tree() { root_.kind = Node::Kind::kMap; }
+Tree::Tree() {
+  root_.kind = Node::Kind::kMap;
+}
 
 void Tree::merge_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -151,8 +153,8 @@ void Tree::set(const std::string& assignment) {
 
 namespace {
 [[noreturn]] void bad_value(const Node& node, const std::string& key, const char* expected) {
-  ENDOKED_FAIL("config: key '", key, "' at ", node.origin.str(), ": expected ", expected,
-               ", got '", node.kind == Node::Kind::kScalar ? node.scalar : "<non-scalar>", "'");
+  ENDOKED_FAIL("config: key '", key, "' at ", node.origin.str(), ": expected ", expected, ", got '",
+               node.kind == Node::Kind::kScalar ? node.scalar : "<non-scalar>", "'");
 }
 
 template <typename T>
@@ -233,8 +235,8 @@ void Decoder::finish() const {
     std::string known;
     for (const auto& s : seen_) known += (known.empty() ? "" : ", ") + s;
     const std::string full = path_.empty() ? k : path_ + "." + k;
-    ENDOKED_FAIL("config: unknown key '", full, "' at ", v.key_origin.str(), " (known here: ",
-                 known, ")");
+    ENDOKED_FAIL("config: unknown key '", full, "' at ", v.key_origin.str(),
+                 " (known here: ", known, ")");
   }
 }
 

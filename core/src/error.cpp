@@ -1,6 +1,5 @@
 #include "endoked/core/error.h"
 
-
 namespace endoked::detail {
 
 int& error_rank() {

@@ -29,8 +29,12 @@ void configure(int rank, int world, const Options& options) {
   detail::error_rank() = world > 1 ? rank : -1;
 }
 
-int rank() { return state().rank; }
-int world() { return state().world; }
+int rank() {
+  return state().rank;
+}
+int world() {
+  return state().world;
+}
 
 Level parse_level(const std::string& name) {
   if (name == "debug") return Level::kDebug;
@@ -48,8 +52,7 @@ void write(Level level, const std::string& message) {
   const auto now = clock::now();
   const std::time_t t = clock::to_time_t(now);
   const int ms = static_cast<int>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
-      1000);
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
   std::tm tm{};
   localtime_r(&t, &tm);
   static const char kTag[] = {'D', 'I', 'W', 'E'};

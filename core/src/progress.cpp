@@ -79,8 +79,8 @@ void Progress::print(bool final_line) {
   const double r = e > 0 ? c / e : 0.0;
   std::string line;
   if (final_line) {
-    line = fmt::format("{}: {} {} in {} ({} {}/s)", label_, human_count(c), unit_, human_duration(e),
-                       human_count(r), unit_);
+    line = fmt::format("{}: {} {} in {} ({} {}/s)", label_, human_count(c), unit_,
+                       human_duration(e), human_count(r), unit_);
   } else if (total_ > 0) {
     const double eta = r > 0 ? (static_cast<double>(total_) - c) / r : NAN;
     line = fmt::format("{}: {}/{} {} ({:.1f}%) {} {}/s, ETA {}", label_, human_count(c),

@@ -73,7 +73,8 @@ Handle create_file(const std::string& path) {
 Handle open_file(const std::string& path) {
   quiet();
   Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  ENDOKED_CHECK(f.get() >= 0, "cannot open HDF5 file '", path, "' (missing, truncated or not HDF5)");
+  ENDOKED_CHECK(f.get() >= 0, "cannot open HDF5 file '", path,
+                "' (missing, truncated or not HDF5)");
   return f;
 }
 
@@ -139,9 +140,9 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
   const hsize_t n = values.size();
   Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
   Handle dcpl = dataset_create_plist();
-  Handle d(H5Dcreate2(loc, name.c_str(), t.get(), space.get(), H5P_DEFAULT, dcpl.get(),
-                      H5P_DEFAULT),
-           H5Dclose);
+  Handle d(
+      H5Dcreate2(loc, name.c_str(), t.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+      H5Dclose);
   ENDOKED_CHECK(d.get() >= 0, where, ": cannot create dataset '", name, "'");
   if (n > 0)
     ENDOKED_CHECK(H5Dwrite(d.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) >= 0,
@@ -167,7 +168,8 @@ std::int64_t length(hid_t loc, const std::string& name, const std::string& where
   return static_cast<std::int64_t>(n);
 }
 
-std::vector<std::string> read_strings(hid_t loc, const std::string& name, const std::string& where) {
+std::vector<std::string> read_strings(hid_t loc, const std::string& name,
+                                      const std::string& where) {
   return read_strings(loc, name, 0, length(loc, name, where), where);
 }
 
@@ -185,9 +187,9 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& name, std::i
   H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &cnt, nullptr);
   Handle mem_space(H5Screate_simple(1, &cnt, nullptr), H5Sclose);
   std::vector<char*> ptrs(cnt, nullptr);
-  ENDOKED_CHECK(H5Dread(d.get(), t.get(), mem_space.get(), file_space.get(), H5P_DEFAULT,
-                        ptrs.data()) >= 0,
-                where, ": cannot read dataset '", name, "'");
+  ENDOKED_CHECK(
+      H5Dread(d.get(), t.get(), mem_space.get(), file_space.get(), H5P_DEFAULT, ptrs.data()) >= 0,
+      where, ": cannot read dataset '", name, "'");
   out.reserve(cnt);
   for (char* p : ptrs) out.emplace_back(p ? p : "");
   H5Dvlen_reclaim(t.get(), mem_space.get(), H5P_DEFAULT, ptrs.data());
@@ -208,7 +210,8 @@ std::string read_bytes(hid_t loc, const std::string& name, std::int64_t offset, 
   hsize_t n = 0;
   H5Sget_simple_extent_dims(file_space.get(), &n, nullptr);
   ENDOKED_CHECK(offset >= 0 && size >= 0 && static_cast<hsize_t>(offset + size) <= n, where,
-                ": bytes [", offset, ", ", offset + size, ") outside '", name, "' of ", n, " bytes");
+                ": bytes [", offset, ", ", offset + size, ") outside '", name, "' of ", n,
+                " bytes");
   std::string out(static_cast<std::size_t>(size), '\0');
   if (size == 0) return out;
   const hsize_t start = static_cast<hsize_t>(offset), cnt = static_cast<hsize_t>(size);

@@ -93,8 +93,7 @@ ImageInfo read_image_info(std::string_view bytes) {
       ENDOKED_FAIL("not an image (unknown signature)");
     case ImageFormat::kJpeg: {
       int w = 0, h = 0, subsamp = 0, colorspace = 0;
-      if (tjDecompressHeader3(decompressor(),
-                              reinterpret_cast<const unsigned char*>(bytes.data()),
+      if (tjDecompressHeader3(decompressor(), reinterpret_cast<const unsigned char*>(bytes.data()),
                               static_cast<unsigned long>(bytes.size()), &w, &h, &subsamp,
                               &colorspace) != 0)
         fail_decompress("bad JPEG header: ");

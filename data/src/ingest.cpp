@@ -9,6 +9,7 @@
 #include "endoked/core/files.h"
 #include "endoked/core/log.h"
 #include "endoked/core/parallel.h"
+#include "endoked/core/progress.h"
 #include "endoked/core/text.h"
 #include "endoked/data/csv.h"
 #include "endoked/data/image_codec.h"
@@ -18,7 +19,9 @@ using nlohmann::json;
 
 namespace endoked::data {
 
-json Reject::to_json() const { return {{"exam_id", exam_id}, {"path", path}, {"reason", reason}}; }
+json Reject::to_json() const {
+  return {{"exam_id", exam_id}, {"path", path}, {"reason", reason}};
+}
 Reject Reject::from_json(const json& j) {
   return {j.at("exam_id").get<std::string>(), j.at("path").get<std::string>(),
           j.at("reason").get<std::string>()};
@@ -37,7 +40,10 @@ json IngestPlan::to_json() const {
   }
   json rj = json::array();
   for (const auto& r : rejects) rj.push_back(r.to_json());
-  return {{"source", source}, {"exams", ex}, {"shards", shards}, {"rejects", rj},
+  return {{"source", source},
+          {"exams", ex},
+          {"shards", shards},
+          {"rejects", rj},
           {"counters", counters}};
 }
 
@@ -51,8 +57,8 @@ IngestPlan IngestPlan::from_json(const json& j) {
     pe.report = e.at("report").get<std::string>();
     pe.metadata = e.at("metadata").get<std::string>();
     for (const auto& im : e.at("images"))
-      pe.images.push_back({im[0].get<std::string>(), im[1].get<std::string>(),
-                           im[2].get<std::int64_t>()});
+      pe.images.push_back(
+          {im[0].get<std::string>(), im[1].get<std::string>(), im[2].get<std::int64_t>()});
     p.exams.push_back(std::move(pe));
   }
   p.shards = j.at("shards").get<std::vector<std::vector<std::int64_t>>>();
@@ -64,9 +70,9 @@ IngestPlan IngestPlan::from_json(const json& j) {
 json ShardOutcome::to_json() const {
   json rj = json::array();
   for (const auto& r : rejects) rj.push_back(r.to_json());
-  return {{"file", info.file},       {"exams", info.exams},   {"images", info.images},
-          {"bytes", info.bytes},     {"sha256", info.sha256}, {"content_sha256", info.content_sha256},
-          {"rejects", rj},           {"bytes_read", bytes_read}};
+  return {{"file", info.file},   {"exams", info.exams},     {"images", info.images},
+          {"bytes", info.bytes}, {"sha256", info.sha256},   {"content_sha256", info.content_sha256},
+          {"rejects", rj},       {"bytes_read", bytes_read}};
 }
 
 ShardOutcome ShardOutcome::from_json(const json& j) {
@@ -153,7 +159,9 @@ struct Planner {
     std::error_code ec;
     const auto status = fs::status(path, ec);
     if (ec || !fs::exists(status)) {
-      reject(e.id, path.string(), "missing file");
+      reject(e.id, path.string(),
+             fs::is_symlink(fs::symlink_status(path, ec)) ? "unreadable (link to a missing file)"
+                                                          : "missing file");
       return;
     }
     if (!fs::is_regular_file(status)) {
@@ -167,8 +175,8 @@ struct Planner {
       reject(e.id, path.string(), "zero-byte file");
     } else if (static_cast<double>(size) > opt.max_image_mb * 1024 * 1024) {
       reject(e.id, path.string(),
-             "file too large (" + std::to_string(size) + " bytes, over max_image_mb=" +
-                 std::to_string(opt.max_image_mb) + ")");
+             "file too large (" + std::to_string(size) +
+                 " bytes, over max_image_mb=" + std::to_string(opt.max_image_mb) + ")");
     } else {
       e.images.push_back({path.string(), relative, size});
     }
@@ -188,10 +196,13 @@ struct Planner {
     ENDOKED_CHECK(!opt.reports.empty() && fs::is_regular_file(opt.reports), "ingest.reports '",
                   opt.reports, "' is not a file");
     char delim = 0;
-    if (opt.delimiter == "comma") delim = ',';
-    else if (opt.delimiter == "tab") delim = '\t';
-    else ENDOKED_CHECK(opt.delimiter == "auto", "ingest.delimiter must be auto, comma or tab, got '",
-                       opt.delimiter, "'");
+    if (opt.delimiter == "comma")
+      delim = ',';
+    else if (opt.delimiter == "tab")
+      delim = '\t';
+    else
+      ENDOKED_CHECK(opt.delimiter == "auto", "ingest.delimiter must be auto, comma or tab, got '",
+                    opt.delimiter, "'");
     const CsvTable table = read_csv(opt.reports, delim);
     auto require = [&](const std::string& key, const std::string& name) {
       const int c = table.column(name);
@@ -204,7 +215,8 @@ struct Planner {
     };
     const int id_col = require("id_column", opt.id_column);
     const int report_col = require("report_column", opt.report_column);
-    const int centre_col = opt.centre_column.empty() ? -1 : require("centre_column", opt.centre_column);
+    const int centre_col =
+        opt.centre_column.empty() ? -1 : require("centre_column", opt.centre_column);
     plan.source = "folders: " + opt.images_dir + " + " + opt.reports;
 
     // Exam folders on disk (names may be GB18030 bytes from Windows exports).
@@ -219,7 +231,10 @@ struct Planner {
     }
 
     std::set<std::string> with_report;
+    Progress progress("ingest: listing exams", static_cast<std::int64_t>(table.rows.size()),
+                      "exams");
     for (const auto& row : table.rows) {
+      progress.add();
       const std::string where = opt.reports + ":" + std::to_string(row.line);
       if (row.fields.size() != table.header.size()) {
         reject("", where,
@@ -259,8 +274,7 @@ struct Planner {
         paths.push_back(f.path());
       }
       std::sort(paths.begin(), paths.end());
-      for (const auto& p : paths)
-        add_image(e, p, fs::relative(p, opt.images_dir).string());
+      for (const auto& p : paths) add_image(e, p, fs::relative(p, opt.images_dir).string());
       keep(std::move(e), folder->second.string());
     }
     for (const auto& [id, path] : folders)
@@ -275,7 +289,9 @@ struct Planner {
     std::ifstream in(opt.manifest, std::ios::binary);
     std::string line;
     int n = 0;
+    Progress progress("ingest: listing exams", 0, "lines");
     while (std::getline(in, line)) {
+      progress.add();
       ++n;
       const std::string where = opt.manifest + ":" + std::to_string(n);
       if (text::trim(line).empty()) continue;
@@ -307,7 +323,8 @@ struct Planner {
       }
       if (!check_report(e, j["report"].get<std::string>(), where)) continue;
       e.centre = j.value("centre", opt.centre);
-      e.metadata = j.contains("metadata") && j["metadata"].is_object() ? j["metadata"].dump() : "{}";
+      e.metadata =
+          j.contains("metadata") && j["metadata"].is_object() ? j["metadata"].dump() : "{}";
       if (!j.contains("images") || !j["images"].is_array()) {
         reject(e.id, where, "no images ('images' missing or not a list)");
         continue;
@@ -327,7 +344,8 @@ struct Planner {
   void cut_shards() {
     std::sort(plan.exams.begin(), plan.exams.end(),
               [](const PlannedExam& a, const PlannedExam& b) { return a.id < b.id; });
-    const auto target = std::max<std::int64_t>(1, static_cast<std::int64_t>(opt.shard_size_mb * 1024 * 1024));
+    const auto target =
+        std::max<std::int64_t>(1, static_cast<std::int64_t>(opt.shard_size_mb * 1024 * 1024));
     std::int64_t bytes = 0;
     for (std::size_t i = 0; i < plan.exams.size(); ++i) {
       if (plan.shards.empty() || bytes >= target) {

@@ -116,7 +116,7 @@ enum class ColumnType { kString, kInt, kBlob };
 struct Column {
   ColumnType type;
   std::vector<std::string> strings;
-  std::vector<std::int64_t> ints;  // ints, or blob offsets
+  std::vector<std::int64_t> ints;     // ints, or blob offsets
   std::vector<std::int64_t> lengths;  // blob lengths
   std::unique_ptr<h5::ByteAppender> blob;
   std::unique_ptr<Sha256> blob_hash;
@@ -183,8 +183,7 @@ void ShardWriter::add_string(const std::string& table, const std::string& column
                              std::string value) {
   impl_->column(table, column, ColumnType::kString).strings.push_back(std::move(value));
 }
-void ShardWriter::add_int(const std::string& table, const std::string& column,
-                          std::int64_t value) {
+void ShardWriter::add_int(const std::string& table, const std::string& column, std::int64_t value) {
   impl_->column(table, column, ColumnType::kInt).ints.push_back(value);
 }
 void ShardWriter::add_blob(const std::string& table, const std::string& column,
@@ -274,7 +273,9 @@ ShardReader::ShardReader(const std::string& path) : impl_(std::make_unique<Impl>
 }
 ShardReader::~ShardReader() = default;
 
-const std::string& ShardReader::path() const { return impl_->path; }
+const std::string& ShardReader::path() const {
+  return impl_->path;
+}
 
 std::int64_t ShardReader::rows(const std::string& table) const {
   // A table's row count is the length of any of its columns; "id" for exams, else the first.
@@ -318,8 +319,8 @@ std::string ShardReader::blob(const std::string& table, const std::string& colum
                               std::int64_t row) {
   const auto& off = ints(table, column + "_offset");
   const auto& len = ints(table, column + "_length");
-  ENDOKED_CHECK(row >= 0 && row < static_cast<std::int64_t>(off.size()), impl_->path, ": row ",
-                row, " outside ", table, "/", column, " of ", off.size(), " rows");
+  ENDOKED_CHECK(row >= 0 && row < static_cast<std::int64_t>(off.size()), impl_->path, ": row ", row,
+                " outside ", table, "/", column, " of ", off.size(), " rows");
   return h5::read_bytes(impl_->file.get(), table + "/" + column, off[row], len[row], impl_->path);
 }
 
@@ -405,14 +406,15 @@ RecordStore::RecordStore(const std::string& dir) : dir_(dir), manifest_(Manifest
 RecordStore::~RecordStore() = default;
 
 ShardReader& RecordStore::shard(std::size_t i) {
-  if (!shards_[i]) shards_[i] = std::make_unique<ShardReader>(dir_ + "/" + manifest_.shards[i].file);
+  if (!shards_[i])
+    shards_[i] = std::make_unique<ShardReader>(dir_ + "/" + manifest_.shards[i].file);
   return *shards_[i];
 }
 
 RecordStore::Location RecordStore::locate(const std::vector<std::int64_t>& starts,
                                           std::int64_t index, const char* what) const {
-  ENDOKED_CHECK(index >= 0 && index < starts.back(), "store '", dir_, "': ", what, " index ",
-                index, " outside [0, ", starts.back(), ")");
+  ENDOKED_CHECK(index >= 0 && index < starts.back(), "store '", dir_, "': ", what, " index ", index,
+                " outside [0, ", starts.back(), ")");
   const auto it = std::upper_bound(starts.begin(), starts.end(), index);
   const std::size_t s = static_cast<std::size_t>(it - starts.begin()) - 1;
   return {s, index - starts[s]};

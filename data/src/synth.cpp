@@ -15,21 +15,22 @@ using nlohmann::json;
 namespace endoked::data {
 namespace {
 json shard_json(const ShardInfo& s) {
-  return {{"file", s.file},     {"exams", s.exams},   {"images", s.images},
-          {"bytes", s.bytes},   {"sha256", s.sha256}, {"content_sha256", s.content_sha256}};
+  return {{"file", s.file},   {"exams", s.exams},   {"images", s.images},
+          {"bytes", s.bytes}, {"sha256", s.sha256}, {"content_sha256", s.content_sha256}};
 }
 const char* kReportHeader = "exam_id,centre,language,report\n";
 }  // namespace
 
 int synth_shard_count(const SynthOptions& o) {
-  ENDOKED_CHECK(o.exams >= 0 && o.exams_per_shard > 0, "synth.exams must be ≥ 0 and synth.exams_per_shard > 0");
+  ENDOKED_CHECK(o.exams >= 0 && o.exams_per_shard > 0,
+                "synth.exams must be ≥ 0 and synth.exams_per_shard > 0");
   return static_cast<int>((o.exams + o.exams_per_shard - 1) / o.exams_per_shard);
 }
 
 SynthShardOutcome synth_shard(const SynthOptions& opt, int shard, const std::string& output_dir,
                               const std::string& truth_dir, const std::function<void()>& on_image) {
-  ENDOKED_CHECK(opt.format == "raw" || opt.format == "store", "synth.format must be raw or store, got '",
-                opt.format, "'");
+  ENDOKED_CHECK(opt.format == "raw" || opt.format == "store",
+                "synth.format must be raw or store, got '", opt.format, "'");
   const std::int64_t first = static_cast<std::int64_t>(shard) * opt.exams_per_shard;
   const std::int64_t last = std::min(opt.exams, first + opt.exams_per_shard);
   struct Generated {
@@ -79,9 +80,12 @@ SynthShardOutcome synth_shard(const SynthOptions& opt, int shard, const std::str
       if (!raw) images.push_back({std::move(fr.jpeg), "jpeg", opt.width, opt.height, file, 0});
     }
     if (raw) {
-      report_rows += csv_field(e.id) + ",synthetic," + e.language + "," + csv_field(e.report) + "\n";
+      report_rows +=
+          csv_field(e.id) + ",synthetic," + e.language + "," + csv_field(e.report) + "\n";
     } else {
-      add_exam(*records, ExamRecord{e.id, "synthetic", e.report, json{{"language", e.language}}.dump(), 0, 0}, images);
+      add_exam(*records,
+               ExamRecord{e.id, "synthetic", e.report, json{{"language", e.language}}.dump(), 0, 0},
+               images);
     }
     out.exams += 1;
     out.images += static_cast<std::int64_t>(g.frames.size());

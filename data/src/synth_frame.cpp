@@ -142,10 +142,13 @@ PolypLayer draw_polyp(Rng& r, cv::Mat& img, const SynthPolyp& p, cv::Point2f lum
     const int side = static_cast<int>(r.randint(0, 3));
     const float t = static_cast<float>(r.uniform(0.25, 0.75));
     const float in = radius * static_cast<float>(r.uniform(0.1, 0.6));
-    c = side == 0 ? cv::Point2f(t * w, in) : side == 1 ? cv::Point2f(t * w, h - in)
-      : side == 2 ? cv::Point2f(in, t * h) : cv::Point2f(w - in, t * h);
+    c = side == 0   ? cv::Point2f(t * w, in)
+        : side == 1 ? cv::Point2f(t * w, h - in)
+        : side == 2 ? cv::Point2f(in, t * h)
+                    : cv::Point2f(w - in, t * h);
   } else {
-    c = cv::Point2f(static_cast<float>(r.uniform(0.2, 0.8) * w), static_cast<float>(r.uniform(0.2, 0.8) * h));
+    c = cv::Point2f(static_cast<float>(r.uniform(0.2, 0.8) * w),
+                    static_cast<float>(r.uniform(0.2, 0.8) * h));
   }
   // Outline r(θ) = R (1 + Σ a_k cos(kθ + φ_k)); cancers are more irregular.
   std::vector<cv::Point> outline;
@@ -160,19 +163,22 @@ PolypLayer draw_polyp(Rng& r, cv::Mat& img, const SynthPolyp& p, cv::Point2f lum
     double rr = 1;
     for (int k = 2; k < 6; ++k) rr += amp[k] * std::cos(k * th + phase[k]);
     const double ex = rr * radius * std::cos(th), ey = rr * radius * aspect * std::sin(th);
-    outline.emplace_back(static_cast<int>(std::lround(c.x + ex * std::cos(rot) - ey * std::sin(rot))),
-                         static_cast<int>(std::lround(c.y + ex * std::sin(rot) + ey * std::cos(rot))));
+    outline.emplace_back(
+        static_cast<int>(std::lround(c.x + ex * std::cos(rot) - ey * std::sin(rot))),
+        static_cast<int>(std::lround(c.y + ex * std::sin(rot) + ey * std::cos(rot))));
   }
   PolypLayer layer;
   layer.radius = radius;
   layer.mask = cv::Mat::zeros(h, w, CV_8U);
-  cv::fillPoly(layer.mask, std::vector<std::vector<cv::Point>>{outline}, cv::Scalar(255), cv::LINE_8);
+  cv::fillPoly(layer.mask, std::vector<std::vector<cv::Point>>{outline}, cv::Scalar(255),
+               cv::LINE_8);
   if (p.morphology == "pedunculated") {  // the stalk runs toward the lumen
     cv::Point2f dir = lumen - c;
     const float n = std::max(1.0f, std::sqrt(dir.dot(dir)));
     dir *= 1.0f / n;
     const cv::Point2f end = c + dir * radius * static_cast<float>(r.uniform(1.3, 2.0));
-    cv::line(layer.mask, c, end, cv::Scalar(255), std::max(3, static_cast<int>(radius * 0.45f)), cv::LINE_8);
+    cv::line(layer.mask, c, end, cv::Scalar(255), std::max(3, static_cast<int>(radius * 0.45f)),
+             cv::LINE_8);
   }
   // Work only in the polyp's neighbourhood.
   const cv::Rect bounds = cv::boundingRect(layer.mask);
@@ -188,7 +194,8 @@ PolypLayer draw_polyp(Rng& r, cv::Mat& img, const SynthPolyp& p, cv::Point2f lum
   double max_d = 1;
   cv::Point max_at;
   cv::minMaxLoc(dist, nullptr, &max_d, nullptr, &max_at);
-  layer.peak = cv::Point2f(static_cast<float>(max_at.x + roi.x), static_cast<float>(max_at.y + roi.y));
+  layer.peak =
+      cv::Point2f(static_cast<float>(max_at.x + roi.x), static_cast<float>(max_at.y + roi.y));
   cv::Mat height;
   cv::sqrt(dist / std::max(1.0, max_d), height);
   cv::Mat gx, gy;
@@ -200,8 +207,8 @@ PolypLayer draw_polyp(Rng& r, cv::Mat& img, const SynthPolyp& p, cv::Point2f lum
   cv::GaussianBlur(soft, halo, cv::Size(0, 0), 2.5 * scale);
 
   cv::Vec3f colour = p.pathology == "hyperplastic" ? bgr(0.95, 0.62, 0.56)
-                   : adenoma                        ? bgr(0.88, 0.36, 0.33)
-                                                    : bgr(0.62, 0.22, 0.26);
+                     : adenoma                     ? bgr(0.88, 0.36, 0.33)
+                                                   : bgr(0.62, 0.22, 0.26);
   for (int ch = 0; ch < 3; ++ch) colour[ch] *= static_cast<float>(look.uniform(0.93, 1.07));
   const double freq = look.uniform(0.6, 1.0) / scale, pit_angle = look.uniform(0, M_PI);
   const double wobble = look.uniform(0.06, 0.12) / scale;
@@ -211,7 +218,8 @@ PolypLayer draw_polyp(Rng& r, cv::Mat& img, const SynthPolyp& p, cv::Point2f lum
   const float ulcer_r = radius * static_cast<float>(look.uniform(0.25, 0.45));
   const float lx = -0.5f, ly = -0.7f;  // light from the upper left
   const float slope_scale = radius / 16.0f;
-  const float ca = static_cast<float>(std::cos(pit_angle)), sa = static_cast<float>(std::sin(pit_angle));
+  const float ca = static_cast<float>(std::cos(pit_angle)),
+              sa = static_cast<float>(std::sin(pit_angle));
   for (int y = 0; y < roi.height; ++y) {
     auto* px = view.ptr<cv::Vec3f>(y);
     const float* hp = height.ptr<float>(y);
@@ -229,7 +237,10 @@ PolypLayer draw_polyp(Rng& r, cv::Mat& img, const SynthPolyp& p, cv::Point2f lum
       float texture = 1.0f;
       if (adenoma) {  // tubular pits: wavy parallel grooves
         const float u = gx0 * ca + gy0 * sa;
-        texture += 0.11f * std::sin(static_cast<float>(freq) * u + 2.0f * std::sin(static_cast<float>(wobble) * (gx0 * sa - gy0 * ca)) + cp[x]);
+        texture +=
+            0.11f *
+            std::sin(static_cast<float>(freq) * u +
+                     2.0f * std::sin(static_cast<float>(wobble) * (gx0 * sa - gy0 * ca)) + cp[x]);
       } else if (cancer) {
         texture += 0.2f * cp[x];
       } else {  // hyperplastic: fine, faint dots
@@ -261,7 +272,8 @@ std::vector<std::vector<int>> frame_assignment(const SynthOptions& opt, const Sy
   std::vector<int> order(frames.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
   for (std::size_t i = order.size(); i > 1; --i)
-    std::swap(order[i - 1], order[static_cast<std::size_t>(r.randint(0, static_cast<std::int64_t>(i) - 1))]);
+    std::swap(order[i - 1],
+              order[static_cast<std::size_t>(r.randint(0, static_cast<std::int64_t>(i) - 1))]);
   std::size_t next = 0;
   for (std::size_t p = 0; p < exam.polyps.size(); ++p) {
     const int views = static_cast<int>(r.randint(2, 4));
@@ -282,13 +294,15 @@ SynthFrame render_frame(const SynthOptions& opt, const SynthExam& exam, int fram
                         const std::vector<int>& show) {
   const int w = opt.width, h = opt.height;
   ENDOKED_CHECK(w >= 64 && h >= 64, "synth frames must be at least 64x64, got ", w, "x", h);
-  Rng r(opt.seed, "synth.frame", static_cast<std::uint64_t>(exam.index) * 1024 + static_cast<std::uint64_t>(frame));
+  Rng r(opt.seed, "synth.frame",
+        static_cast<std::uint64_t>(exam.index) * 1024 + static_cast<std::uint64_t>(frame));
   const float scale = static_cast<float>(std::min(w, h)) / 256.0f;
 
   // Mucosa: a pink-red base with slow variation in brightness and (less) in hue, a dark lumen
   // and the vignette of the endoscope's light — all smooth, so computed on a coarse grid.
   const cv::Vec3f base = bgr(r.uniform(0.80, 0.93), r.uniform(0.40, 0.50), r.uniform(0.35, 0.44));
-  const cv::Point2f lumen(static_cast<float>(w * r.uniform(0.25, 0.75)), static_cast<float>(h * r.uniform(0.25, 0.75)));
+  const cv::Point2f lumen(static_cast<float>(w * r.uniform(0.25, 0.75)),
+                          static_cast<float>(h * r.uniform(0.25, 0.75)));
   const float lumen_r = static_cast<float>(r.uniform(0.07, 0.14) * std::min(w, h));
   const float vig = static_cast<float>(r.uniform(0.35, 0.6));
   const int gw = w / 8 + 2, gh = h / 8 + 2;
@@ -304,7 +318,8 @@ SynthFrame render_frame(const SynthOptions& opt, const SynthExam& exam, int fram
       const float dv = std::hypot(px - cx, py - cy) / rmax;
       const float l = light * (1.0f - vig * dv * dv * dv) * bright.at<float>(y, x);
       const cv::Vec3f hv = hue.at<cv::Vec3f>(y, x);
-      coarse.at<cv::Vec3f>(y, x) = cv::Vec3f(base[0] * hv[0] * l, base[1] * hv[1] * l, base[2] * hv[2] * l);
+      coarse.at<cv::Vec3f>(y, x) =
+          cv::Vec3f(base[0] * hv[0] * l, base[1] * hv[1] * l, base[2] * hv[2] * l);
     }
   }
   cv::Mat img;
@@ -313,7 +328,8 @@ SynthFrame render_frame(const SynthOptions& opt, const SynthExam& exam, int fram
   draw_vessels(r, img, scale);
 
   std::vector<PolypLayer> layers;
-  for (int p : show) layers.push_back(draw_polyp(r, img, exam.polyps[static_cast<std::size_t>(p)], lumen, scale));
+  for (int p : show)
+    layers.push_back(draw_polyp(r, img, exam.polyps[static_cast<std::size_t>(p)], lumen, scale));
 
   // A fold in front of a polyp hides part of it: a mucosal band with a bright crest.
   cv::Mat occluder = cv::Mat::zeros(h, w, CV_8U);
@@ -338,14 +354,17 @@ SynthFrame render_frame(const SynthOptions& opt, const SynthExam& exam, int fram
       auto* px = img.ptr<cv::Vec3f>(y);
       const float* sp = soft.ptr<float>(y);
       const float* cp = crest.ptr<float>(y);
-      for (int x = 0; x < w; ++x) px[x] = px[x] * (1 - sp[x]) + fold * (sp[x] * (0.75f + 0.35f * cp[x]));
+      for (int x = 0; x < w; ++x)
+        px[x] = px[x] * (1 - sp[x]) + fold * (sp[x] * (0.75f + 0.35f * cp[x]));
     }
   }
 
   // Highlights on polyp domes and scattered on the wall.
   cv::Mat spots = cv::Mat::zeros(h, w, CV_32F);
-  for (const auto& l : layers) add_specular(r, spots, l.peak, 0.25f * l.radius, static_cast<int>(r.randint(1, 4)), scale);
-  add_specular(r, spots, cv::Point2f(w * 0.5f, h * 0.5f), 0.3f * w, static_cast<int>(r.randint(2, 9)), scale);
+  for (const auto& l : layers)
+    add_specular(r, spots, l.peak, 0.25f * l.radius, static_cast<int>(r.randint(1, 4)), scale);
+  add_specular(r, spots, cv::Point2f(w * 0.5f, h * 0.5f), 0.3f * w,
+               static_cast<int>(r.randint(2, 9)), scale);
   blend_specular(img, spots, scale);
 
   // The black corners of the endoscope's view.
@@ -365,7 +384,8 @@ SynthFrame render_frame(const SynthOptions& opt, const SynthExam& exam, int fram
     cv::Mat k = cv::Mat::zeros(len, len, CV_32F);
     const double a = r.uniform(0, M_PI);
     cv::line(k, cv::Point2d(len / 2.0 - std::cos(a) * len / 2, len / 2.0 - std::sin(a) * len / 2),
-             cv::Point2d(len / 2.0 + std::cos(a) * len / 2, len / 2.0 + std::sin(a) * len / 2), cv::Scalar(1.0));
+             cv::Point2d(len / 2.0 + std::cos(a) * len / 2, len / 2.0 + std::sin(a) * len / 2),
+             cv::Scalar(1.0));
     k /= std::max(1.0, cv::sum(k)[0]);
     cv::filter2D(img, img, -1, k);
   } else {

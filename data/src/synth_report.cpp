@@ -66,7 +66,7 @@ SynthPolyp draw_polyp(Rng& r, bool faint) {
     p.size_mm = std::min(35.0, std::max(2.0, p.size_mm));
   }
   if (faint) p.size_mm = std::round(r.uniform(2, 5));
-  const std::size_t m = faint ? 2
+  const std::size_t m = faint                     ? 2
                         : p.pathology == "cancer" ? r.categorical({0.0, 0.75, 0.25})
                                                   : r.categorical({0.2, 0.55, 0.25});
   static const char* kMorph[] = {"pedunculated", "sessile", "flat"};
@@ -108,7 +108,8 @@ std::string en_size(Rng& r, double mm) {
 }
 std::string en_morph(Rng& r, const SynthPolyp& p) {
   if (p.morphology == "pedunculated")
-    return pick(r, std::vector<std::string>{"pedunculated", "pedunculated (Paris 0-Ip)", "stalked"});
+    return pick(r,
+                std::vector<std::string>{"pedunculated", "pedunculated (Paris 0-Ip)", "stalked"});
   if (p.morphology == "sessile")
     return pick(r, std::vector<std::string>{"sessile", "sessile (Paris 0-Is)", "broad-based"});
   return pick(r, std::vector<std::string>{"flat", "flat elevated (Paris 0-IIa)", "flat"});
@@ -122,8 +123,9 @@ std::string en_removal(Rng& r, const std::string& removal) {
     return pick(r, std::vector<std::string>{"It was removed by hot snare polypectomy.",
                                             "Hot snare polypectomy performed; retrieved."});
   if (removal == "emr")
-    return pick(r, std::vector<std::string>{"EMR was performed after submucosal lifting.",
-                                            "It was resected by endoscopic mucosal resection (EMR)."});
+    return pick(r,
+                std::vector<std::string>{"EMR was performed after submucosal lifting.",
+                                         "It was resected by endoscopic mucosal resection (EMR)."});
   if (removal == "biopsy")
     return pick(r, std::vector<std::string>{"Biopsies were taken.", "Cold forceps biopsy taken."});
   return pick(r, std::vector<std::string>{"It was not removed.",
@@ -154,7 +156,8 @@ std::string add_typos(Rng& r, const std::string& text, double rate) {
     if (j > i) {
       std::string word = text.substr(i, j - i);
       if (word.size() >= 6 && r.bernoulli(rate)) {
-        const std::size_t k = static_cast<std::size_t>(r.randint(1, static_cast<std::int64_t>(word.size()) - 3));
+        const std::size_t k =
+            static_cast<std::size_t>(r.randint(1, static_cast<std::int64_t>(word.size()) - 3));
         std::swap(word[k], word[k + 1]);
       }
       out += word;
@@ -171,52 +174,65 @@ std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt) {
   const bool header_caps = r.bernoulli(0.5);
   std::string indication =
       e.history_of_polypectomy
-          ? pick(r, std::vector<std::string>{"Surveillance; history of polypectomy.",
-                                             "Surveillance colonoscopy, previous polypectomy 3 years ago.",
-                                             "Hx of adenomatous polyps s/p polypectomy."})
+          ? pick(r,
+                 std::vector<std::string>{
+                     "Surveillance; history of polypectomy.",
+                     "Surveillance colonoscopy, previous polypectomy 3 years ago.",
+                     "Hx of adenomatous polyps s/p polypectomy."})
           : pick(r, std::vector<std::string>{"Screening.", "Positive FIT.", "Rectal bleeding.",
                                              "Change in bowel habit.", "Iron deficiency anaemia.",
                                              "Family history of colorectal cancer."});
   s += (header_caps ? "INDICATION: " : "Indication: ") + indication + "\n";
   const std::string prep = e.bowel_prep;
-  s += (header_caps ? "PREPARATION: " : "Bowel preparation: ") +
-       capitalise(prep) + (r.bernoulli(0.5) ? "." : fmt::format(" (BBPS {}).", prep == "excellent" ? 9 : prep == "good" ? 7 : prep == "fair" ? 5 : 3)) + "\n";
+  s += (header_caps ? "PREPARATION: " : "Bowel preparation: ") + capitalise(prep) +
+       (r.bernoulli(0.5) ? "."
+                         : fmt::format(" (BBPS {}).", prep == "excellent" ? 9
+                                                      : prep == "good"    ? 7
+                                                      : prep == "fair"    ? 5
+                                                                          : 3)) +
+       "\n";
   s += header_caps ? "FINDINGS: " : "Findings: ";
-  s += e.caecum_reached
-           ? pick(r, std::vector<std::string>{"The scope was advanced to the caecum. ",
-                                              "Caecal intubation achieved; appendiceal orifice and ileocaecal valve identified. ",
-                                              "The colonoscope was passed to the cecum without difficulty. "})
-           : pick(r, std::vector<std::string>{"The caecum could not be reached due to a tight sigmoid. ",
-                                              "Incomplete examination to the hepatic flexure. "});
+  s += e.caecum_reached ? pick(r,
+                               std::vector<std::string>{
+                                   "The scope was advanced to the caecum. ",
+                                   "Caecal intubation achieved; appendiceal orifice and ileocaecal "
+                                   "valve identified. ",
+                                   "The colonoscope was passed to the cecum without difficulty. "})
+                        : pick(r, std::vector<std::string>{
+                                      "The caecum could not be reached due to a tight sigmoid. ",
+                                      "Incomplete examination to the hepatic flexure. "});
   if (e.status == "negative") {
-    s += pick(r, std::vector<std::string>{"No polyps were found. ", "No polyps or masses were seen. ",
-                                          "The colonic mucosa appeared normal throughout; no polyps. ",
-                                          "There was no evidence of polyps or tumour. "});
+    s += pick(r,
+              std::vector<std::string>{"No polyps were found. ", "No polyps or masses were seen. ",
+                                       "The colonic mucosa appeared normal throughout; no polyps. ",
+                                       "There was no evidence of polyps or tumour. "});
     if (r.bernoulli(0.4)) s += "Scattered diverticula in the sigmoid colon. ";
   } else if (e.status == "uncertain") {
     const auto& seg = segments();
-    const std::string where = e.polyps.empty()
-                                  ? pick(r, seg).en[0]
-                                  : [&] {
-                                      for (const auto& sg : seg)
-                                        if (e.polyps[0].segment == sg.key) return std::string(sg.en[0]);
-                                      return std::string("colon");
-                                    }();
+    const std::string where = e.polyps.empty() ? pick(r, seg).en[0] : [&] {
+      for (const auto& sg : seg)
+        if (e.polyps[0].segment == sg.key) return std::string(sg.en[0]);
+      return std::string("colon");
+    }();
     s += pick(r, std::vector<std::string>{
-        "A possible small polyp was seen in the " + where + ", not confirmed on re-inspection. ",
-        "Questionable flat lesion in the " + where + "; cannot exclude a polyp. ",
-        "Possible diminutive polyp in the " + where + " versus a mucosal fold. "});
+                     "A possible small polyp was seen in the " + where +
+                         ", not confirmed on re-inspection. ",
+                     "Questionable flat lesion in the " + where + "; cannot exclude a polyp. ",
+                     "Possible diminutive polyp in the " + where + " versus a mucosal fold. "});
   } else {
     const int n = static_cast<int>(e.polyps.size());
-    if (n > 1 && r.bernoulli(0.5)) s += capitalise(en_number(n)) + std::string(" polyps were found. ");
+    if (n > 1 && r.bernoulli(0.5))
+      s += capitalise(en_number(n)) + std::string(" polyps were found. ");
     for (int i = 0; i < n; ++i) {
       const SynthPolyp& p = e.polyps[static_cast<std::size_t>(i)];
       std::string seg;
       for (const auto& sg : segments())
-        if (p.segment == sg.key) seg = pick(r, std::vector<std::string>(sg.en.begin(), sg.en.end()));
+        if (p.segment == sg.key)
+          seg = pick(r, std::vector<std::string>(sg.en.begin(), sg.en.end()));
       const std::string size = en_size(r, p.size_mm);
       const std::string morph = en_morph(r, p);
-      const std::string article = (size[0] == '8' || size.rfind("11", 0) == 0 || size.rfind("18", 0) == 0) ? "An" : "A";
+      const std::string article =
+          (size[0] == '8' || size.rfind("11", 0) == 0 || size.rfind("18", 0) == 0) ? "An" : "A";
       switch (r.randint(0, 2)) {
         case 0:
           s += fmt::format("{} {} {} polyp was found in the {}. ", article, size, morph, seg);
@@ -245,7 +261,8 @@ std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt) {
   } else if (e.status == "uncertain") {
     s += "Possible small polyp; repeat examination advised.";
   } else {
-    s += pick(r, std::vector<std::string>{"Normal colonoscopy.", "No polyps.", "No evidence of neoplasia."});
+    s += pick(r, std::vector<std::string>{"Normal colonoscopy.", "No polyps.",
+                                          "No evidence of neoplasia."});
   }
   s += "\n";
   bool any = false;
@@ -270,31 +287,42 @@ std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt) {
 
 std::string zh_report(Rng& r, const SynthExam& e) {
   std::string s = "检查所见：";
-  s += e.caecum_reached ? pick(r, std::vector<std::string>{"进镜至回盲部，", "循腔进镜至盲肠，见阑尾开口及回盲瓣，"})
+  s += e.caecum_reached ? pick(r, std::vector<std::string>{"进镜至回盲部，",
+                                                           "循腔进镜至盲肠，见阑尾开口及回盲瓣，"})
                         : "因肠腔狭窄未能到达回盲部，";
-  const std::string prep = e.bowel_prep == "excellent" ? "优" : e.bowel_prep == "good" ? "良好"
-                         : e.bowel_prep == "fair"      ? "一般" : "差";
+  const std::string prep = e.bowel_prep == "excellent" ? "优"
+                           : e.bowel_prep == "good"    ? "良好"
+                           : e.bowel_prep == "fair"    ? "一般"
+                                                       : "差";
   s += "肠道准备" + prep + "。";
   auto zh_seg = [&](const std::string& key) {
     for (const auto& sg : segments())
       if (key == sg.key) return std::string(sg.zh);
     return std::string("结肠");
   };
-  if (e.history_of_polypectomy) s += pick(r, std::vector<std::string>{"既往结肠息肉切除术后。", "有结肠息肉切除史。"});
+  if (e.history_of_polypectomy)
+    s += pick(r, std::vector<std::string>{"既往结肠息肉切除术后。", "有结肠息肉切除史。"});
   if (e.status == "negative") {
-    s += pick(r, std::vector<std::string>{"全结肠黏膜光滑，未见息肉及新生物。", "所见结直肠未见息肉。",
-                                          "结肠黏膜未见明显异常，未见息肉。"});
+    s += pick(r,
+              std::vector<std::string>{"全结肠黏膜光滑，未见息肉及新生物。", "所见结直肠未见息肉。",
+                                       "结肠黏膜未见明显异常，未见息肉。"});
   } else if (e.status == "uncertain") {
     const std::string seg = e.polyps.empty() ? "乙状结肠" : zh_seg(e.polyps[0].segment);
-    s += pick(r, std::vector<std::string>{seg + "可疑小息肉，复查未能确认。", seg + "见一处可疑隆起，息肉待排。"});
+    s += pick(r, std::vector<std::string>{seg + "可疑小息肉，复查未能确认。",
+                                          seg + "见一处可疑隆起，息肉待排。"});
   } else {
     const int n = static_cast<int>(e.polyps.size());
     if (n > 1 && r.bernoulli(0.5)) s += fmt::format("共见息肉{}枚。", zh_number(n));
     for (const auto& p : e.polyps) {
-      const std::string size = p.size_mm >= 10 || r.bernoulli(0.5) ? fmt::format("{:.1f}cm", p.size_mm / 10.0)
-                                                                   : fmt::format("{:.0f}mm", p.size_mm);
-      const std::string morph = p.morphology == "pedunculated" ? "带蒂" : p.morphology == "sessile" ? "广基" : "扁平";
-      const std::string surface = p.pathology == "cancer" ? "表面糜烂、质脆" : p.pathology == "adenoma" ? "表面充血、分叶状" : "表面光滑";
+      const std::string size = p.size_mm >= 10 || r.bernoulli(0.5)
+                                   ? fmt::format("{:.1f}cm", p.size_mm / 10.0)
+                                   : fmt::format("{:.0f}mm", p.size_mm);
+      const std::string morph = p.morphology == "pedunculated" ? "带蒂"
+                                : p.morphology == "sessile"    ? "广基"
+                                                               : "扁平";
+      const std::string surface = p.pathology == "cancer"    ? "表面糜烂、质脆"
+                                  : p.pathology == "adenoma" ? "表面充血、分叶状"
+                                                             : "表面光滑";
       s += fmt::format("{}见一枚大小约{}的{}息肉，{}，", zh_seg(p.segment), size, morph, surface);
       s += p.removal == "cold_snare"  ? "予冷圈套器切除。"
            : p.removal == "hot_snare" ? "予热圈套器切除。"
@@ -306,7 +334,9 @@ std::string zh_report(Rng& r, const SynthExam& e) {
   }
   s += "\n结论：";
   if (e.status == "positive") {
-    s += e.polyps.size() == 1 ? "结肠息肉" : fmt::format("结肠多发息肉（{}枚）", zh_number(static_cast<int>(e.polyps.size())));
+    s += e.polyps.size() == 1
+             ? "结肠息肉"
+             : fmt::format("结肠多发息肉（{}枚）", zh_number(static_cast<int>(e.polyps.size())));
   } else if (e.status == "uncertain") {
     s += "可疑结肠小息肉，建议复查";
   } else {
@@ -321,12 +351,18 @@ std::string zh_report(Rng& r, const SynthExam& e) {
       if (!p.pathology_reported) continue;
       std::string h;
       const std::string dys = p.dysplasia == "high" ? "高级别上皮内瘤变" : "低级别上皮内瘤变";
-      if (p.histology == "hyperplastic_polyp") h = "增生性息肉";
-      else if (p.histology == "tubular_adenoma") h = "管状腺瘤伴" + dys;
-      else if (p.histology == "tubulovillous_adenoma") h = "管状绒毛状腺瘤伴" + dys;
-      else if (p.histology == "villous_adenoma") h = "绒毛状腺瘤伴" + dys;
-      else if (p.histology == "sessile_serrated_lesion") h = "无蒂锯齿状病变";
-      else h = "腺癌";
+      if (p.histology == "hyperplastic_polyp")
+        h = "增生性息肉";
+      else if (p.histology == "tubular_adenoma")
+        h = "管状腺瘤伴" + dys;
+      else if (p.histology == "tubulovillous_adenoma")
+        h = "管状绒毛状腺瘤伴" + dys;
+      else if (p.histology == "villous_adenoma")
+        h = "绒毛状腺瘤伴" + dys;
+      else if (p.histology == "sessile_serrated_lesion")
+        h = "无蒂锯齿状病变";
+      else
+        h = "腺癌";
       s += zh_seg(p.segment) + "：" + h + "；";
     }
     s += "\n";
@@ -356,28 +392,32 @@ SynthExam synth_exam(const SynthOptions& opt, std::int64_t index) {
     for (int i = 0; i < n; ++i) e.polyps.push_back(draw_polyp(r, false));
   }
   e.history_of_polypectomy = r.bernoulli(0.15);
-  e.bowel_prep = std::vector<std::string>{"excellent", "good", "good", "fair", "poor"}[r.categorical({0.2, 0.3, 0.2, 0.2, 0.1})];
+  e.bowel_prep = std::vector<std::string>{"excellent", "good", "good", "fair",
+                                          "poor"}[r.categorical({0.2, 0.3, 0.2, 0.2, 0.1})];
   e.caecum_reached = r.bernoulli(0.93);
   const int needed = [&] {
     int k = 0;
     for (std::size_t i = 0; i < e.polyps.size(); ++i) k += 2;
     return k;
   }();
-  e.image_count = static_cast<int>(std::max<std::int64_t>(r.randint(opt.min_images, opt.max_images), needed + 1));
+  e.image_count = static_cast<int>(
+      std::max<std::int64_t>(r.randint(opt.min_images, opt.max_images), needed + 1));
   e.report = e.language == "zh" ? zh_report(r, e) : en_report(r, e, opt);
 
   json polyps = json::array();
   if (e.status == "positive") {
     for (const auto& p : e.polyps) {
       const std::string group = p.pathology == "hyperplastic" ? "non_neoplastic" : p.pathology;
-      polyps.push_back({{"segment", p.segment},
-                        {"size_mm", p.size_mm},
-                        {"morphology", p.morphology},
-                        {"paris", p.paris},
-                        {"removal", p.removal},
-                        {"pathology", p.pathology_reported ? json(p.histology) : json(nullptr)},
-                        {"dysplasia", p.pathology_reported && !p.dysplasia.empty() ? json(p.dysplasia) : json(nullptr)},
-                        {"pathology_group", p.pathology_reported ? json(group) : json(nullptr)}});
+      polyps.push_back(
+          {{"segment", p.segment},
+           {"size_mm", p.size_mm},
+           {"morphology", p.morphology},
+           {"paris", p.paris},
+           {"removal", p.removal},
+           {"pathology", p.pathology_reported ? json(p.histology) : json(nullptr)},
+           {"dysplasia",
+            p.pathology_reported && !p.dysplasia.empty() ? json(p.dysplasia) : json(nullptr)},
+           {"pathology_group", p.pathology_reported ? json(group) : json(nullptr)}});
     }
   }
   e.report_truth = {{"polyp_present", e.status},

@@ -24,7 +24,9 @@ VerifyResult verify_store(const std::string& dir, const VerifyOptions& options) 
                     options.deep ? "images" : "shards");
   for (const auto& s : manifest.shards) {
     const std::string path = dir + "/" + s.file;
-    auto problem = [&](const std::string& what) { result.problems.push_back(s.file + ": " + what); };
+    auto problem = [&](const std::string& what) {
+      result.problems.push_back(s.file + ": " + what);
+    };
     try {
       if (!fs::exists(path)) {
         problem("missing");
@@ -42,8 +44,12 @@ VerifyResult verify_store(const std::string& dir, const VerifyOptions& options) 
       }
       ShardReader r(path);
       const std::int64_t exams = r.rows("exams"), images = r.rows("images");
-      if (exams != s.exams) problem("exams table has " + std::to_string(exams) + " rows, manifest " + std::to_string(s.exams));
-      if (images != s.images) problem("images table has " + std::to_string(images) + " rows, manifest " + std::to_string(s.images));
+      if (exams != s.exams)
+        problem("exams table has " + std::to_string(exams) + " rows, manifest " +
+                std::to_string(s.exams));
+      if (images != s.images)
+        problem("images table has " + std::to_string(images) + " rows, manifest " +
+                std::to_string(s.images));
       result.exams += exams;
       result.images += images;
       for (const std::string& col_path : manifest.image_columns) {
@@ -52,7 +58,8 @@ VerifyResult verify_store(const std::string& dir, const VerifyOptions& options) 
         const auto& off = r.ints(table, column + "_offset");
         const auto& len = r.ints(table, column + "_length");
         for (std::size_t i = 0; i < off.size(); ++i) {
-          if (off[i] < 0 || len[i] < 0) problem(col_path + " row " + std::to_string(i) + ": negative offset/length");
+          if (off[i] < 0 || len[i] < 0)
+            problem(col_path + " row " + std::to_string(i) + ": negative offset/length");
         }
         if (!options.deep) continue;
         for (std::size_t i = 0; i < off.size(); ++i) {

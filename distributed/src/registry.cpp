@@ -29,8 +29,8 @@ std::string detect_backend() {
   // Launched by mpirun (Open MPI), a PMI/PMIx launcher, or srun with several tasks.
   const int world = std::max({env_int("OMPI_COMM_WORLD_SIZE", 1), env_int("PMI_SIZE", 1),
                               env_int("PMIX_SIZE", 1), env_int("SLURM_NTASKS", 1)});
-  const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") ||
-                        std::getenv("PMI_RANK");
+  const bool launched =
+      std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK");
 #ifdef ENDOKED_HAVE_MPI
   if (launched || world > 1) return "mpi";
 #else

@@ -3,8 +3,8 @@
 namespace endoked::recipes {
 
 const std::set<std::string>& stage_sections() {
-  static const std::set<std::string> s = {"synth",    "ingest",   "verify", "label",
-                                          "mil",      "localise", "refine", "distill",
+  static const std::set<std::string> s = {"synth",    "ingest",   "verify",   "label",
+                                          "mil",      "localise", "refine",   "distill",
                                           "pretrain", "biopsy",   "evaluate", "export"};
   return s;
 }

@@ -12,7 +12,7 @@
 namespace endoked::recipes {
 
 struct RunOptions {
-  std::string dir;           // default: runs/<command>
+  std::string dir;  // default: runs/<command>
   std::string log_level = "info";
   bool log_all_ranks = false;
 

@@ -33,7 +33,8 @@ std::string root_then_broadcast(dist::Communicator& comm, const std::function<st
 }
 }  // namespace
 
-IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& opt, const RunDir& run) {
+IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& opt,
+                         const RunDir& run) {
   log::info("ingest: planning ({} layout)", opt.layout);
   const std::string plan_text = root_then_broadcast(comm, [&] {
     data::IngestPlan plan = data::plan_ingest(opt);
@@ -130,8 +131,7 @@ IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& op
             summary.images, shards, summary.rejects, seconds, opt.output);
   for (const auto& [reason, n] : summary.json["rejects"]["by_reason"].items())
     log::info("  rejected {:>6} × {}", n.get<std::int64_t>(), reason);
-  for (const auto& [what, n] : plan.counters)
-    log::info("  converted {:>5} × {}", n, what);
+  for (const auto& [what, n] : plan.counters) log::info("  converted {:>5} × {}", n, what);
   return summary;
 }
 

@@ -12,7 +12,8 @@ using nlohmann::json;
 
 namespace endoked::recipes {
 
-nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt, const RunDir& run) {
+nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt,
+                         const RunDir& run) {
   const int shards = data::synth_shard_count(opt);
   const std::string out_partial = data::partial_dir(opt.output);
   const std::string truth_partial = data::partial_dir(opt.truth_dir());
@@ -112,20 +113,23 @@ nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt
     } else {
       data::synth_join_reports(opt, out_partial);
       // The raw corpus is not a store; its manifest-like file says what it is.
-      data::commit_directory(opt.output, "corpus.json", json{{"format", "endoked-raw-corpus"},
-                                                             {"layout", "folders"},
-                                                             {"images_dir", "images"},
-                                                             {"reports", "reports.csv"},
-                                                             {"provenance", provenance},
-                                                             {"summary", summary}}
-                                                            .dump(2));
+      data::commit_directory(opt.output, "corpus.json",
+                             json{{"format", "endoked-raw-corpus"},
+                                  {"layout", "folders"},
+                                  {"images_dir", "images"},
+                                  {"reports", "reports.csv"},
+                                  {"provenance", provenance},
+                                  {"summary", summary}}
+                                 .dump(2));
     }
     data::commit_store(opt.truth_dir(), truth);
     summary["truth_content_sha256"] = truth.content_sha256();
     run.log_metrics(json{{"stage", "synth"}, {"summary", summary}});
-    log::info("synth: {} exams, {} images ({} with polyps) in {:.1f}s = {:.0f} images/s on {} rank(s) -> {}",
-              exams, images, positive, slowest, summary["images_per_s"].get<double>(), comm.size(),
-              opt.output);
+    log::info(
+        "synth: {} exams, {} images ({} with polyps) in {:.1f}s = {:.0f} images/s on {} rank(s) -> "
+        "{}",
+        exams, images, positive, slowest, summary["images_per_s"].get<double>(), comm.size(),
+        opt.output);
   }
   comm.barrier();
   return summary;

@@ -53,7 +53,7 @@ cp -r "$T/raw" "$T/raw2"
 : >"$T/raw2/images/EX0000003/999.jpg"
 "$BIN" ingest --config "$T/ingest.yaml" --set ingest.images_dir="$T/raw2/images" --set ingest.output="$T/s-lenient" --set run.dir="$T/r" 2>/dev/null
 set +e
-"$BIN" ingest --config "$T/ingest.yaml" --set ingest.images_dir="$T/raw2/images" --set ingest.output="$T/s-strict" --set ingest.strict=true --set run.dir="$T/r" 2>/dev/null
+"$BIN" ingest --config "$T/ingest.yaml" --set ingest.images_dir="$T/raw2/images" --set ingest.output="$T/s-strict" --strict --set run.dir="$T/r" 2>/dev/null
 code=$?
 set -e
 [ "$code" = 3 ] || fail "--strict exit code $code"

@@ -99,7 +99,7 @@ TEST(Config, OverlaysAndSetInOrder) {
   t.set("output=");
   Root r;
   config::decode(t.root(), r);
-  EXPECT_EQ(r.inner.count, 2);          // overlay wins
+  EXPECT_EQ(r.inner.count, 2);            // overlay wins
   EXPECT_DOUBLE_EQ(r.inner.ratio, 0.25);  // base kept where the overlay is silent
   EXPECT_EQ(r.inner.names.size(), 3u);
   EXPECT_EQ(r.big, 12345678901LL);
@@ -112,11 +112,16 @@ TEST(Config, OverlaysAndSetInOrder) {
     config::decode(bad.root(), x);
   });
   EXPECT_NE(e.find("--set inner.count=lots"), std::string::npos) << e;
-  EXPECT_NE(error_of([] { config::Tree x; x.set("novalue"); }).find("key=value"), std::string::npos);
+  EXPECT_NE(error_of([] {
+              config::Tree x;
+              x.set("novalue");
+            }).find("key=value"),
+            std::string::npos);
 }
 
 TEST(Config, ResolvedYamlRoundTrips) {
-  Root a = decode_text("output: \"with: colon\"\nstrict: true\ninner:\n  names: [u]\n  ratio: 0.125\n");
+  Root a =
+      decode_text("output: \"with: colon\"\nstrict: true\ninner:\n  names: [u]\n  ratio: 0.125\n");
   const std::string yaml = config::to_yaml(a);
   const Root b = decode_text(yaml);
   EXPECT_EQ(b.output, "with: colon");

@@ -34,6 +34,7 @@ void make_folder_source(const testing::TempDir& t) {
   const std::string truncated = whole.substr(0, whole.size() * 2 / 3);  // header intact, scan cut
   testing::write_file(im + "/E001/0.jpg", jpeg(1));
   testing::write_file(im + "/E001/1.jpg", jpeg(2));
+  fs::create_symlink(t / "nowhere.jpg", im + "/E001/2.jpg");
   testing::write_file(im + "/E002/0.jpg", jpeg(3));
   testing::write_file(im + "/E002/empty.jpg", "");
   testing::write_file(im + "/E002/notes.txt", "operator notes, not an image");
@@ -85,7 +86,7 @@ std::map<std::string, std::vector<std::string>> rejects_by_exam(const std::strin
   while (std::getline(in, line)) {
     const json j = json::parse(line);
     out[j["exam_id"].get<std::string>()].push_back(j["reason"].get<std::string>() + " @ " +
-                                                    j["path"].get<std::string>());
+                                                   j["path"].get<std::string>());
   }
   return out;
 }
@@ -106,21 +107,26 @@ TEST(Ingest, FolderLayoutWithEveryKindOfBadInput) {
 
   EXPECT_EQ(summary.exams, 5);   // E001 E002 E003 E006 E009
   EXPECT_EQ(summary.images, 6);  // 2 + 1 + 1 (png) + 1 + 1
-  EXPECT_EQ(summary.rejects, 13) << files::read_all(opt.output + "/rejects.jsonl");
+  EXPECT_EQ(summary.rejects, 14) << files::read_all(opt.output + "/rejects.jsonl");
 
   const auto rejects = rejects_by_exam(opt.output);
+  EXPECT_TRUE(has(rejects.at("E001"),
+                  "unreadable (link to a missing file) @ " + (t / "images/E001/2.jpg")));
   EXPECT_TRUE(has(rejects.at("E002"), "zero-byte file @ " + (t / "images/E002/empty.jpg")));
-  EXPECT_TRUE(has(rejects.at("E002"), "not an image (unknown signature) @ " + (t / "images/E002/notes.txt")));
+  EXPECT_TRUE(has(rejects.at("E002"),
+                  "not an image (unknown signature) @ " + (t / "images/E002/notes.txt")));
   EXPECT_TRUE(has(rejects.at("E002"), "corrupt JPEG"));
   EXPECT_TRUE(has(rejects.at("E003"), "file too large"));
   EXPECT_TRUE(has(rejects.at("E004"), "no images"));
   EXPECT_TRUE(has(rejects.at("E005"), "missing report (no row in the table)"));
   EXPECT_TRUE(has(rejects.at("E007"), "neither UTF-8 nor GB18030 @ " + (t / "reports.csv") + ":8"));
   EXPECT_TRUE(has(rejects.at("E008"), "no readable images"));
-  EXPECT_TRUE(has(rejects.at("E009"), "duplicate exam id (first at " + (t / "reports.csv") + ":10)"));
+  EXPECT_TRUE(
+      has(rejects.at("E009"), "duplicate exam id (first at " + (t / "reports.csv") + ":10)"));
   EXPECT_TRUE(has(rejects.at("E010"), "missing report (empty text)"));
   EXPECT_TRUE(has(rejects.at("E011"), "no images (no folder"));
-  EXPECT_TRUE(has(rejects.at(""), "malformed row (5 fields, header has 4) @ " + (t / "reports.csv") + ":14"));
+  EXPECT_TRUE(has(rejects.at(""),
+                  "malformed row (5 fields, header has 4) @ " + (t / "reports.csv") + ":14"));
   EXPECT_EQ(summary.json["converted"]["report_converted_gb18030"], 1);
 
   RecordStore store(opt.output);
@@ -195,14 +201,23 @@ TEST(Ingest, JsonlManifest) {
   testing::write_file(t / "src/b/0.jpg", testing::make_jpeg(32, 32, 3));
   testing::write_file(t / "src/c/0.jpg", "");
   std::string lines;
-  lines += R"({"exam_id": "B", "report": "No polyps.", "images": ["b/0.jpg"], "centre": "x", "metadata": {"sex": "F"}})" "\n";
-  lines += R"({"exam_id": "A", "report": "Two polyps removed.", "images": ["a/0.jpg", "a/1.jpg", "a/missing.jpg"]})" "\n";
+  lines +=
+      R"({"exam_id": "B", "report": "No polyps.", "images": ["b/0.jpg"], "centre": "x", "metadata": {"sex": "F"}})"
+      "\n";
+  lines +=
+      R"({"exam_id": "A", "report": "Two polyps removed.", "images": ["a/0.jpg", "a/1.jpg", "a/missing.jpg"]})"
+      "\n";
   lines += "{not json\n";
-  lines += R"({"exam_id": "C", "report": "x", "images": ["c/0.jpg"]})" "\n";
-  lines += R"({"exam_id": "D", "images": ["a/0.jpg"]})" "\n";
-  lines += R"({"exam_id": "A", "report": "again", "images": ["a/0.jpg"]})" "\n";
-  lines += R"({"exam_id": "E", "report": "no list", "images": "a/0.jpg"})" "\n";
-  lines += "{\"exam_id\": \"G\", \"report\": \"" + text::utf8_to_gb18030("未见息肉") + "\", \"images\": [\"b/0.jpg\"]}\n";
+  lines += R"({"exam_id": "C", "report": "x", "images": ["c/0.jpg"]})"
+           "\n";
+  lines += R"({"exam_id": "D", "images": ["a/0.jpg"]})"
+           "\n";
+  lines += R"({"exam_id": "A", "report": "again", "images": ["a/0.jpg"]})"
+           "\n";
+  lines += R"({"exam_id": "E", "report": "no list", "images": "a/0.jpg"})"
+           "\n";
+  lines += "{\"exam_id\": \"G\", \"report\": \"" + text::utf8_to_gb18030("未见息肉") +
+           "\", \"images\": [\"b/0.jpg\"]}\n";
   testing::write_file(t / "src/manifest.jsonl", lines);
   IngestOptions o;
   o.layout = "jsonl";

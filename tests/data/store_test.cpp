@@ -126,13 +126,15 @@ TEST(Store, ReadableWithH5pyAlone) {
   for (std::size_t e = 0; e < f.exams.size(); ++e) {
     nlohmann::json ims = nlohmann::json::array();
     for (const auto& im : f.images[e]) ims.push_back(sha256_hex(im.bytes));
-    expected["exams"].push_back({{"id", f.exams[e].id}, {"report", f.exams[e].report}, {"images", ims}});
+    expected["exams"].push_back(
+        {{"id", f.exams[e].id}, {"report", f.exams[e].report}, {"images", ims}});
   }
   testing::write_file(tmp / "expected.json", expected.dump());
   std::string out;
-  const int rc = testing::run_shell("/usr/bin/python3 " ENDOKED_SOURCE_DIR "/tests/data/check_store.py " +
-                                        (tmp / "store") + " " + (tmp / "expected.json"),
-                                    &out);
+  const int rc =
+      testing::run_shell("/usr/bin/python3 " ENDOKED_SOURCE_DIR "/tests/data/check_store.py " +
+                             (tmp / "store") + " " + (tmp / "expected.json"),
+                         &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("h5py read 7 exams"), std::string::npos) << out;
 }
@@ -190,7 +192,8 @@ TEST(Store, InterruptedWritesAreNeverReadAsComplete) {
   const std::string partial = begin_store(dir, false);
   {
     ShardWriter w(partial, 0, "records");
-    add_exam(w, ExamRecord{"x", "", "r", "{}", 0, 0}, {ImageRecord{testing::make_jpeg(16, 16, 2), "jpeg", 16, 16, "x/0", 0}});
+    add_exam(w, ExamRecord{"x", "", "r", "{}", 0, 0},
+             {ImageRecord{testing::make_jpeg(16, 16, 2), "jpeg", 16, 16, "x/0", 0}});
     w.close();
   }
   try {
@@ -221,7 +224,8 @@ TEST(Store, ExistingStoreIsKeptUntilTheNewOneIsComplete) {
   const std::string partial = begin_store(dir, true);
   EXPECT_EQ(Manifest::load(dir).content_sha256(), first);
   ShardWriter w(partial, 0, "records");
-  add_exam(w, ExamRecord{"only", "", "r", "{}", 0, 0}, {ImageRecord{testing::make_jpeg(16, 16, 3), "jpeg", 16, 16, "p", 0}});
+  add_exam(w, ExamRecord{"only", "", "r", "{}", 0, 0},
+           {ImageRecord{testing::make_jpeg(16, 16, 3), "jpeg", 16, 16, "p", 0}});
   Manifest m;
   m.kind = "records";
   m.shards.push_back(w.close());

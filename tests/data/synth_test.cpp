@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <regex>
 #include <opencv2/imgcodecs.hpp>
+#include <regex>
 
 #include "../common/test_util.h"
 #include "endoked/core/files.h"
@@ -46,8 +46,12 @@ TEST(Synth, ExamsAreDeterministicAndVaried) {
     negatives += a.status == "negative";
     uncertain += a.status == "uncertain";
     zh += a.language == "zh";
-    if (a.status == "negative" && a.language == "zh") { EXPECT_NE(a.report.find("未见"), std::string::npos) << a.report; }
-    if (a.status == "positive") { EXPECT_EQ(a.report_truth["polyp_count"], a.polyps.size()); }
+    if (a.status == "negative" && a.language == "zh") {
+      EXPECT_NE(a.report.find("未见"), std::string::npos) << a.report;
+    }
+    if (a.status == "positive") {
+      EXPECT_EQ(a.report_truth["polyp_count"], a.polyps.size());
+    }
     EXPECT_GE(a.image_count, 2 * static_cast<int>(a.polyps.size()) + 1);
   }
   EXPECT_NEAR(negatives / 400.0, o.negative_fraction, 0.07);
@@ -97,7 +101,8 @@ TEST(Synth, FramesMatchTheirTruth) {
       const ImageInfo info = check_decodes(fr.jpeg);
       EXPECT_EQ(info.width, 160);
       EXPECT_EQ(info.height, 128);
-      const cv::Mat mask = cv::imdecode(std::vector<std::uint8_t>(fr.mask_png.begin(), fr.mask_png.end()), cv::IMREAD_GRAYSCALE);
+      const cv::Mat mask = cv::imdecode(
+          std::vector<std::uint8_t>(fr.mask_png.begin(), fr.mask_png.end()), cv::IMREAD_GRAYSCALE);
       ASSERT_EQ(mask.cols, 160);
       const int on = cv::countNonZero(mask);
       std::int64_t area = 0;
@@ -111,12 +116,18 @@ TEST(Synth, FramesMatchTheirTruth) {
         EXPECT_GT(cv::countNonZero(mask(cv::Rect(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0))), 0);
       }
       EXPECT_EQ(fr.truth["has_polyp"], !fr.boxes.empty());
-      if (fr.boxes.size() == 1) { EXPECT_EQ(on, area); }  // one polyp: the mask is its visible area
-      if (fr.boxes.empty()) { EXPECT_EQ(on, 0); }
+      if (fr.boxes.size() == 1) {
+        EXPECT_EQ(on, area);
+      }  // one polyp: the mask is its visible area
+      if (fr.boxes.empty()) {
+        EXPECT_EQ(on, 0);
+      }
       with_polyp += !fr.boxes.empty();
       ++frames;
       // deterministic to the byte
-      if (f == 0) { EXPECT_EQ(render_frame(o, e, f, assign[0]).jpeg, fr.jpeg); }
+      if (f == 0) {
+        EXPECT_EQ(render_frame(o, e, f, assign[0]).jpeg, fr.jpeg);
+      }
     }
   }
   EXPECT_GT(with_polyp, frames / 5);
@@ -136,8 +147,10 @@ TEST(Synth, PathologyChangesColour) {
       if (assign[static_cast<std::size_t>(f)].size() != 1) continue;
       const SynthFrame fr = render_frame(o, e, f, assign[static_cast<std::size_t>(f)]);
       if (fr.boxes.size() != 1 || fr.boxes[0].area < 200) continue;
-      const cv::Mat img = cv::imdecode(std::vector<std::uint8_t>(fr.jpeg.begin(), fr.jpeg.end()), cv::IMREAD_COLOR);
-      const cv::Mat mask = cv::imdecode(std::vector<std::uint8_t>(fr.mask_png.begin(), fr.mask_png.end()), cv::IMREAD_GRAYSCALE);
+      const cv::Mat img =
+          cv::imdecode(std::vector<std::uint8_t>(fr.jpeg.begin(), fr.jpeg.end()), cv::IMREAD_COLOR);
+      const cv::Mat mask = cv::imdecode(
+          std::vector<std::uint8_t>(fr.mask_png.begin(), fr.mask_png.end()), cv::IMREAD_GRAYSCALE);
       const cv::Scalar m = cv::mean(img, mask);  // BGR
       const std::string p = e.polyps[static_cast<std::size_t>(fr.boxes[0].polyp)].pathology;
       red_ratio[p].push_back(m[2] / (m[1] + 1));

@@ -9,7 +9,9 @@
 
 namespace endoked::testing {
 dist::Runtime* g_runtime = nullptr;
-dist::Communicator& world() { return g_runtime->world(); }
+dist::Communicator& world() {
+  return g_runtime->world();
+}
 }  // namespace endoked::testing
 
 namespace {

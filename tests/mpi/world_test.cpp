@@ -37,14 +37,17 @@ TEST(World, BroadcastGatherReduce) {
   auto& c = world();
   ASSERT_GE(c.size(), 2);
   for (int root = 0; root < c.size(); ++root) {
-    std::string s = c.rank() == root ? std::string(1000 + root, static_cast<char>('a' + root)) : "x";
+    std::string s =
+        c.rank() == root ? std::string(1000 + root, static_cast<char>('a' + root)) : "x";
     c.broadcast_bytes(s, root);
     EXPECT_EQ(s, std::string(1000 + root, static_cast<char>('a' + root)));
   }
-  const auto all = c.all_gather_bytes(std::string(static_cast<std::size_t>(c.rank()) * 3000, static_cast<char>('0' + c.rank())));
+  const auto all = c.all_gather_bytes(
+      std::string(static_cast<std::size_t>(c.rank()) * 3000, static_cast<char>('0' + c.rank())));
   ASSERT_EQ(static_cast<int>(all.size()), c.size());
   for (int r = 0; r < c.size(); ++r)
-    EXPECT_EQ(all[static_cast<std::size_t>(r)], std::string(static_cast<std::size_t>(r) * 3000, static_cast<char>('0' + r)));
+    EXPECT_EQ(all[static_cast<std::size_t>(r)],
+              std::string(static_cast<std::size_t>(r) * 3000, static_cast<char>('0' + r)));
   std::vector<std::int64_t> v = {c.rank(), 10 * c.rank(), -c.rank()};
   c.all_reduce(v.data(), v.size(), dist::ReduceOp::kSum);
   const std::int64_t s = c.size() * (c.size() - 1) / 2;
@@ -58,7 +61,8 @@ TEST(World, BroadcastGatherReduce) {
   EXPECT_EQ(m, 7);
 }
 
-data::SynthOptions corpus(const std::string& out, const std::string& truth, const std::string& format) {
+data::SynthOptions corpus(const std::string& out, const std::string& truth,
+                          const std::string& format) {
   data::SynthOptions o;
   o.exams = 23;
   o.seed = 5;
@@ -76,10 +80,12 @@ data::SynthOptions corpus(const std::string& out, const std::string& truth, cons
 
 TEST(World, SynthIsTheSameOnOneRankAndOnAll) {
   SharedDir d;
-  const json all = recipes::run_synth(world(), corpus(d / "world", d / "world-truth", "store"), RunDir(d / "run", world().is_root()));
+  const json all = recipes::run_synth(world(), corpus(d / "world", d / "world-truth", "store"),
+                                      RunDir(d / "run", world().is_root()));
   if (world().is_root()) {
     auto local = dist::make_local_communicator();
-    const json one = recipes::run_synth(*local, corpus(d / "one", d / "one-truth", "store"), RunDir(d / "run1", true));
+    const json one = recipes::run_synth(*local, corpus(d / "one", d / "one-truth", "store"),
+                                        RunDir(d / "run1", true));
     EXPECT_EQ(all["content_sha256"], one["content_sha256"]);
     EXPECT_EQ(all["truth_content_sha256"], one["truth_content_sha256"]);
     EXPECT_EQ(all["images"], one["images"]);
@@ -90,7 +96,8 @@ TEST(World, SynthIsTheSameOnOneRankAndOnAll) {
 TEST(World, IngestIsTheSameOnOneRankAndOnAll) {
   SharedDir d;
   // The raw corpus is itself written by all ranks.
-  recipes::run_synth(world(), corpus(d / "raw", d / "raw-truth", "raw"), RunDir(d / "run", world().is_root()));
+  recipes::run_synth(world(), corpus(d / "raw", d / "raw-truth", "raw"),
+                     RunDir(d / "run", world().is_root()));
   data::IngestOptions o;
   o.images_dir = d / "raw/images";
   o.reports = d / "raw/reports.csv";
@@ -110,7 +117,8 @@ TEST(World, IngestIsTheSameOnOneRankAndOnAll) {
     ASSERT_EQ(ma.shards.size(), mb.shards.size());
     EXPECT_GE(ma.shards.size(), 4u);
     for (std::size_t s = 0; s < ma.shards.size(); ++s)
-      EXPECT_EQ(sha256_file(o.output + "/" + ma.shards[s].file), sha256_file(one.output + "/" + mb.shards[s].file));
+      EXPECT_EQ(sha256_file(o.output + "/" + ma.shards[s].file),
+                sha256_file(one.output + "/" + mb.shards[s].file));
     EXPECT_TRUE(data::verify_store(o.output, data::VerifyOptions{true}).ok());
   }
 }

@@ -75,8 +75,9 @@ class Tree {
 template <typename T, typename = void>
 struct is_section : std::false_type {};
 template <typename T>
-struct is_section<T, std::void_t<decltype(std::declval<T&>().template visit<int>(
-                         std::declval<int&>()))>> : std::true_type {};
+struct is_section<
+    T, std::void_t<decltype(std::declval<T&>().template visit<int>(std::declval<int&>()))>>
+    : std::true_type {};
 
 template <typename T>
 struct is_vector : std::false_type {};
@@ -141,7 +142,8 @@ class Decoder {
     } else if constexpr (is_string_map<T>::value) {
       expect(node, Node::Kind::kMap, key);
       value.clear();
-      for (const auto& [k, v] : node.fields) value[k] = decode_scalar<std::string>(v, key + "." + k);
+      for (const auto& [k, v] : node.fields)
+        value[k] = decode_scalar<std::string>(v, key + "." + k);
     } else {
       value = decode_scalar<T>(node, key);
     }
@@ -208,8 +210,8 @@ class HelpWriter {
       e << YAML::EndMap;
       std::string shown = e.c_str();  // "{v: ...}"
       shown = shown.size() > 5 ? shown.substr(4, shown.size() - 5) : shown;
-      text_ += "  " + name + " = " + shown + (doc && *doc ? "\n      " + std::string(doc) : "") +
-               "\n";
+      text_ +=
+          "  " + name + " = " + shown + (doc && *doc ? "\n      " + std::string(doc) : "") + "\n";
     }
   }
   const std::string& text() const { return text_; }

@@ -37,23 +37,23 @@ std::string concat(const Args&... args) {
 }  // namespace endoked
 
 /// Throws endoked::Error with rank and file:line when `cond` is false; the rest is the message.
-#define ENDOKED_CHECK(cond, ...)                                                            \
-  do {                                                                                      \
-    if (!(cond))                                                                            \
-      ::endoked::detail::throw_error(__FILE__, __LINE__,                                    \
-                                     ::endoked::detail::concat("check failed: " #cond ": ", \
-                                                               ##__VA_ARGS__));             \
+#define ENDOKED_CHECK(cond, ...)                                                  \
+  do {                                                                            \
+    if (!(cond))                                                                  \
+      ::endoked::detail::throw_error(                                             \
+          __FILE__, __LINE__,                                                     \
+          ::endoked::detail::concat("check failed: " #cond ": ", ##__VA_ARGS__)); \
   } while (0)
 
-#define ENDOKED_CHECK_OP_(op, a, b, ...)                                                       \
-  do {                                                                                         \
-    const auto& endoked_a_ = (a);                                                              \
-    const auto& endoked_b_ = (b);                                                              \
-    if (!(endoked_a_ op endoked_b_))                                                           \
-      ::endoked::detail::throw_error(                                                          \
-          __FILE__, __LINE__,                                                                  \
+#define ENDOKED_CHECK_OP_(op, a, b, ...)                                                         \
+  do {                                                                                           \
+    const auto& endoked_a_ = (a);                                                                \
+    const auto& endoked_b_ = (b);                                                                \
+    if (!(endoked_a_ op endoked_b_))                                                             \
+      ::endoked::detail::throw_error(                                                            \
+          __FILE__, __LINE__,                                                                    \
           ::endoked::detail::concat("check failed: " #a " " #op " " #b " (", endoked_a_, " vs ", \
-                                    endoked_b_, "): ", ##__VA_ARGS__));                        \
+                                    endoked_b_, "): ", ##__VA_ARGS__));                          \
   } while (0)
 
 #define ENDOKED_CHECK_EQ(a, b, ...) ENDOKED_CHECK_OP_(==, a, b, ##__VA_ARGS__)

@@ -68,7 +68,7 @@ struct IngestOptions {
 /// One rejected input, with the reason ("zero-byte file", "missing report", …).
 struct Reject {
   std::string exam_id;
-  std::string path;   // file, or "<table>:<line>"
+  std::string path;  // file, or "<table>:<line>"
   std::string reason;
   nlohmann::json to_json() const;
   static Reject from_json(const nlohmann::json& j);
@@ -89,7 +89,7 @@ struct PlannedExam {
 };
 
 struct IngestPlan {
-  std::string source;  // description for the manifest
+  std::string source;                             // description for the manifest
   std::vector<PlannedExam> exams;                 // sorted by id
   std::vector<std::vector<std::int64_t>> shards;  // exam indices per shard
   std::vector<Reject> rejects;                    // found while planning
@@ -113,8 +113,7 @@ struct ShardOutcome {
 /// Step 2: writes shard `index` of the plan into `dir` (the store's partial directory).
 /// `on_image` is called after each image (progress).
 ShardOutcome ingest_shard(const IngestPlan& plan, int index, const std::string& dir,
-                          const IngestOptions& options,
-                          const std::function<void()>& on_image = {});
+                          const IngestOptions& options, const std::function<void()>& on_image = {});
 
 /// Step 3 helper: rejects in a stable order and counted by reason.
 nlohmann::json summarise_rejects(const std::vector<Reject>& rejects);

@@ -38,16 +38,16 @@ struct ShardInfo {
   std::string file;
   std::int64_t exams = 0;
   std::int64_t images = 0;
-  std::int64_t bytes = 0;        // file size
-  std::string sha256;            // of the file's bytes
-  std::string content_sha256;    // of the logical content (tables and blobs, in order)
+  std::int64_t bytes = 0;      // file size
+  std::string sha256;          // of the file's bytes
+  std::string content_sha256;  // of the logical content (tables and blobs, in order)
 };
 
 struct Manifest {
-  std::string kind;                         // "records", "truth", …
+  std::string kind;  // "records", "truth", …
   int schema_version = kSchemaVersion;
   std::vector<ShardInfo> shards;
-  std::vector<std::string> image_columns;   // blob columns holding encoded images ("images/bytes")
+  std::vector<std::string> image_columns;  // blob columns holding encoded images ("images/bytes")
   nlohmann::json provenance = nlohmann::json::object();  // command, source, revision, config hash
   nlohmann::json summary = nlohmann::json::object();     // stage summary (e.g. ingest rejects)
 
@@ -121,15 +121,15 @@ void commit_directory(const std::string& dir, const std::string& file, const std
 struct ExamRecord {
   std::string id;
   std::string centre;
-  std::string report;    // UTF-8
-  std::string metadata;  // a JSON object, as text
+  std::string report;            // UTF-8
+  std::string metadata;          // a JSON object, as text
   std::int64_t first_image = 0;  // global image index (reading) / unused (writing)
   std::int64_t image_count = 0;
 };
 
 struct ImageRecord {
-  std::string bytes;    // encoded as received (JPEG, PNG, …)
-  std::string format;   // "jpeg", "png", …
+  std::string bytes;   // encoded as received (JPEG, PNG, …)
+  std::string format;  // "jpeg", "png", …
   std::int32_t width = 0;
   std::int32_t height = 0;
   std::string source_path;
@@ -170,7 +170,7 @@ class RecordStore {
 
   std::string dir_;
   Manifest manifest_;
-  std::vector<std::int64_t> exam_start_;   // prefix sums, size shards+1
+  std::vector<std::int64_t> exam_start_;  // prefix sums, size shards+1
   std::vector<std::int64_t> image_start_;
   std::vector<std::unique_ptr<ShardReader>> shards_;
   std::map<std::string, std::int64_t> id_index_;

@@ -28,14 +28,14 @@ struct SynthOptions {
   int height = 256;
   int min_images = 4;
   int max_images = 10;
-  double negative_fraction = 0.4;   // exams with no polyp
-  double uncertain_fraction = 0.05; // exams whose report hedges ("possible small polyp")
+  double negative_fraction = 0.4;    // exams with no polyp
+  double uncertain_fraction = 0.05;  // exams whose report hedges ("possible small polyp")
   double chinese_fraction = 0.3;
-  double typo_rate = 0.02;          // chance a word of the report gets a typo
+  double typo_rate = 0.02;  // chance a word of the report gets a typo
   int jpeg_quality = 90;
-  std::string format = "raw";       // raw | store
+  std::string format = "raw";  // raw | store
   std::string output = "synth";
-  std::string truth;                // default: <output>-truth
+  std::string truth;  // default: <output>-truth
   std::int64_t exams_per_shard = 256;
   int threads = 2;
   bool overwrite = false;
@@ -67,15 +67,15 @@ struct SynthOptions {
 // ---- findings and reports (no images) ----
 
 struct SynthPolyp {
-  std::string segment;      // caecum, ascending, hepatic_flexure, transverse, splenic_flexure,
-                            // descending, sigmoid, rectum
+  std::string segment;  // caecum, ascending, hepatic_flexure, transverse, splenic_flexure,
+                        // descending, sigmoid, rectum
   double size_mm = 0;
-  std::string morphology;   // pedunculated | sessile | flat
-  std::string paris;        // 0-Ip | 0-Is | 0-IIa
-  std::string pathology;    // hyperplastic | adenoma | cancer (what the tissue is)
-  std::string histology;    // the report's wording class: hyperplastic_polyp, tubular_adenoma, …
-  std::string dysplasia;    // low | high | "" (adenomas)
-  std::string removal;      // cold_snare | hot_snare | emr | biopsy | not_removed
+  std::string morphology;  // pedunculated | sessile | flat
+  std::string paris;       // 0-Ip | 0-Is | 0-IIa
+  std::string pathology;   // hyperplastic | adenoma | cancer (what the tissue is)
+  std::string histology;   // the report's wording class: hyperplastic_polyp, tubular_adenoma, …
+  std::string dysplasia;   // low | high | "" (adenomas)
+  std::string removal;     // cold_snare | hot_snare | emr | biopsy | not_removed
   bool pathology_reported = false;
   std::uint64_t appearance_seed = 0;
 };
@@ -83,15 +83,15 @@ struct SynthPolyp {
 struct SynthExam {
   std::int64_t index = 0;
   std::string id;
-  std::string language;             // en | zh
-  std::string status;               // positive | negative | uncertain (what the report states)
-  std::vector<SynthPolyp> polyps;   // the polyps present (for "uncertain", maybe one faint one)
+  std::string language;            // en | zh
+  std::string status;              // positive | negative | uncertain (what the report states)
+  std::vector<SynthPolyp> polyps;  // the polyps present (for "uncertain", maybe one faint one)
   bool history_of_polypectomy = false;
-  std::string bowel_prep;           // excellent | good | fair | poor
+  std::string bowel_prep;  // excellent | good | fair | poor
   bool caecum_reached = true;
   int image_count = 0;
   std::string report;
-  nlohmann::json report_truth;      // the labels the report states
+  nlohmann::json report_truth;  // the labels the report states
 };
 
 /// Draws the findings and writes the report of exam `index` (no pixels: fast).
@@ -100,16 +100,16 @@ SynthExam synth_exam(const SynthOptions& options, std::int64_t index);
 // ---- frames ----
 
 struct SynthBox {
-  int polyp = 0;  // index into SynthExam::polyps
+  int polyp = 0;                       // index into SynthExam::polyps
   int x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // inclusive-exclusive pixel box
   std::int64_t area = 0;               // visible mask pixels
 };
 
 struct SynthFrame {
-  std::string jpeg;        // the frame as a user would receive it
-  std::string mask_png;    // 8-bit, 255 = polyp
+  std::string jpeg;      // the frame as a user would receive it
+  std::string mask_png;  // 8-bit, 255 = polyp
   std::vector<SynthBox> boxes;
-  nlohmann::json truth;    // {"has_polyp", "polyps": [{polyp, box, area, pathology}]}
+  nlohmann::json truth;  // {"has_polyp", "polyps": [{polyp, box, area, pathology}]}
 };
 
 /// Renders frame `frame` of an exam. `show` lists the polyps placed in this frame.
@@ -137,9 +137,9 @@ struct SynthShardOutcome {
 };
 
 /// Generates shard `shard` (exams [shard·E, (shard+1)·E)). Raw format: frames go to
-/// `<output_dir>/images/<exam id>/NNN.jpg` and report rows to `<output_dir>/reports.part-NNNNN.csv`;
-/// store format: a records shard in `output_dir`. The truth shard goes to `truth_dir`.
-/// `on_image` is called once per frame (progress).
+/// `<output_dir>/images/<exam id>/NNN.jpg` and report rows to
+/// `<output_dir>/reports.part-NNNNN.csv`; store format: a records shard in `output_dir`. The truth
+/// shard goes to `truth_dir`. `on_image` is called once per frame (progress).
 SynthShardOutcome synth_shard(const SynthOptions& options, int shard, const std::string& output_dir,
                               const std::string& truth_dir,
                               const std::function<void()>& on_image = {});
