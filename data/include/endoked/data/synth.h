@@ -107,7 +107,7 @@ struct SynthBox {
 
 struct SynthFrame {
   std::string jpeg;      // the frame as a user would receive it
-  std::string mask_png;  // 8-bit, 255 = polyp
+  std::string mask_png;  // 1-bit PNG (decodes to 8-bit 0/255); 255 = polyp
   std::vector<SynthBox> boxes;
   nlohmann::json truth;  // {"has_polyp", "polyps": [{polyp, box, area, pathology}]}
 };
