@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/apps/endoked/endoked
 EXAMS=${1:-600}
+REVISION=$(git describe --always --dirty)
 OUT=benchmarks/results
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -43,7 +44,7 @@ cat >"$OUT/foundation.json" <<JSON
   "command": "benchmarks/foundation_bench.sh $EXAMS",
   "machine": "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB",
   "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
-  "git_revision": "$(git describe --always --dirty)",
+  "git_revision": "$REVISION",
   "images": $images,
   "frame_size": "320x256",
   "synth_images_per_s": {"1rank_x2threads": $(metric "$W/r-s1" synth images_per_s), "2ranks_x1thread": $(metric "$W/r-s2" synth images_per_s)},
