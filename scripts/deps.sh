@@ -13,6 +13,8 @@ packages=(
   libcurl4-openssl-dev libcpp-httplib-dev libgloo-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-h5py-mpi python3-numpy
+  # reference peers for benchmarks (python3-torch DataLoader, OpenCV)
+  python3-torch python3-opencv
 )
 
 missing=()

@@ -21,12 +21,6 @@ Handle string_type() {
   return t;
 }
 
-Handle open_dataset(hid_t loc, const std::string& name, const std::string& where) {
-  Handle d(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
-  ENDOKED_CHECK(d.get() >= 0, where, ": missing dataset '", name, "'");
-  return d;
-}
-
 template <typename T>
 void write_numbers(hid_t loc, const std::string& name, const std::vector<T>& values, hid_t type,
                    const std::string& where) {
@@ -53,6 +47,12 @@ std::vector<T> read_numbers(hid_t loc, const std::string& name, hid_t type,
 }
 
 }  // namespace
+
+Handle open_dataset(hid_t loc, const std::string& name, const std::string& where) {
+  Handle d(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+  ENDOKED_CHECK(d.get() >= 0, where, ": missing dataset '", name, "'");
+  return d;
+}
 
 void quiet() {
   static const bool done = [] {
@@ -206,20 +206,24 @@ std::vector<std::int32_t> read_i32(hid_t loc, const std::string& name, const std
 std::string read_bytes(hid_t loc, const std::string& name, std::int64_t offset, std::int64_t size,
                        const std::string& where) {
   Handle d = open_dataset(loc, name, where);
-  Handle file_space(H5Dget_space(d.get()), H5Sclose);
+  return read_bytes(d.get(), offset, size, where + " " + name);
+}
+
+std::string read_bytes(hid_t dataset, std::int64_t offset, std::int64_t size,
+                       const std::string& where) {
+  Handle file_space(H5Dget_space(dataset), H5Sclose);
   hsize_t n = 0;
   H5Sget_simple_extent_dims(file_space.get(), &n, nullptr);
   ENDOKED_CHECK(offset >= 0 && size >= 0 && static_cast<hsize_t>(offset + size) <= n, where,
-                ": bytes [", offset, ", ", offset + size, ") outside '", name, "' of ", n,
-                " bytes");
+                ": bytes [", offset, ", ", offset + size, ") outside a dataset of ", n, " bytes");
   std::string out(static_cast<std::size_t>(size), '\0');
   if (size == 0) return out;
   const hsize_t start = static_cast<hsize_t>(offset), cnt = static_cast<hsize_t>(size);
   H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &cnt, nullptr);
   Handle mem_space(H5Screate_simple(1, &cnt, nullptr), H5Sclose);
-  ENDOKED_CHECK(H5Dread(d.get(), H5T_NATIVE_UINT8, mem_space.get(), file_space.get(), H5P_DEFAULT,
+  ENDOKED_CHECK(H5Dread(dataset, H5T_NATIVE_UINT8, mem_space.get(), file_space.get(), H5P_DEFAULT,
                         out.data()) >= 0,
-                where, ": cannot read bytes of '", name, "'");
+                where, ": cannot read bytes");
   return out;
 }
 

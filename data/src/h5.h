@@ -73,6 +73,10 @@ std::vector<std::int32_t> read_i32(hid_t loc, const std::string& name, const std
 std::string read_bytes(hid_t loc, const std::string& name, std::int64_t offset, std::int64_t size,
                        const std::string& where);
 
+/// The same from an open dataset (no per-call open: the hot path of loaders).
+Handle open_dataset(hid_t loc, const std::string& name, const std::string& where);
+std::string read_bytes(hid_t dataset, std::int64_t offset, std::int64_t size, const std::string& where);
+
 /// A growing 1-D uint8 dataset (chunked, unlimited); blobs are appended one after another.
 class ByteAppender {
  public:

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <vector>
 
 #include "endoked/core/error.h"
@@ -128,6 +129,49 @@ ImageInfo check_decodes(std::string_view bytes) {
                     TJFLAG_STOPONWARNING) != 0)
     fail_decompress("corrupt JPEG: ");
   return info;
+}
+
+cv::Mat decode_rgb(std::string_view bytes, int min_width, int min_height,
+                   const DecodeOptions& options, double* scale) {
+  const ImageFormat format = sniff_format(bytes);
+  if (format != ImageFormat::kJpeg) {
+    std::vector<unsigned char> buf(bytes.begin(), bytes.end());
+    cv::Mat bgr = cv::imdecode(buf, cv::IMREAD_COLOR);
+    if (bgr.empty()) ENDOKED_FAIL("cannot decode ", format_name(format), " image");
+    cv::Mat rgb;
+    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+    if (scale) *scale = 1.0;
+    return rgb;
+  }
+  const ImageInfo info = read_image_info(bytes);
+  if (info.width <= 0 || info.height <= 0)
+    ENDOKED_FAIL("image has no pixels (", info.width, "x", info.height, ")");
+  tjscalingfactor chosen = {1, 1};
+  if (options.dct_scaling && (min_width > 0 || min_height > 0)) {
+    int n = 0;
+    const tjscalingfactor* factors = tjGetScalingFactors(&n);
+    for (int i = 0; i < n; ++i) {
+      const tjscalingfactor f = factors[i];
+      if (f.num > f.denom) continue;  // only downscaling
+      if (TJSCALED(info.width, f) < min_width || TJSCALED(info.height, f) < min_height) continue;
+      if (f.num * chosen.denom < chosen.num * f.denom) chosen = f;  // smaller is faster
+    }
+  }
+  const int w = TJSCALED(info.width, chosen), h = TJSCALED(info.height, chosen);
+  cv::Mat rgb(h, w, CV_8UC3);
+  if (tjDecompress2(decompressor(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                    static_cast<unsigned long>(bytes.size()), rgb.data, w, 0, h, TJPF_RGB,
+                    TJFLAG_STOPONWARNING) != 0)
+    fail_decompress("corrupt JPEG: ");
+  if (scale) *scale = static_cast<double>(chosen.num) / chosen.denom;
+  return rgb;
+}
+
+cv::Mat decode_gray(std::string_view bytes) {
+  std::vector<unsigned char> buf(bytes.begin(), bytes.end());
+  cv::Mat m = cv::imdecode(buf, cv::IMREAD_GRAYSCALE);
+  if (m.empty()) ENDOKED_FAIL("cannot decode mask image (", format_name(sniff_format(bytes)), ")");
+  return m;
 }
 
 std::string encode_jpeg_rgb(const std::uint8_t* rgb, int width, int height, int quality) {

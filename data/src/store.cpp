@@ -14,6 +14,11 @@ namespace fs = std::filesystem;
 
 namespace endoked::data {
 
+std::recursive_mutex& hdf5_mutex() {
+  static std::recursive_mutex m;
+  return m;
+}
+
 std::string shard_file_name(int index) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "shard-%05d.h5", index);
@@ -261,6 +266,7 @@ ShardInfo ShardWriter::close() {
 struct ShardReader::Impl {
   std::string path;
   h5::Handle file;
+  std::map<std::string, h5::Handle> blobs;  // open blob datasets
   std::map<std::string, std::vector<std::string>> strings;
   std::map<std::string, std::vector<std::int64_t>> ints;
 };
@@ -321,7 +327,11 @@ std::string ShardReader::blob(const std::string& table, const std::string& colum
   const auto& len = ints(table, column + "_length");
   ENDOKED_CHECK(row >= 0 && row < static_cast<std::int64_t>(off.size()), impl_->path, ": row ", row,
                 " outside ", table, "/", column, " of ", off.size(), " rows");
-  return h5::read_bytes(impl_->file.get(), table + "/" + column, off[row], len[row], impl_->path);
+  const std::string key = table + "/" + column;
+  auto it = impl_->blobs.find(key);
+  if (it == impl_->blobs.end())
+    it = impl_->blobs.emplace(key, h5::open_dataset(impl_->file.get(), key, impl_->path)).first;
+  return h5::read_bytes(it->second.get(), off[row], len[row], impl_->path + " " + key);
 }
 
 std::string ShardReader::attr(const std::string& name) const {
@@ -432,10 +442,10 @@ ExamRecord RecordStore::exam_locked(std::size_t s, std::int64_t row) {
   return e;
 }
 
-ImageRecord RecordStore::image_locked(std::size_t s, std::int64_t row) {
+ImageRecord RecordStore::image_locked(std::size_t s, std::int64_t row, bool with_bytes) {
   ShardReader& r = shard(s);
   ImageRecord im;
-  im.bytes = r.blob("images", "bytes", row);
+  if (with_bytes) im.bytes = r.blob("images", "bytes", row);
   im.format = r.strings("images", "format").at(row);
   im.width = static_cast<std::int32_t>(r.ints("images", "width").at(row));
   im.height = static_cast<std::int32_t>(r.ints("images", "height").at(row));
@@ -445,19 +455,34 @@ ImageRecord RecordStore::image_locked(std::size_t s, std::int64_t row) {
 }
 
 ExamRecord RecordStore::exam(std::int64_t index) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
   const Location at = locate(exam_start_, index, "exam");
   return exam_locked(at.shard, at.row);
 }
 
-ImageRecord RecordStore::image(std::int64_t index) {
-  std::lock_guard<std::mutex> lock(mutex_);
+ImageRecord RecordStore::image(std::int64_t index, bool with_bytes) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
   const Location at = locate(image_start_, index, "image");
-  return image_locked(at.shard, at.row);
+  return image_locked(at.shard, at.row, with_bytes);
+}
+
+std::vector<RecordStore::ExamSpan> RecordStore::exam_spans() {
+  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+  std::vector<ExamSpan> out;
+  out.reserve(static_cast<std::size_t>(exam_count()));
+  for (std::size_t s = 0; s < shards_.size(); ++s) {
+    ShardReader& r = shard(s);
+    const auto& ids = r.strings("exams", "id");
+    const auto& first = r.ints("exams", "first_image");
+    const auto& count = r.ints("exams", "image_count");
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      out.push_back({ids[i], image_start_[s] + first[i], count[i]});
+  }
+  return out;
 }
 
 std::int64_t RecordStore::find_exam(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
   if (id_index_.empty()) {
     for (std::size_t s = 0; s < shards_.size(); ++s) {
       const auto& ids = shard(s).strings("exams", "id");
@@ -474,22 +499,22 @@ void RecordStore::scan(
   for (std::size_t s = 0; s < shards_.size(); ++s) {
     std::int64_t n_exams;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
       n_exams = manifest_.shards[s].exams;
     }
     for (std::int64_t row = 0; row < n_exams; ++row) {
       ExamRecord e;
       std::vector<ImageRecord> images;
       {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
         e = exam_locked(s, row);
         const std::int64_t local_first = e.first_image - image_start_[s];
         for (std::int64_t k = 0; k < e.image_count; ++k)
-          images.push_back(image_locked(s, local_first + k));
+          images.push_back(image_locked(s, local_first + k, true));
       }
       visit(e, images);
     }
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
     shards_[s].reset();  // a scan keeps one shard open at a time
   }
 }

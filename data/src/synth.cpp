@@ -66,6 +66,8 @@ SynthShardOutcome synth_shard(const SynthOptions& opt, int shard, const std::str
     truth.add_string("exams", "report_truth", e.report_truth.dump());
     truth.add_int("exams", "first_image", truth.rows("images"));
     truth.add_int("exams", "image_count", e.image_count);
+    truth.add_int("exams", "report_positive", e.status == "positive" ? 1 : 0);
+    truth.add_int("exams", "polyp_count", static_cast<std::int64_t>(e.polyps.size()));
     std::vector<ImageRecord> images;
     for (std::size_t f = 0; f < g.frames.size(); ++f) {
       SynthFrame& fr = g.frames[f];
@@ -75,6 +77,9 @@ SynthShardOutcome synth_shard(const SynthOptions& opt, int shard, const std::str
       truth.add_string("images", "file", file);
       truth.add_int("images", "has_polyp", fr.boxes.empty() ? 0 : 1);
       truth.add_string("images", "truth", fr.truth.dump());
+      json boxes = json::array();
+      for (const auto& b : fr.boxes) boxes.push_back({b.x0, b.y0, b.x1, b.y1});
+      truth.add_string("images", "boxes", boxes.dump());
       truth.add_blob("images", "mask", fr.mask_png);
       out.positive_images += fr.boxes.empty() ? 0 : 1;
       if (!raw) images.push_back({std::move(fr.jpeg), "jpeg", opt.width, opt.height, file, 0});

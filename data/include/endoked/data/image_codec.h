@@ -31,3 +31,26 @@ ImageInfo check_decodes(std::string_view bytes);
 std::string encode_jpeg_rgb(const std::uint8_t* rgb, int width, int height, int quality);
 
 }  // namespace endoked::data
+
+namespace cv {
+class Mat;
+}
+
+namespace endoked::data {
+
+struct DecodeOptions {
+  /// Use libjpeg-turbo's DCT-domain downscaling (1/2, 1/4, 1/8, …) when the result stays at
+  /// least `min_width` × `min_height`. Off: always decode at full size.
+  bool dct_scaling = true;
+};
+
+/// Decodes to 8-bit RGB, [H, W, 3] row-major in a cv::Mat (CV_8UC3). For JPEG, picks the
+/// smallest DCT scaling factor whose output is still ≥ min_width × min_height (0 = full size).
+/// Other formats go through OpenCV at full size. Throws Error with the reason on bad data.
+/// Returns the scale of the decoded image relative to the original (1, 0.5, 0.25, …) in `scale`.
+cv::Mat decode_rgb(std::string_view bytes, int min_width, int min_height,
+                   const DecodeOptions& options = {}, double* scale = nullptr);
+/// Decodes an 8-bit single-channel image (masks): PNG, JPEG, … through OpenCV.
+cv::Mat decode_gray(std::string_view bytes);
+
+}  // namespace endoked::data

@@ -31,6 +31,11 @@ namespace endoked::data {
 inline constexpr int kSchemaVersion = 1;
 inline constexpr const char* kStoreFormat = "endoked-store";
 
+/// The HDF5 library (Debian's parallel build) is not thread-safe: every HDF5 call made while
+/// other threads may make one goes under this process-wide lock (RecordStore and the datasets
+/// take it; single-threaded writers need not).
+std::recursive_mutex& hdf5_mutex();
+
 /// "shard-00042.h5"
 std::string shard_file_name(int index);
 
@@ -140,7 +145,7 @@ struct ImageRecord {
 void add_exam(ShardWriter& shard, const ExamRecord& exam, const std::vector<ImageRecord>& images);
 
 /// Random access and scans over a record store (or any store with the same tables).
-/// Thread-safe: HDF5 access is serialised by one mutex.
+/// Thread-safe: HDF5 access is serialised by hdf5_mutex().
 class RecordStore {
  public:
   explicit RecordStore(const std::string& dir);
@@ -151,7 +156,15 @@ class RecordStore {
   std::int64_t image_count() const { return image_start_.back(); }
 
   ExamRecord exam(std::int64_t index);
-  ImageRecord image(std::int64_t index);
+  /// `with_bytes` false: metadata only (size, path, exam), no blob read.
+  ImageRecord image(std::int64_t index, bool with_bytes = true);
+  struct ExamSpan {
+    std::string id;
+    std::int64_t first_image;  // global
+    std::int64_t image_count;
+  };
+  /// Every exam's id and image range, in store order (from cached columns; no reports read).
+  std::vector<ExamSpan> exam_spans();
   /// Index of the exam with this id, or -1.
   std::int64_t find_exam(const std::string& id);
   /// Visits every exam in order with its images (sequential, shard by shard).
@@ -166,7 +179,7 @@ class RecordStore {
                   const char* what) const;
   ShardReader& shard(std::size_t i);
   ExamRecord exam_locked(std::size_t s, std::int64_t row);
-  ImageRecord image_locked(std::size_t s, std::int64_t row);
+  ImageRecord image_locked(std::size_t s, std::int64_t row, bool with_bytes);
 
   std::string dir_;
   Manifest manifest_;
@@ -174,7 +187,6 @@ class RecordStore {
   std::vector<std::int64_t> image_start_;
   std::vector<std::unique_ptr<ShardReader>> shards_;
   std::map<std::string, std::int64_t> id_index_;
-  std::mutex mutex_;
 };
 
 // ---- verification ----

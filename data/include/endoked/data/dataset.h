@@ -1,0 +1,66 @@
+#pragma once
+// Datasets over a record store plus sidecar stores.
+//
+// A sidecar (the synthetic truth store; later the labels, boxes and masks sidecars) is joined
+// to the record store by (exam id, position of the image within the exam), so its rows need not
+// be in the same order or shards. An item is an image (unit "image") or an exam's bag of images
+// (unit "exam"). Items can be filtered by integer labels read from sidecar columns.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "endoked/data/transforms.h"
+
+namespace endoked::data {
+
+struct DatasetOptions {
+  std::string store;                       // the record store
+  std::string unit = "image";              // image | exam
+  std::vector<std::string> sidecars;       // stores joined by (exam id, position in exam)
+  std::string mask_column;                 // "images/mask": a blob column of a sidecar
+  std::string boxes_column;                // "images/boxes": JSON [[x0, y0, x1, y1(, label)], …]
+  std::vector<std::string> label_columns;  // int columns of a sidecar table: "images/has_polyp",
+                                           // "exams/report_positive" (exam unit: exams/ only)
+  std::vector<std::string> filter;         // "has_polyp == 1"; ops == != < <= > >=
+
+  template <class V>
+  void visit(V& v) {
+    v("store", store, "record store directory");
+    v("unit", unit, "image | exam (a bag of an exam's images)");
+    v("sidecars", sidecars, "stores joined by (exam id, image position)");
+    v("mask_column", mask_column, "sidecar blob column holding masks (e.g. images/mask)");
+    v("boxes_column", boxes_column, "sidecar JSON column holding boxes (e.g. images/boxes)");
+    v("label_columns", label_columns, "sidecar int columns used as labels (table/column)");
+    v("filter", filter, "conditions on labels, all must hold: 'has_polyp == 1'");
+  }
+};
+
+/// One image of an item, as stored (decoding is the loader's job).
+struct RawImage {
+  std::string bytes;
+  int width = 0;
+  int height = 0;
+  std::string mask_bytes;  // empty when no mask column
+  std::vector<Box> boxes;
+  std::string id;  // source path ("EX0000001/003.jpg")
+  std::int64_t image_index = -1;
+  std::map<std::string, double> labels;  // image-level labels
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual std::int64_t size() const = 0;
+  /// The images of item `index` (one for unit image, the bag for unit exam). Thread-safe.
+  virtual std::vector<RawImage> read(std::int64_t index) const = 0;
+  /// Item-level labels (the image's for unit image, the exam's for unit exam).
+  virtual std::map<std::string, double> labels(std::int64_t index) const = 0;
+  /// A name for messages ("EX0000001" or "EX0000001/003.jpg").
+  virtual std::string item_id(std::int64_t index) const = 0;
+};
+
+std::shared_ptr<Dataset> make_dataset(const DatasetOptions& options);
+
+}  // namespace endoked::data
