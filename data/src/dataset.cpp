@@ -132,6 +132,8 @@ class StoreDataset final : public Dataset {
     return out;
   }
 
+  bool single_image() const override { return !exam_unit_; }
+
   std::string item_id(std::int64_t index) const override {
     const std::int64_t item = item_at(index);
     if (exam_unit_) return spans_[static_cast<std::size_t>(item)].id;
@@ -175,6 +177,17 @@ class StoreDataset final : public Dataset {
     return {shard, first + k};
   }
 
+  // Numeric column of one sidecar shard as doubles (ints or floats), cached while labels load.
+  const std::vector<double>& column_values(std::size_t sidecar, std::size_t shard,
+                                           const std::string& table, const std::string& column) {
+    const std::string key =
+        std::to_string(sidecar) + "/" + std::to_string(shard) + "/" + table + "/" + column;
+    auto it = numbers_.find(key);
+    if (it == numbers_.end())
+      it = numbers_.emplace(key, sidecars_[sidecar]->shards[shard]->numbers(table, column)).first;
+    return it->second;
+  }
+
   void load_labels(const std::string& full) {
     const ColumnRef c = find_column(full);
     ENDOKED_CHECK(!(exam_unit_ && c.table == "images"), "label column '", full,
@@ -188,14 +201,15 @@ class StoreDataset final : public Dataset {
         const std::size_t e = exam_unit_ ? i : static_cast<std::size_t>(image_exam_[i]);
         const auto [shard, row] = join_[c.sidecar][e];
         ENDOKED_CHECK(shard >= 0, "sidecar '", sc.dir, "' has no exam '", spans_[e].id, "'");
-        values[i] = static_cast<double>(sc.shards[static_cast<std::size_t>(shard)]->ints(
-            "exams", c.column)[static_cast<std::size_t>(row)]);
+        values[i] = column_values(c.sidecar, static_cast<std::size_t>(shard), "exams",
+                                  c.column)[static_cast<std::size_t>(row)];
       } else {
         const auto [shard, row] = image_row(c.sidecar, static_cast<std::int64_t>(i));
-        values[i] = static_cast<double>(sc.shards[static_cast<std::size_t>(shard)]->ints(
-            "images", c.column)[static_cast<std::size_t>(row)]);
+        values[i] = column_values(c.sidecar, static_cast<std::size_t>(shard), "images",
+                                  c.column)[static_cast<std::size_t>(row)];
       }
     }
+    numbers_.clear();
     const std::string name = c.column;
     if (c.table == "images") image_labels_[name] = values;
     item_labels_[name] = std::move(values);
@@ -250,6 +264,7 @@ class StoreDataset final : public Dataset {
   std::optional<ColumnRef> mask_, boxes_;
   std::map<std::string, std::vector<double>> item_labels_, image_labels_;
   std::vector<std::int64_t> items_;
+  std::map<std::string, std::vector<double>> numbers_;  // only while loading labels
 };
 
 }  // namespace

@@ -153,6 +153,10 @@ void write_i64(hid_t loc, const std::string& name, const std::vector<std::int64_
                const std::string& where) {
   write_numbers(loc, name, values, H5T_STD_I64LE, where);
 }
+void write_f64(hid_t loc, const std::string& name, const std::vector<double>& values,
+               const std::string& where) {
+  write_numbers(loc, name, values, H5T_IEEE_F64LE, where);
+}
 void write_i32(hid_t loc, const std::string& name, const std::vector<std::int32_t>& values,
                const std::string& where) {
   write_numbers(loc, name, values, H5T_STD_I32LE, where);
@@ -198,6 +202,14 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& name, std::i
 
 std::vector<std::int64_t> read_i64(hid_t loc, const std::string& name, const std::string& where) {
   return read_numbers<std::int64_t>(loc, name, H5T_NATIVE_INT64, where);
+}
+std::vector<double> read_f64(hid_t loc, const std::string& name, const std::string& where) {
+  return read_numbers<double>(loc, name, H5T_NATIVE_DOUBLE, where);
+}
+bool is_float(hid_t loc, const std::string& name, const std::string& where) {
+  Handle d = open_dataset(loc, name, where);
+  Handle t(H5Dget_type(d.get()), H5Tclose);
+  return H5Tget_class(t.get()) == H5T_FLOAT;
 }
 std::vector<std::int32_t> read_i32(hid_t loc, const std::string& name, const std::string& where) {
   return read_numbers<std::int32_t>(loc, name, H5T_NATIVE_INT32, where);

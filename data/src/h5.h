@@ -59,6 +59,8 @@ void write_strings(hid_t loc, const std::string& name, const std::vector<std::st
                    const std::string& where);
 void write_i64(hid_t loc, const std::string& name, const std::vector<std::int64_t>& values,
                const std::string& where);
+void write_f64(hid_t loc, const std::string& name, const std::vector<double>& values,
+               const std::string& where);
 void write_i32(hid_t loc, const std::string& name, const std::vector<std::int32_t>& values,
                const std::string& where);
 
@@ -68,6 +70,9 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& name, const 
 std::vector<std::string> read_strings(hid_t loc, const std::string& name, std::int64_t first,
                                       std::int64_t count, const std::string& where);
 std::vector<std::int64_t> read_i64(hid_t loc, const std::string& name, const std::string& where);
+std::vector<double> read_f64(hid_t loc, const std::string& name, const std::string& where);
+/// True when the dataset holds floating-point numbers.
+bool is_float(hid_t loc, const std::string& name, const std::string& where);
 std::vector<std::int32_t> read_i32(hid_t loc, const std::string& name, const std::string& where);
 /// Bytes [offset, offset+size) of a 1-D uint8 dataset.
 std::string read_bytes(hid_t loc, const std::string& name, std::int64_t offset, std::int64_t size,
@@ -81,7 +86,7 @@ std::string read_bytes(hid_t dataset, std::int64_t offset, std::int64_t size, co
 class ByteAppender {
  public:
   ByteAppender(hid_t loc, const std::string& name, const std::string& where,
-               std::int64_t chunk_bytes = 256 * 1024);
+               std::int64_t chunk_bytes = 64 * 1024);
   /// Appends and returns the offset of the first byte.
   std::int64_t append(std::string_view bytes);
   std::int64_t size() const { return size_; }

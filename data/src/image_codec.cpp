@@ -158,10 +158,16 @@ cv::Mat decode_rgb(std::string_view bytes, int min_width, int min_height,
     }
   }
   const int w = TJSCALED(info.width, chosen), h = TJSCALED(info.height, chosen);
+  // Fast IDCT/upsampling only where the result is reduced afterwards anyway.
+  const bool reduced = w > min_width && h > min_height && (min_width > 0 || min_height > 0);
+  const bool scaled = chosen.num != chosen.denom;
+  const int flags =
+      TJFLAG_STOPONWARNING |
+      ((scaled || reduced) && options.fast ? TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE : 0);
   cv::Mat rgb(h, w, CV_8UC3);
   if (tjDecompress2(decompressor(), reinterpret_cast<const unsigned char*>(bytes.data()),
                     static_cast<unsigned long>(bytes.size()), rgb.data, w, 0, h, TJPF_RGB,
-                    TJFLAG_STOPONWARNING) != 0)
+                    flags) != 0)
     fail_decompress("corrupt JPEG: ");
   if (scale) *scale = static_cast<double>(chosen.num) / chosen.denom;
   return rgb;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "endoked/core/error.h"
@@ -116,18 +117,20 @@ Manifest Manifest::load(const std::string& dir) {
 // ---------------- shard writer ----------------
 
 namespace {
-enum class ColumnType { kString, kInt, kBlob };
+enum class ColumnType { kString, kInt, kFloat, kBlob };
 
 struct Column {
   ColumnType type;
   std::vector<std::string> strings;
-  std::vector<std::int64_t> ints;     // ints, or blob offsets
+  std::vector<std::int64_t> ints;  // ints, or blob offsets
+  std::vector<double> floats;
   std::vector<std::int64_t> lengths;  // blob lengths
   std::unique_ptr<h5::ByteAppender> blob;
   std::unique_ptr<Sha256> blob_hash;
   std::int64_t rows() const {
-    return type == ColumnType::kString ? static_cast<std::int64_t>(strings.size())
-                                       : static_cast<std::int64_t>(ints.size());
+    if (type == ColumnType::kString) return static_cast<std::int64_t>(strings.size());
+    if (type == ColumnType::kFloat) return static_cast<std::int64_t>(floats.size());
+    return static_cast<std::int64_t>(ints.size());
   }
 };
 }  // namespace
@@ -153,7 +156,7 @@ struct ShardWriter::Impl {
     auto& cols = tables[table];
     auto it = cols.find(name);
     if (it == cols.end()) {
-      Column c{type, {}, {}, {}, nullptr, nullptr};
+      Column c{type, {}, {}, {}, {}, nullptr, nullptr};
       if (type == ColumnType::kBlob) {
         c.blob = std::make_unique<h5::ByteAppender>(group(table), name, tmp_path);
         c.blob_hash = std::make_unique<Sha256>();
@@ -190,6 +193,9 @@ void ShardWriter::add_string(const std::string& table, const std::string& column
 }
 void ShardWriter::add_int(const std::string& table, const std::string& column, std::int64_t value) {
   impl_->column(table, column, ColumnType::kInt).ints.push_back(value);
+}
+void ShardWriter::add_float(const std::string& table, const std::string& column, double value) {
+  impl_->column(table, column, ColumnType::kFloat).floats.push_back(value);
 }
 void ShardWriter::add_blob(const std::string& table, const std::string& column,
                            std::string_view bytes) {
@@ -230,6 +236,15 @@ ShardInfo ShardWriter::close() {
           content.update_i64(1);
           for (auto v : c.ints) content.update_i64(v);
           break;
+        case ColumnType::kFloat:
+          h5::write_f64(g, name, c.floats, m.tmp_path);
+          content.update_i64(3);
+          for (double v : c.floats) {
+            std::int64_t bits;
+            std::memcpy(&bits, &v, sizeof bits);
+            content.update_i64(bits);
+          }
+          break;
         case ColumnType::kBlob:
           c.blob->close();
           h5::write_i64(g, name + "_offset", c.ints, m.tmp_path);
@@ -269,6 +284,7 @@ struct ShardReader::Impl {
   std::map<std::string, h5::Handle> blobs;  // open blob datasets
   std::map<std::string, std::vector<std::string>> strings;
   std::map<std::string, std::vector<std::int64_t>> ints;
+  std::map<std::string, std::vector<double>> floats;
 };
 
 ShardReader::ShardReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
@@ -319,6 +335,22 @@ const std::vector<std::int64_t>& ShardReader::ints(const std::string& table,
   if (it == impl_->ints.end())
     it = impl_->ints.emplace(key, h5::read_i64(impl_->file.get(), key, impl_->path)).first;
   return it->second;
+}
+
+const std::vector<double>& ShardReader::floats(const std::string& table,
+                                               const std::string& column) {
+  const std::string key = table + "/" + column;
+  auto it = impl_->floats.find(key);
+  if (it == impl_->floats.end())
+    it = impl_->floats.emplace(key, h5::read_f64(impl_->file.get(), key, impl_->path)).first;
+  return it->second;
+}
+
+std::vector<double> ShardReader::numbers(const std::string& table, const std::string& column) {
+  if (h5::is_float(impl_->file.get(), table + "/" + column, impl_->path))
+    return floats(table, column);
+  const auto& v = ints(table, column);
+  return std::vector<double>(v.begin(), v.end());
 }
 
 std::string ShardReader::blob(const std::string& table, const std::string& column,

@@ -261,6 +261,8 @@ class Normalise final : public Transform {
   }
   std::string name() const override { return "normalise"; }
   void apply(Sample& s, Rng&) const override { s.image = normalise(s.image, mean_, std_); }
+  const cv::Vec3f& mean() const { return mean_; }
+  const cv::Vec3f& std() const { return std_; }
 
  private:
   cv::Vec3f mean_, std_;
@@ -289,6 +291,16 @@ Pipeline::Pipeline(const std::vector<TransformSpec>& specs) {
 
 void Pipeline::apply(Sample& sample, Rng& rng) const {
   for (const auto& t : transforms_) t->apply(sample, rng);
+}
+
+bool Pipeline::pop_normalise(cv::Vec3f& mean, cv::Vec3f& std) {
+  if (transforms_.empty()) return false;
+  const auto* n = dynamic_cast<const Normalise*>(transforms_.back().get());
+  if (!n) return false;
+  mean = n->mean();
+  std = n->std();
+  transforms_.pop_back();
+  return true;
 }
 
 cv::Size Pipeline::decode_size(int width, int height) const {

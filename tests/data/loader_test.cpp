@@ -304,3 +304,41 @@ TEST_F(LoaderTest, ScaledDecodeMatchesFullDecode) {
 
 }  // namespace
 }  // namespace endoked::data
+
+namespace endoked::data {
+namespace {
+
+TEST_F(LoaderTest, FilterByScoresFromAFloatSidecar) {
+  // A scores sidecar (as a MIL stage will write): one float per image, joined by exam and position.
+  testing::TempDir t;
+  RecordStore store(*dir_ / "records");
+  const auto spans = store.exam_spans();
+  const std::string partial = begin_store(t / "scores", false);
+  ShardWriter w(partial, 0, "scores");
+  std::int64_t n = 0;
+  for (const auto& e : spans) {
+    w.add_string("exams", "id", e.id);
+    w.add_int("exams", "first_image", n);
+    w.add_int("exams", "image_count", e.image_count);
+    for (std::int64_t k = 0; k < e.image_count; ++k, ++n)
+      w.add_float("images", "score", static_cast<double>(n % 10) / 10.0);
+  }
+  Manifest m;
+  m.kind = "scores";
+  m.shards.push_back(w.close());
+  commit_store(t / "scores", m);
+  DatasetOptions d;
+  d.store = *dir_ / "records";
+  d.sidecars = {t / "scores"};
+  d.label_columns = {"images/score"};
+  EXPECT_NEAR(make_dataset(d)->labels(8).at("score"), 0.8, 1e-12);
+  d.filter = {"score >= 0.75"};
+  auto ds = make_dataset(d);
+  std::int64_t expect = 0;
+  for (std::int64_t i = 0; i < n; ++i) expect += (i % 10) >= 8;  // 0.8 and 0.9
+  EXPECT_EQ(ds->size(), expect);
+  for (std::int64_t i = 0; i < ds->size(); ++i) EXPECT_GE(ds->labels(i).at("score"), 0.75);
+}
+
+}  // namespace
+}  // namespace endoked::data

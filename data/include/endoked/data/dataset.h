@@ -16,14 +16,15 @@
 namespace endoked::data {
 
 struct DatasetOptions {
-  std::string store;                       // the record store
-  std::string unit = "image";              // image | exam
-  std::vector<std::string> sidecars;       // stores joined by (exam id, position in exam)
-  std::string mask_column;                 // "images/mask": a blob column of a sidecar
-  std::string boxes_column;                // "images/boxes": JSON [[x0, y0, x1, y1(, label)], …]
-  std::vector<std::string> label_columns;  // int columns of a sidecar table: "images/has_polyp",
-                                           // "exams/report_positive" (exam unit: exams/ only)
-  std::vector<std::string> filter;         // "has_polyp == 1"; ops == != < <= > >=
+  std::string store;                  // the record store
+  std::string unit = "image";         // image | exam
+  std::vector<std::string> sidecars;  // stores joined by (exam id, position in exam)
+  std::string mask_column;            // "images/mask": a blob column of a sidecar
+  std::string boxes_column;           // "images/boxes": JSON [[x0, y0, x1, y1(, label)], …]
+  std::vector<std::string>
+      label_columns;  // numeric columns (labels, scores) of a sidecar: "images/has_polyp",
+                      // "exams/report_positive" (exam unit: exams/ only)
+  std::vector<std::string> filter;  // "has_polyp == 1"; ops == != < <= > >=
 
   template <class V>
   void visit(V& v) {
@@ -32,7 +33,7 @@ struct DatasetOptions {
     v("sidecars", sidecars, "stores joined by (exam id, image position)");
     v("mask_column", mask_column, "sidecar blob column holding masks (e.g. images/mask)");
     v("boxes_column", boxes_column, "sidecar JSON column holding boxes (e.g. images/boxes)");
-    v("label_columns", label_columns, "sidecar int columns used as labels (table/column)");
+    v("label_columns", label_columns, "sidecar numeric columns (labels, scores) as table/column");
     v("filter", filter, "conditions on labels, all must hold: 'has_polyp == 1'");
   }
 };
@@ -57,6 +58,9 @@ class Dataset {
   virtual std::vector<RawImage> read(std::int64_t index) const = 0;
   /// Item-level labels (the image's for unit image, the exam's for unit exam).
   virtual std::map<std::string, double> labels(std::int64_t index) const = 0;
+  /// True when every item is exactly one image (unit "image"): the loader then writes samples
+  /// straight into the batch tensor.
+  virtual bool single_image() const { return false; }
   /// A name for messages ("EX0000001" or "EX0000001/003.jpg").
   virtual std::string item_id(std::int64_t index) const = 0;
 };

@@ -42,6 +42,11 @@ struct DecodeOptions {
   /// Use libjpeg-turbo's DCT-domain downscaling (1/2, 1/4, 1/8, …) when the result stays at
   /// least `min_width` × `min_height`. Off: always decode at full size.
   bool dct_scaling = true;
+  /// When the decoded image is larger than min_width × min_height (it will be reduced later):
+  /// libjpeg-turbo's fast integer IDCT and plain chroma upsampling (TJFLAG_FASTDCT |
+  /// TJFLAG_FASTUPSAMPLE). Differences are a few grey levels, lost in the later downscale.
+  /// Decodes used at full resolution (no size given) stay accurate.
+  bool fast = false;
 };
 
 /// Decodes to 8-bit RGB, [H, W, 3] row-major in a cv::Mat (CV_8UC3). For JPEG, picks the

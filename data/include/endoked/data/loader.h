@@ -32,6 +32,7 @@ struct LoaderOptions {
   std::string tail = "partial";   // drop | partial | pad (sampler.h)
   std::string on_error = "skip";  // skip | fail
   bool dct_scaling = true;
+  bool fast_decode = false;
   std::vector<TransformSpec> transforms;
 
   template <class V>
@@ -43,6 +44,8 @@ struct LoaderOptions {
     v("tail", tail, "last partial step: drop | partial | pad");
     v("on_error", on_error, "corrupt image: skip (count it) | fail (name it)");
     v("dct_scaling", dct_scaling, "decode JPEGs at 1/2, 1/4, 1/8 when the output allows");
+    v("fast_decode", fast_decode,
+      "fast IDCT and chroma upsampling when the image is downscaled afterwards");
     v("transforms", transforms,
       "list of {name: …, …}: resize, random_resized_crop, hflip, vflip, rotate, colour_jitter, "
       "normalise");

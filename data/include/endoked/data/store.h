@@ -79,6 +79,7 @@ class ShardWriter {
 
   void add_string(const std::string& table, const std::string& column, std::string value);
   void add_int(const std::string& table, const std::string& column, std::int64_t value);
+  void add_float(const std::string& table, const std::string& column, double value);
   void add_blob(const std::string& table, const std::string& column, std::string_view bytes);
   std::int64_t rows(const std::string& table) const;
   /// Writes the buffered columns, fsyncs and renames into place; returns sizes and checksums.
@@ -99,6 +100,9 @@ class ShardReader {
   bool has(const std::string& table, const std::string& column) const;
   const std::vector<std::string>& strings(const std::string& table, const std::string& column);
   const std::vector<std::int64_t>& ints(const std::string& table, const std::string& column);
+  const std::vector<double>& floats(const std::string& table, const std::string& column);
+  /// Any numeric column as doubles (ints converted): labels and scores.
+  std::vector<double> numbers(const std::string& table, const std::string& column);
   std::string blob(const std::string& table, const std::string& column, std::int64_t row);
   std::string attr(const std::string& name) const;
 

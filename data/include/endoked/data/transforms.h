@@ -107,6 +107,9 @@ class Pipeline {
   /// when none does.
   cv::Size decode_size(int width, int height) const;
   bool empty() const { return transforms_.empty(); }
+  /// When the last transform is normalise, removes it and returns its mean/std so that the
+  /// caller can fuse it with the layout change to CHW (one pass instead of two).
+  bool pop_normalise(cv::Vec3f& mean, cv::Vec3f& std);
 
  private:
   std::vector<std::unique_ptr<Transform>> transforms_;
