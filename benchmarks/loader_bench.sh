@@ -35,8 +35,8 @@ fi
 export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296
 export OMP_NUM_THREADS=1
 results="$W/results.jsonl"
-# Three interleaved rounds (this machine's speed drifts); the table keeps each mode's median.
-for round in 1 2 3; do
+# Five interleaved rounds (this machine's speed drifts); the table keeps each mode's median.
+for round in 1 2 3 4 5; do
   for t in 1 2; do
     "$BENCH" bare --store "$W/store" --threads $t --seconds "$SECONDS_EACH" >>"$results"
     for dct in 0 1; do
@@ -75,7 +75,7 @@ json.dump(out, open("benchmarks/results/loader.json", "w"), indent=2)
 with open("benchmarks/results/loader.md", "w") as f:
     f.write(f"# Loader throughput ({out['machine']}, {out['date']}, {revision})\n\n")
     f.write(f"`{command}` on {source}; {out['output']}; {out['transforms']}. "
-            "Medians of 3 interleaved rounds; images/s, and per core in brackets.\n\n")
+            "Medians of 5 interleaved rounds; images/s, and per core in brackets.\n\n")
     f.write("| mode | 1 thread | 2 threads | vs bare (1 / 2) | vs Python (1 / 2) |\n|---|---|---|---|---|\n")
     for m, name in modes:
         a, b = by[(m, 1)], by[(m, 2)]

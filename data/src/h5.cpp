@@ -1,6 +1,8 @@
 #include "h5.h"
 
+#include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "endoked/core/error.h"
 
@@ -240,32 +242,56 @@ std::string read_bytes(hid_t dataset, std::int64_t offset, std::int64_t size,
 }
 
 ByteAppender::ByteAppender(hid_t loc, const std::string& name, const std::string& where,
-                           std::int64_t chunk_bytes)
-    : where_(where) {
-  const hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = static_cast<hsize_t>(chunk_bytes);
-  Handle space(H5Screate_simple(1, &zero, &unlimited), H5Sclose);
-  Handle dcpl = dataset_create_plist();
-  H5Pset_chunk(dcpl.get(), 1, &chunk);
-  dset_ = Handle(H5Dcreate2(loc, name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, dcpl.get(),
-                            H5P_DEFAULT),
-                 H5Dclose);
-  ENDOKED_CHECK(dset_.get() >= 0, where, ": cannot create dataset '", name, "'");
+                           std::string spool_path)
+    : loc_(loc), name_(name), where_(where), spool_path_(std::move(spool_path)) {
+  spool_ = std::fopen(spool_path_.c_str(), "w+b");
+  ENDOKED_CHECK(spool_ != nullptr, where, ": cannot create spool file '", spool_path_, "'");
+}
+
+ByteAppender::~ByteAppender() {
+  if (spool_) {
+    std::fclose(spool_);
+    std::remove(spool_path_.c_str());
+  }
 }
 
 std::int64_t ByteAppender::append(std::string_view bytes) {
+  ENDOKED_CHECK(spool_ != nullptr, where_, ": append after close");
   const std::int64_t offset = size_;
-  if (bytes.empty()) return offset;
-  const hsize_t new_size = static_cast<hsize_t>(size_ + static_cast<std::int64_t>(bytes.size()));
-  ENDOKED_CHECK(H5Dset_extent(dset_.get(), &new_size) >= 0, where_, ": cannot grow byte dataset");
-  Handle file_space(H5Dget_space(dset_.get()), H5Sclose);
-  const hsize_t start = static_cast<hsize_t>(size_), cnt = bytes.size();
-  H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &cnt, nullptr);
-  Handle mem_space(H5Screate_simple(1, &cnt, nullptr), H5Sclose);
-  ENDOKED_CHECK(H5Dwrite(dset_.get(), H5T_NATIVE_UINT8, mem_space.get(), file_space.get(),
-                         H5P_DEFAULT, bytes.data()) >= 0,
-                where_, ": cannot append ", bytes.size(), " bytes");
-  size_ = static_cast<std::int64_t>(new_size);
+  ENDOKED_CHECK(std::fwrite(bytes.data(), 1, bytes.size(), spool_) == bytes.size(), where_,
+                ": cannot write ", bytes.size(), " bytes to the spool '", spool_path_, "'");
+  size_ += static_cast<std::int64_t>(bytes.size());
   return offset;
+}
+
+void ByteAppender::close() {
+  ENDOKED_CHECK(spool_ != nullptr, where_, ": byte dataset closed twice");
+  ENDOKED_CHECK(std::fflush(spool_) == 0 && std::fseek(spool_, 0, SEEK_SET) == 0, where_,
+                ": cannot rewind the spool '", spool_path_, "'");
+  const hsize_t n = static_cast<hsize_t>(size_);
+  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Handle dcpl = dataset_create_plist();
+  Handle d(H5Dcreate2(loc_, name_.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, dcpl.get(),
+                      H5P_DEFAULT),
+           H5Dclose);
+  ENDOKED_CHECK(d.get() >= 0, where_, ": cannot create dataset '", name_, "'");
+  std::vector<char> buf(std::size_t(8) << 20);
+  for (hsize_t at = 0; at < n;) {
+    const std::size_t want = static_cast<std::size_t>(std::min<hsize_t>(buf.size(), n - at));
+    ENDOKED_CHECK(std::fread(buf.data(), 1, want, spool_) == want, where_,
+                  ": short read from the spool '", spool_path_, "'");
+    Handle file_space(H5Dget_space(d.get()), H5Sclose);
+    const hsize_t cnt = want;
+    H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &at, nullptr, &cnt, nullptr);
+    Handle mem_space(H5Screate_simple(1, &cnt, nullptr), H5Sclose);
+    ENDOKED_CHECK(H5Dwrite(d.get(), H5T_NATIVE_UINT8, mem_space.get(), file_space.get(),
+                           H5P_DEFAULT, buf.data()) >= 0,
+                  where_, ": cannot write dataset '", name_, "'");
+    at += cnt;
+  }
+  std::fclose(spool_);
+  spool_ = nullptr;
+  std::remove(spool_path_.c_str());
 }
 
 }  // namespace endoked::data::h5

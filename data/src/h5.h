@@ -5,6 +5,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,21 +81,29 @@ std::string read_bytes(hid_t loc, const std::string& name, std::int64_t offset, 
 
 /// The same from an open dataset (no per-call open: the hot path of loaders).
 Handle open_dataset(hid_t loc, const std::string& name, const std::string& where);
-std::string read_bytes(hid_t dataset, std::int64_t offset, std::int64_t size, const std::string& where);
+std::string read_bytes(hid_t dataset, std::int64_t offset, std::int64_t size,
+                       const std::string& where);
 
-/// A growing 1-D uint8 dataset (chunked, unlimited); blobs are appended one after another.
+/// A 1-D uint8 dataset filled by appending blobs. The bytes are spooled to `spool_path` while
+/// the shard is written and land in one contiguous dataset at close(): a reader's hyperslab read
+/// is then a single pread into its buffer (no chunk index, no chunk-cache copy).
 class ByteAppender {
  public:
   ByteAppender(hid_t loc, const std::string& name, const std::string& where,
-               std::int64_t chunk_bytes = 64 * 1024);
+               std::string spool_path);
+  ~ByteAppender();
+  ByteAppender(const ByteAppender&) = delete;
+  ByteAppender& operator=(const ByteAppender&) = delete;
   /// Appends and returns the offset of the first byte.
   std::int64_t append(std::string_view bytes);
   std::int64_t size() const { return size_; }
-  void close() { dset_.reset(); }
+  /// Writes the dataset (loc must still be open) and removes the spool.
+  void close();
 
  private:
-  Handle dset_;
-  std::string where_;
+  hid_t loc_;
+  std::string name_, where_, spool_path_;
+  std::FILE* spool_ = nullptr;
   std::int64_t size_ = 0;
 };
 

@@ -133,6 +133,14 @@ ImageInfo check_decodes(std::string_view bytes) {
 
 cv::Mat decode_rgb(std::string_view bytes, int min_width, int min_height,
                    const DecodeOptions& options, double* scale) {
+  std::vector<std::uint8_t> buffer;
+  cv::Mat header = decode_rgb_into(bytes, min_width, min_height, options, scale, buffer);
+  return header.clone();
+}
+
+cv::Mat decode_rgb_into(std::string_view bytes, int min_width, int min_height,
+                        const DecodeOptions& options, double* scale,
+                        std::vector<std::uint8_t>& buffer) {
   const ImageFormat format = sniff_format(bytes);
   if (format != ImageFormat::kJpeg) {
     std::vector<unsigned char> buf(bytes.begin(), bytes.end());
@@ -164,7 +172,9 @@ cv::Mat decode_rgb(std::string_view bytes, int min_width, int min_height,
   const int flags =
       TJFLAG_STOPONWARNING |
       ((scaled || reduced) && options.fast ? TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE : 0);
-  cv::Mat rgb(h, w, CV_8UC3);
+  const std::size_t need = static_cast<std::size_t>(w) * h * 3;
+  if (buffer.size() < need) buffer.resize(need);
+  cv::Mat rgb(h, w, CV_8UC3, buffer.data());
   if (tjDecompress2(decompressor(), reinterpret_cast<const unsigned char*>(bytes.data()),
                     static_cast<unsigned long>(bytes.size()), rgb.data, w, 0, h, TJPF_RGB,
                     flags) != 0)

@@ -158,7 +158,8 @@ struct ShardWriter::Impl {
     if (it == cols.end()) {
       Column c{type, {}, {}, {}, {}, nullptr, nullptr};
       if (type == ColumnType::kBlob) {
-        c.blob = std::make_unique<h5::ByteAppender>(group(table), name, tmp_path);
+        c.blob = std::make_unique<h5::ByteAppender>(group(table), name, tmp_path,
+                                                    tmp_path + ".spool-" + table + "-" + name);
         c.blob_hash = std::make_unique<Sha256>();
       }
       it = cols.emplace(name, std::move(c)).first;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace endoked::data {
 
@@ -55,6 +56,12 @@ struct DecodeOptions {
 /// Returns the scale of the decoded image relative to the original (1, 0.5, 0.25, …) in `scale`.
 cv::Mat decode_rgb(std::string_view bytes, int min_width, int min_height,
                    const DecodeOptions& options = {}, double* scale = nullptr);
+/// The same into `buffer` (grown, never shrunk), returning a cv::Mat header over it: a loader
+/// thread decodes every image into the same, cache-warm memory. Valid until the next call with
+/// the same buffer.
+cv::Mat decode_rgb_into(std::string_view bytes, int min_width, int min_height,
+                        const DecodeOptions& options, double* scale,
+                        std::vector<std::uint8_t>& buffer);
 /// Decodes an 8-bit single-channel image (masks): PNG, JPEG, … through OpenCV.
 cv::Mat decode_gray(std::string_view bytes);
 
