@@ -320,31 +320,36 @@ bool ShardReader::has(const std::string& table, const std::string& column) const
          h5::exists(impl_->file.get(), table + "/" + column);
 }
 
+namespace {
+// A column read once and kept: `read` loads it on the first request.
+template <typename T, typename Read>
+const std::vector<T>& cached(std::map<std::string, std::vector<T>>& cache, const std::string& key,
+                             Read&& read) {
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, read()).first;
+  return it->second;
+}
+}  // namespace
+
 const std::vector<std::string>& ShardReader::strings(const std::string& table,
                                                      const std::string& column) {
   const std::string key = table + "/" + column;
-  auto it = impl_->strings.find(key);
-  if (it == impl_->strings.end())
-    it = impl_->strings.emplace(key, h5::read_strings(impl_->file.get(), key, impl_->path)).first;
-  return it->second;
+  return cached(impl_->strings, key,
+                [&] { return h5::read_strings(impl_->file.get(), key, impl_->path); });
 }
 
 const std::vector<std::int64_t>& ShardReader::ints(const std::string& table,
                                                    const std::string& column) {
   const std::string key = table + "/" + column;
-  auto it = impl_->ints.find(key);
-  if (it == impl_->ints.end())
-    it = impl_->ints.emplace(key, h5::read_i64(impl_->file.get(), key, impl_->path)).first;
-  return it->second;
+  return cached(impl_->ints, key,
+                [&] { return h5::read_i64(impl_->file.get(), key, impl_->path); });
 }
 
 const std::vector<double>& ShardReader::floats(const std::string& table,
                                                const std::string& column) {
   const std::string key = table + "/" + column;
-  auto it = impl_->floats.find(key);
-  if (it == impl_->floats.end())
-    it = impl_->floats.emplace(key, h5::read_f64(impl_->file.get(), key, impl_->path)).first;
-  return it->second;
+  return cached(impl_->floats, key,
+                [&] { return h5::read_f64(impl_->file.get(), key, impl_->path); });
 }
 
 std::vector<double> ShardReader::numbers(const std::string& table, const std::string& column) {

@@ -14,6 +14,17 @@
 namespace endoked::data {
 namespace {
 
+// A record store of one exam "E" holding `images`.
+void one_exam_store(const std::string& dir, const std::vector<ImageRecord>& images) {
+  const std::string partial = begin_store(dir, false);
+  ShardWriter w(partial, 0, "records");
+  add_exam(w, ExamRecord{"E", "", "r", "{}", 0, 0}, images);
+  Manifest m;
+  m.kind = "records";
+  m.shards.push_back(w.close());
+  commit_store(dir, m);
+}
+
 // A small synthetic store with its truth sidecar, made once for the suite.
 class LoaderTest : public ::testing::Test {
  protected:
@@ -196,19 +207,13 @@ TEST_F(LoaderTest, ExamBagsAndFilters) {
 TEST_F(LoaderTest, CorruptImagesAreSkippedAndCountedOrFailByName) {
   // A store with one truncated JPEG among good ones.
   testing::TempDir t;
-  const std::string partial = begin_store(t / "s", false);
-  ShardWriter w(partial, 0, "records");
   std::vector<ImageRecord> ims;
   for (int k = 0; k < 5; ++k) {
     std::string j = testing::make_jpeg(64, 48, static_cast<std::uint64_t>(k));
     if (k == 2) j = j.substr(0, j.size() / 2);
     ims.push_back({j, "jpeg", 64, 48, "E/" + std::to_string(k) + ".jpg", 0});
   }
-  add_exam(w, ExamRecord{"E", "", "r", "{}", 0, 0}, ims);
-  Manifest m;
-  m.kind = "records";
-  m.shards.push_back(w.close());
-  commit_store(t / "s", m);
+  one_exam_store(t / "s", ims);
   DatasetOptions d;
   d.store = t / "s";
   auto ds = make_dataset(d);
@@ -276,17 +281,11 @@ TEST_F(LoaderTest, WorkerErrorsAreRethrownOnTheCallersThread) {
 TEST_F(LoaderTest, ScaledDecodeMatchesFullDecode) {
   // 640x480 frames resized to 160x120: DCT scaling decodes at 1/4.
   testing::TempDir t;
-  const std::string partial = begin_store(t / "s", false);
-  ShardWriter w(partial, 0, "records");
   std::vector<ImageRecord> ims;
   for (int k = 0; k < 4; ++k)
     ims.push_back({testing::make_jpeg(640, 480, static_cast<std::uint64_t>(k)), "jpeg", 640, 480,
                    std::to_string(k), 0});
-  add_exam(w, ExamRecord{"E", "", "r", "{}", 0, 0}, ims);
-  Manifest m;
-  m.kind = "records";
-  m.shards.push_back(w.close());
-  commit_store(t / "s", m);
+  one_exam_store(t / "s", ims);
   DatasetOptions d;
   d.store = t / "s";
   LoaderOptions o;
