@@ -1,9 +1,16 @@
 #include <mpi.h>
 
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include <ATen/ATen.h>
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "backends.h"
 #include "endoked/core/error.h"
+#include "tensor_args.h"
 
 namespace endoked::dist {
 namespace {
@@ -16,6 +23,7 @@ void check_mpi(int rc, const char* what) {
   ENDOKED_FAIL("MPI ", what, " failed: ", std::string(text, static_cast<std::size_t>(len)));
 }
 
+// For the plain int64/double reductions (sizes, counts, timings): no avg there.
 MPI_Op to_mpi(ReduceOp op) {
   switch (op) {
     case ReduceOp::kSum:
@@ -24,9 +32,58 @@ MPI_Op to_mpi(ReduceOp op) {
       return MPI_MAX;
     case ReduceOp::kMin:
       return MPI_MIN;
+    case ReduceOp::kAvg:
+      break;
   }
-  return MPI_SUM;
+  ENDOKED_FAIL("avg is for tensor all_reduce; reduce sums of plain values with sum");
 }
+
+// bfloat16 and float16 travel as 2-byte MPI types with our own reduction functions
+// (MPI has no 16-bit floating types); the arithmetic is done in float32 per element.
+template <typename T, typename F>
+void reduce16(void* in, void* inout, int* len, F f) {
+  const T* a = static_cast<const T*>(in);
+  T* b = static_cast<T*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = T(f(static_cast<float>(a[i]), static_cast<float>(b[i])));
+}
+template <typename T>
+void sum16(void* in, void* inout, int* len, MPI_Datatype*) {
+  reduce16<T>(in, inout, len, [](float x, float y) { return x + y; });
+}
+template <typename T>
+void max16(void* in, void* inout, int* len, MPI_Datatype*) {
+  reduce16<T>(in, inout, len, [](float x, float y) { return x > y ? x : y; });
+}
+template <typename T>
+void min16(void* in, void* inout, int* len, MPI_Datatype*) {
+  reduce16<T>(in, inout, len, [](float x, float y) { return x < y ? x : y; });
+}
+
+struct Types16 {
+  MPI_Datatype bf16 = MPI_DATATYPE_NULL, f16 = MPI_DATATYPE_NULL;
+  MPI_Op bf16_ops[3], f16_ops[3];  // sum, max, min
+  void create() {
+    MPI_Type_contiguous(2, MPI_BYTE, &bf16);
+    MPI_Type_commit(&bf16);
+    MPI_Type_contiguous(2, MPI_BYTE, &f16);
+    MPI_Type_commit(&f16);
+    MPI_Op_create(&sum16<c10::BFloat16>, 1, &bf16_ops[0]);
+    MPI_Op_create(&max16<c10::BFloat16>, 1, &bf16_ops[1]);
+    MPI_Op_create(&min16<c10::BFloat16>, 1, &bf16_ops[2]);
+    MPI_Op_create(&sum16<c10::Half>, 1, &f16_ops[0]);
+    MPI_Op_create(&max16<c10::Half>, 1, &f16_ops[1]);
+    MPI_Op_create(&min16<c10::Half>, 1, &f16_ops[2]);
+  }
+  void free() {
+    if (bf16 == MPI_DATATYPE_NULL) return;
+    for (int i = 0; i < 3; ++i) {
+      MPI_Op_free(&bf16_ops[i]);
+      MPI_Op_free(&f16_ops[i]);
+    }
+    MPI_Type_free(&bf16);
+    MPI_Type_free(&f16);
+  }
+};
 
 class MpiCommunicator final : public Communicator {
  public:
@@ -42,10 +99,12 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    types16_.create();
   }
   ~MpiCommunicator() override {
     int finalised = 0;
     MPI_Finalized(&finalised);
+    if (!finalised) types16_.free();
     if (owns_ && !finalised) MPI_Finalize();
   }
 
@@ -88,6 +147,78 @@ class MpiCommunicator final : public Communicator {
               "Allreduce(double)");
   }
 
+  void all_reduce(at::Tensor& t, const CollectiveOptions& o) override {
+    check_collective_tensor(t, "all_reduce", o.op);
+    if (o.verify) agree(t, "all_reduce", false);
+    if (t.numel() == 0) return;
+    at::Tensor c = t.is_contiguous() ? t : t.contiguous();
+    const MPI_Datatype type = mpi_type(c);
+    const MPI_Op op = mpi_op(c, o.op);
+    MPI_Request req;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, c.data_ptr(), count(c), type, op, MPI_COMM_WORLD, &req),
+              "Iallreduce");
+    wait(req, o, "all_reduce");
+    if (o.op == ReduceOp::kAvg) c.div_(size_);
+    if (!c.is_same(t)) t.copy_(c);
+  }
+
+  void broadcast(at::Tensor& t, int root, const CollectiveOptions& o) override {
+    check_collective_tensor(t, "broadcast");
+    ENDOKED_CHECK(root >= 0 && root < size_, "broadcast root ", root, " outside [0, ", size_, ")");
+    if (o.verify) agree(t, "broadcast", false);
+    if (t.numel() == 0) return;
+    at::Tensor c = t.is_contiguous() ? t : t.contiguous();
+    MPI_Request req;
+    check_mpi(MPI_Ibcast(c.data_ptr(), count(c), mpi_type(c), root, MPI_COMM_WORLD, &req),
+              "Ibcast");
+    wait(req, o, "broadcast");
+    if (!c.is_same(t)) t.copy_(c);
+  }
+
+  std::vector<at::Tensor> all_gather(const at::Tensor& t, const CollectiveOptions& o) override {
+    check_collective_tensor(t, "all_gather");
+    ENDOKED_CHECK(t.dim() >= 1, "all_gather needs at least one dimension");
+    if (o.verify) agree(t, "all_gather", true);
+    const at::Tensor c = t.contiguous();
+    long long rows = c.size(0);
+    std::vector<long long> all_rows(static_cast<std::size_t>(size_));
+    check_mpi(
+        MPI_Allgather(&rows, 1, MPI_LONG_LONG, all_rows.data(), 1, MPI_LONG_LONG, MPI_COMM_WORLD),
+        "Allgather(rows)");
+    const std::int64_t row_elems = rows > 0 ? c.numel() / rows : [&] {
+      std::int64_t n = 1;
+      for (std::int64_t d = 1; d < c.dim(); ++d) n *= c.size(d);
+      return n;
+    }();
+    std::vector<int> counts(static_cast<std::size_t>(size_)),
+        displs(static_cast<std::size_t>(size_));
+    long long total = 0;
+    for (int r = 0; r < size_; ++r) {
+      const long long n = all_rows[static_cast<std::size_t>(r)] * row_elems;
+      ENDOKED_CHECK(total + n < (1LL << 31), "all_gather of more than 2^31 elements");
+      counts[static_cast<std::size_t>(r)] = static_cast<int>(n);
+      displs[static_cast<std::size_t>(r)] = static_cast<int>(total);
+      total += n;
+    }
+    std::vector<std::int64_t> shape = c.sizes().vec();
+    shape[0] = 0;
+    for (auto r : all_rows) shape[0] += r;
+    at::Tensor out = at::empty(shape, c.options());
+    MPI_Request req;
+    check_mpi(MPI_Iallgatherv(c.data_ptr(), counts[static_cast<std::size_t>(rank_)], mpi_type(c),
+                              out.data_ptr(), counts.data(), displs.data(), mpi_type(c),
+                              MPI_COMM_WORLD, &req),
+              "Iallgatherv");
+    wait(req, o, "all_gather");
+    std::vector<at::Tensor> parts;
+    std::int64_t at_row = 0;
+    for (auto r : all_rows) {
+      parts.push_back(out.narrow(0, at_row, r));
+      at_row += r;
+    }
+    return parts;
+  }
+
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);
@@ -102,9 +233,72 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
+  MPI_Datatype mpi_type(const at::Tensor& t) const {
+    switch (t.scalar_type()) {
+      case at::kFloat:
+        return MPI_FLOAT;
+      case at::kDouble:
+        return MPI_DOUBLE;
+      case at::kInt:
+        return MPI_INT32_T;
+      case at::kLong:
+        return MPI_INT64_T;
+      case at::kBFloat16:
+        return types16_.bf16;
+      case at::kHalf:
+        return types16_.f16;
+      default:
+        ENDOKED_FAIL("no MPI type for ", t.dtype().name());
+    }
+  }
+
+  MPI_Op mpi_op(const at::Tensor& t, ReduceOp op) const {
+    const int k = op == ReduceOp::kMax ? 1 : op == ReduceOp::kMin ? 2 : 0;  // avg: a sum first
+    if (t.scalar_type() == at::kBFloat16) return types16_.bf16_ops[k];
+    if (t.scalar_type() == at::kHalf) return types16_.f16_ops[k];
+    return k == 1 ? MPI_MAX : k == 2 ? MPI_MIN : MPI_SUM;
+  }
+
+  static int count(const at::Tensor& t) {
+    ENDOKED_CHECK(t.numel() < (1LL << 31), "tensor of ", t.numel(),
+                  " elements: split it (MPI counts are int)");
+    return static_cast<int>(t.numel());
+  }
+
+  // Every rank describes its tensor; all compare, so all raise the same Error on a mismatch.
+  void agree(const at::Tensor& t, const char* what, bool skip_first_dim) {
+    const auto all = all_gather_bytes(describe(t, skip_first_dim));
+    for (int r = 1; r < size_; ++r)
+      if (all[static_cast<std::size_t>(r)] != all[0])
+        ENDOKED_FAIL(what, ": ranks disagree on the tensor: rank 0 has ", all[0], ", rank ", r,
+                     " has ", all[static_cast<std::size_t>(r)]);
+  }
+
+  // Completes a non-blocking collective, within the timeout when one is set.
+  void wait(MPI_Request& req, const CollectiveOptions& o, const char* what) {
+    if (o.timeout_s <= 0) {
+      check_mpi(MPI_Wait(&req, MPI_STATUS_IGNORE), what);
+      return;
+    }
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_s);
+    int done = 0;
+    auto pause = std::chrono::microseconds(20);
+    while (true) {
+      check_mpi(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
+      if (done) return;
+      if (std::chrono::steady_clock::now() > deadline)
+        ENDOKED_FAIL(what, " did not complete within ", o.timeout_s, " s on rank ", rank_,
+                     " (a rank has not reached it)");
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(2000));
+    }
+  }
+
   int rank_ = 0;
   int size_ = 1;
   bool owns_ = false;
+  Types16 types16_;
 };
 }  // namespace
 

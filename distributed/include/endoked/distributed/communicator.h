@@ -2,12 +2,16 @@
 // The communicator: the collectives endoked's stages use, behind one interface.
 //
 // Contract of every collective: all ranks of the communicator call it, in the same order, with
-// compatible arguments (same `root`, same element count for reductions). A mismatch is a bug in
-// the caller; the MPI backend turns it into an error where MPI reports one.
+// compatible arguments (same `root`; for tensors the same dtype and shape, except the first
+// dimension of all_gather). Tensor collectives verify this first by default
+// (CollectiveOptions::verify): a mismatch is an Error on every rank naming both sides, not a
+// hang. Tensors are CPU tensors of float32, float64, bfloat16, float16, int32 or int64.
 //
 // Backends (the registry in registry.cpp is the only place that knows which exist):
 //   local — world size 1; every collective is the identity (always built).
 //   mpi   — Open MPI over MPI_COMM_WORLD.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,7 +19,17 @@
 
 namespace endoked::dist {
 
-enum class ReduceOp { kSum, kMax, kMin };
+enum class ReduceOp { kSum, kAvg, kMax, kMin };
+const char* op_name(ReduceOp op);
+
+/// Options of a tensor collective (c10d style).
+struct CollectiveOptions {
+  ReduceOp op =
+      ReduceOp::kSum;    // all_reduce; kAvg divides the sum by the world size (floating dtypes)
+  double timeout_s = 0;  // > 0: an Error when the collective has not completed in time
+                         // (MPI cannot cancel it: the caller should abort the world)
+  bool verify = true;    // agree on dtype and shape first (one small collective)
+};
 
 class Communicator {
  public:
@@ -32,6 +46,13 @@ class Communicator {
   /// Element-wise reduction in place over `n` values.
   virtual void all_reduce(std::int64_t* values, std::size_t n, ReduceOp op) = 0;
   virtual void all_reduce(double* values, std::size_t n, ReduceOp op) = 0;
+  /// In place over every rank's tensor.
+  virtual void all_reduce(at::Tensor& tensor, const CollectiveOptions& options = {}) = 0;
+  /// `tensor` on `root` is copied into every other rank's tensor (same dtype and shape).
+  virtual void broadcast(at::Tensor& tensor, int root, const CollectiveOptions& options = {}) = 0;
+  /// Every rank's tensor, indexed by rank; first dimensions may differ, the rest must agree.
+  virtual std::vector<at::Tensor> all_gather(const at::Tensor& tensor,
+                                             const CollectiveOptions& options = {}) = 0;
   /// Ends every process of the world with `code`; used when one rank fails so none hangs.
   [[noreturn]] virtual void abort(int code) = 0;
 

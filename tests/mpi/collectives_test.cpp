@@ -1,0 +1,125 @@
+// Tensor collectives of the MPI backend against a reference computed locally, at 2 and 3 ranks:
+// every dtype × op × shape, broadcast from every root, variable-size all_gather, and mismatched
+// arguments turned into errors on every rank.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "endoked/core/error.h"
+#include "world.h"
+
+namespace endoked {
+namespace {
+
+using testing::world;
+
+const std::vector<at::ScalarType> kTypes = {at::kFloat, at::kDouble, at::kBFloat16,
+                                            at::kHalf,  at::kInt,    at::kLong};
+const std::vector<std::vector<std::int64_t>> kShapes = {{17}, {17, 17}, {17, 17, 17}, {0}};
+
+// Small integers and halves: exact in every dtype (bf16 has 8 significant bits), so sums of a
+// few ranks compare exactly.
+at::Tensor values(int rank, at::IntArrayRef shape, at::ScalarType type) {
+  at::Tensor i = at::arange(at::IntArrayRef(shape).size() ? c10::multiply_integers(shape) : 0,
+                            at::TensorOptions().dtype(at::kDouble))
+                     .reshape(shape);
+  at::Tensor v = (i.remainder(13) - 6 + 3 * rank);
+  if (at::isFloatingType(type)) v = v * 0.5;
+  return v.to(type);
+}
+
+TEST(Collectives, AllReduceEveryDtypeOpAndShape) {
+  auto& c = world();
+  for (auto type : kTypes)
+    for (const auto& shape : kShapes)
+      for (auto op : {dist::ReduceOp::kSum, dist::ReduceOp::kAvg, dist::ReduceOp::kMax,
+                      dist::ReduceOp::kMin}) {
+        if (op == dist::ReduceOp::kAvg && !at::isFloatingType(type)) continue;
+        at::Tensor mine = values(c.rank(), shape, type);
+        at::Tensor ref = values(0, shape, type).to(at::kDouble);
+        for (int r = 1; r < c.size(); ++r) {
+          const at::Tensor other = values(r, shape, type).to(at::kDouble);
+          if (op == dist::ReduceOp::kSum || op == dist::ReduceOp::kAvg) ref = ref + other;
+          if (op == dist::ReduceOp::kMax) ref = at::maximum(ref, other);
+          if (op == dist::ReduceOp::kMin) ref = at::minimum(ref, other);
+        }
+        if (op == dist::ReduceOp::kAvg) ref = ref / c.size();
+        dist::CollectiveOptions o;
+        o.op = op;
+        c.all_reduce(mine, o);
+        ASSERT_EQ(mine.scalar_type(), type);
+        ASSERT_EQ(mine.sizes(), at::IntArrayRef(shape));
+        // avg in 16-bit floats rounds (e.g. 0.5 * 7 / 3); everything else is exact
+        const double tol =
+            op == dist::ReduceOp::kAvg && (type == at::kBFloat16 || type == at::kHalf) ? 0.05 : 0.0;
+        EXPECT_TRUE(at::allclose(mine.to(at::kDouble), ref, 0.0, tol))
+            << at::toString(type) << " " << dist::op_name(op) << " shape rank " << shape.size();
+      }
+}
+
+TEST(Collectives, AvgOfIntegersIsRefused) {
+  at::Tensor t = at::ones({4}, at::kInt);
+  dist::CollectiveOptions o;
+  o.op = dist::ReduceOp::kAvg;
+  EXPECT_THROW(world().all_reduce(t, o), Error);
+}
+
+TEST(Collectives, BroadcastFromEveryRoot) {
+  auto& c = world();
+  for (auto type : kTypes)
+    for (int root = 0; root < c.size(); ++root) {
+      at::Tensor t = values(c.rank(), {17, 17}, type);
+      c.broadcast(t, root);
+      EXPECT_TRUE(at::equal(t, values(root, {17, 17}, type)))
+          << at::toString(type) << " root " << root;
+    }
+  at::Tensor strided = values(c.rank(), {6, 8}, at::kFloat).t();  // not contiguous
+  c.broadcast(strided, 0);
+  EXPECT_TRUE(at::equal(strided, values(0, {6, 8}, at::kFloat).t()));
+}
+
+TEST(Collectives, AllGatherWithVariableFirstDimension) {
+  auto& c = world();
+  for (auto type : kTypes) {
+    const at::Tensor mine = values(c.rank(), {c.rank() + 1, 17}, type);
+    const auto all = c.all_gather(mine);
+    ASSERT_EQ(static_cast<int>(all.size()), c.size());
+    for (int r = 0; r < c.size(); ++r)
+      EXPECT_TRUE(at::equal(all[static_cast<std::size_t>(r)], values(r, {r + 1, 17}, type))) << r;
+  }
+  // a rank with nothing to contribute
+  const auto some = c.all_gather(values(c.rank(), {c.rank() == 0 ? 0 : 2, 3}, at::kLong));
+  EXPECT_EQ(some[0].size(0), 0);
+  EXPECT_EQ(some.back().size(0), 2);
+}
+
+TEST(Collectives, MismatchedArgumentsAreErrorsNotHangs) {
+  auto& c = world();
+  at::Tensor t = at::zeros({17 + (c.rank() == 1 ? 1 : 0)}, at::kFloat);
+  try {
+    c.all_reduce(t);
+    FAIL() << "mismatched shapes were reduced";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("rank 1 has float[18]"), std::string::npos) << m;
+  }
+  at::Tensor d = c.rank() == 0 ? at::zeros({4}, at::kDouble) : at::zeros({4}, at::kFloat);
+  EXPECT_THROW(c.broadcast(d, 0), Error);
+  at::Tensor g = at::zeros({2, 3 + (c.rank() == c.size() - 1 ? 1 : 0)}, at::kLong);
+  EXPECT_THROW(c.all_gather(g), Error);
+  // the world is still usable afterwards
+  at::Tensor ok = at::ones({3}, at::kLong);
+  c.all_reduce(ok);
+  EXPECT_EQ(ok[0].item<std::int64_t>(), c.size());
+}
+
+TEST(Collectives, TimeoutOnACollectiveEveryRankReaches) {
+  // With every rank present the timeout never fires.
+  at::Tensor t = at::ones({1000}, at::kFloat);
+  dist::CollectiveOptions o;
+  o.timeout_s = 30;
+  world().all_reduce(t, o);
+  EXPECT_EQ(t[0].item<float>(), static_cast<float>(world().size()));
+}
+
+}  // namespace
+}  // namespace endoked
