@@ -5,7 +5,11 @@
 
 #include <ATen/ATen.h>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "backends.h"
@@ -85,6 +89,36 @@ struct Types16 {
   }
 };
 
+// An async collective: a job for the communication thread and its completion.
+class QueuedWork final : public Work {
+ public:
+  explicit QueuedWork(std::function<void()> job) : job_(std::move(job)) {}
+  void run() {
+    std::exception_ptr error;
+    try {
+      job_();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    error_ = error;
+    done_ = true;
+    cv_.notify_all();
+  }
+  void wait() override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return done_; });
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::function<void()> job_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::exception_ptr error_;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator(int* argc, char*** argv) {
@@ -102,6 +136,7 @@ class MpiCommunicator final : public Communicator {
     types16_.create();
   }
   ~MpiCommunicator() override {
+    stop_comm_thread();
     int finalised = 0;
     MPI_Finalized(&finalised);
     if (!finalised) types16_.free();
@@ -112,9 +147,13 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string backend() const override { return "mpi"; }
 
-  void barrier() override { check_mpi(MPI_Barrier(MPI_COMM_WORLD), "Barrier"); }
+  void barrier() override {
+    drain();
+    check_mpi(MPI_Barrier(MPI_COMM_WORLD), "Barrier");
+  }
 
   void broadcast_bytes(std::string& data, int root) override {
+    drain();
     long long n = static_cast<long long>(data.size());
     check_mpi(MPI_Bcast(&n, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD), "Bcast(size)");
     data.resize(static_cast<std::size_t>(n));
@@ -122,6 +161,12 @@ class MpiCommunicator final : public Communicator {
   }
 
   std::vector<std::string> all_gather_bytes(const std::string& mine) override {
+    drain();
+    return all_gather_bytes_now(mine);
+  }
+
+  // Without draining: also called from the communication thread (argument agreement).
+  std::vector<std::string> all_gather_bytes_now(const std::string& mine) {
     long long n = static_cast<long long>(mine.size());
     std::vector<long long> sizes(static_cast<std::size_t>(size_));
     check_mpi(MPI_Allgather(&n, 1, MPI_LONG_LONG, sizes.data(), 1, MPI_LONG_LONG, MPI_COMM_WORLD),
@@ -137,18 +182,37 @@ class MpiCommunicator final : public Communicator {
   }
 
   void all_reduce(std::int64_t* values, std::size_t n, ReduceOp op) override {
+    drain();
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, values, static_cast<int>(n), MPI_INT64_T, to_mpi(op),
                             MPI_COMM_WORLD),
               "Allreduce(int64)");
   }
   void all_reduce(double* values, std::size_t n, ReduceOp op) override {
+    drain();
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, values, static_cast<int>(n), MPI_DOUBLE, to_mpi(op),
                             MPI_COMM_WORLD),
               "Allreduce(double)");
   }
 
+  std::shared_ptr<Work> all_reduce_async(at::Tensor t, const CollectiveOptions& o) override {
+    check_collective_tensor(t, "all_reduce", o.op);
+    auto work = std::make_shared<QueuedWork>([this, t, o]() mutable { reduce_now(t, o); });
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    if (!comm_thread_.joinable()) comm_thread_ = std::thread([this] { comm_loop(); });
+    queue_.push_back(work);
+    ++pending_;
+    queue_cv_.notify_all();
+    return work;
+  }
+
   void all_reduce(at::Tensor& t, const CollectiveOptions& o) override {
     check_collective_tensor(t, "all_reduce", o.op);
+    drain();
+    reduce_now(t, o);
+  }
+
+  // The all_reduce itself, on whichever thread runs it.
+  void reduce_now(at::Tensor& t, const CollectiveOptions& o) {
     if (o.verify) agree(t, "all_reduce", false);
     if (t.numel() == 0) return;
     at::Tensor c = t.is_contiguous() ? t : t.contiguous();
@@ -164,6 +228,7 @@ class MpiCommunicator final : public Communicator {
 
   void broadcast(at::Tensor& t, int root, const CollectiveOptions& o) override {
     check_collective_tensor(t, "broadcast");
+    drain();
     ENDOKED_CHECK(root >= 0 && root < size_, "broadcast root ", root, " outside [0, ", size_, ")");
     if (o.verify) agree(t, "broadcast", false);
     if (t.numel() == 0) return;
@@ -178,6 +243,7 @@ class MpiCommunicator final : public Communicator {
   std::vector<at::Tensor> all_gather(const at::Tensor& t, const CollectiveOptions& o) override {
     check_collective_tensor(t, "all_gather");
     ENDOKED_CHECK(t.dim() >= 1, "all_gather needs at least one dimension");
+    drain();
     if (o.verify) agree(t, "all_gather", true);
     const at::Tensor c = t.contiguous();
     long long rows = c.size(0);
@@ -267,7 +333,7 @@ class MpiCommunicator final : public Communicator {
 
   // Every rank describes its tensor; all compare, so all raise the same Error on a mismatch.
   void agree(const at::Tensor& t, const char* what, bool skip_first_dim) {
-    const auto all = all_gather_bytes(describe(t, skip_first_dim));
+    const auto all = all_gather_bytes_now(describe(t, skip_first_dim));
     for (int r = 1; r < size_; ++r)
       if (all[static_cast<std::size_t>(r)] != all[0])
         ENDOKED_FAIL(what, ": ranks disagree on the tensor: rank 0 has ", all[0], ", rank ", r,
@@ -295,10 +361,47 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
+  // The communication thread: runs queued collectives one after another, in issue order.
+  void comm_loop() {
+    while (true) {
+      std::shared_ptr<QueuedWork> work;
+      {
+        std::unique_lock<std::mutex> lock(queue_mutex_);
+        queue_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping
+        work = queue_.front();
+        queue_.pop_front();
+      }
+      work->run();
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      --pending_;
+      queue_cv_.notify_all();
+    }
+  }
+  // Blocking collectives go after every async one already issued.
+  void drain() {
+    std::unique_lock<std::mutex> lock(queue_mutex_);
+    queue_cv_.wait(lock, [&] { return pending_ == 0; });
+  }
+  void stop_comm_thread() {
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      stop_ = true;
+      queue_cv_.notify_all();
+    }
+    if (comm_thread_.joinable()) comm_thread_.join();
+  }
+
   int rank_ = 0;
   int size_ = 1;
   bool owns_ = false;
   Types16 types16_;
+  std::thread comm_thread_;
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<std::shared_ptr<QueuedWork>> queue_;
+  int pending_ = 0;
+  bool stop_ = false;
 };
 }  // namespace
 

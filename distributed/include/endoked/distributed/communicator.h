@@ -31,6 +31,14 @@ struct CollectiveOptions {
   bool verify = true;    // agree on dtype and shape first (one small collective)
 };
 
+/// A collective in flight. wait() blocks until it completed and rethrows its error on the
+/// caller's thread.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -48,6 +56,11 @@ class Communicator {
   virtual void all_reduce(double* values, std::size_t n, ReduceOp op) = 0;
   /// In place over every rank's tensor.
   virtual void all_reduce(at::Tensor& tensor, const CollectiveOptions& options = {}) = 0;
+  /// Starts an all_reduce and returns at once. Async collectives run in the order they were
+  /// issued, on the backend's communication thread (all ranks, same order); the tensor belongs
+  /// to the collective until wait() returns. A blocking collective first waits for them all.
+  virtual std::shared_ptr<Work> all_reduce_async(at::Tensor tensor,
+                                                 const CollectiveOptions& options = {}) = 0;
   /// `tensor` on `root` is copied into every other rank's tensor (same dtype and shape).
   virtual void broadcast(at::Tensor& tensor, int root, const CollectiveOptions& options = {}) = 0;
   /// Every rank's tensor, indexed by rank; first dimensions may differ, the rest must agree.

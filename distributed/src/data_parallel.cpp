@@ -1,0 +1,216 @@
+#include "endoked/distributed/data_parallel.h"
+
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <mutex>
+
+#include "endoked/core/error.h"
+
+namespace endoked::dist {
+
+namespace {
+struct Bucket {
+  at::Tensor flat;                    // the reduced buffer
+  std::vector<std::size_t> params;    // indices into Impl::params
+  std::vector<std::int64_t> offsets;  // element offset of each param in `flat`
+  std::size_t pending = 0;            // params not ready yet this step
+  std::shared_ptr<Work> work;
+};
+}  // namespace
+
+struct DataParallel::Impl {
+  Communicator& comm;
+  std::vector<std::string> names;
+  std::vector<at::Tensor> params;
+  std::vector<std::size_t> bucket_of, slot_of;
+  std::vector<Bucket> buckets;
+  std::vector<bool> ready;
+  std::size_t next_launch = 0;
+  bool sync = true;
+  std::mutex mutex;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+  std::vector<std::uintptr_t> hook_keys;
+
+  explicit Impl(Communicator& c) : comm(c) {}
+
+  // Called by autograd once param i's .grad holds this backward's gradient.
+  void mark_ready(std::size_t i) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!sync || ready[i]) return;
+    ready[i] = true;
+    Bucket& b = buckets[bucket_of[i]];
+    const at::Tensor& g = params[i].grad();
+    auto region = b.flat.narrow(0, b.offsets[slot_of[i]], params[i].numel());
+    if (g.defined()) {
+      region.copy_(g.reshape({-1}));
+    } else {
+      region.zero_();
+    }
+    if (--b.pending == 0) launch_ready();
+  }
+
+  // Buckets start strictly in order, so every rank issues the same collectives in the same order.
+  void launch_ready() {
+    while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
+      CollectiveOptions o;
+      o.op = ReduceOp::kAvg;
+      o.verify = false;  // shapes were agreed at construction
+      buckets[next_launch].work = comm.all_reduce_async(buckets[next_launch].flat, o);
+      ++next_launch;
+    }
+  }
+};
+
+namespace {
+struct ReadyHook final : torch::autograd::FunctionPostHook {
+  explicit ReadyHook(std::function<void()> on_ready) : on_ready_(std::move(on_ready)) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list&) override {
+    on_ready_();
+    return outputs;
+  }
+  std::function<void()> on_ready_;
+};
+}  // namespace
+
+DataParallel::DataParallel(torch::nn::Module& module, Communicator& comm,
+                           const ReducerOptions& options)
+    : impl_(std::make_unique<Impl>(comm)) {
+  Impl& m = *impl_;
+  // 1. Same parameters everywhere, or an Error naming the first difference.
+  std::string mine;
+  for (const auto& p : module.named_parameters(true)) {
+    std::string shape;
+    for (auto d : p.value().sizes()) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+    mine += p.key() + " " + std::string(p.value().dtype().name()) + "[" + shape + "]" +
+            (p.value().requires_grad() ? "" : " frozen") + "\n";
+  }
+  const auto all = comm.all_gather_bytes(mine);
+  for (std::size_t r = 1; r < all.size(); ++r) {
+    if (all[r] == all[0]) continue;
+    std::size_t a = 0, b = 0;
+    while (true) {
+      const std::size_t ea = all[0].find('\n', a), eb = all[r].find('\n', b);
+      const std::string la = ea == std::string::npos ? "<none>" : all[0].substr(a, ea - a);
+      const std::string lb = eb == std::string::npos ? "<none>" : all[r].substr(b, eb - b);
+      if (la != lb)
+        ENDOKED_FAIL("data parallel: parameters differ between ranks: rank 0 has '", la, "', rank ",
+                     r, " has '", lb, "'");
+      a = ea + 1;
+      b = eb + 1;
+    }
+  }
+  // 2. Rank 0's values everywhere.
+  {
+    torch::NoGradGuard no_grad;
+    CollectiveOptions o;
+    o.verify = false;
+    for (auto& p : module.parameters(true)) {
+      at::Tensor t = p.detach();
+      comm.broadcast(t, 0, o);
+    }
+    for (auto& b : module.buffers(true)) {
+      at::Tensor t = b.detach();
+      comm.broadcast(t, 0, o);
+    }
+  }
+  // 3. Buckets in reverse registration order.
+  for (const auto& p : module.named_parameters(true)) {
+    if (!p.value().requires_grad()) continue;
+    m.names.push_back(p.key());
+    m.params.push_back(p.value());
+  }
+  const std::size_t n = m.params.size();
+  m.bucket_of.resize(n);
+  m.slot_of.resize(n);
+  m.ready.assign(n, false);
+  double cap = options.first_bucket_mb * 1024 * 1024;
+  std::int64_t bytes = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = n - 1 - k;
+    const at::Tensor& p = m.params[i];
+    const std::int64_t pbytes = p.numel() * static_cast<std::int64_t>(p.element_size());
+    const bool new_bucket =
+        m.buckets.empty() || (bytes > 0 && bytes + pbytes > cap) ||
+        m.params[m.buckets.back().params.front()].scalar_type() != p.scalar_type();
+    if (new_bucket) {
+      if (!m.buckets.empty()) cap = options.bucket_cap_mb * 1024 * 1024;
+      m.buckets.emplace_back();
+      bytes = 0;
+    }
+    Bucket& b = m.buckets.back();
+    m.bucket_of[i] = m.buckets.size() - 1;
+    m.slot_of[i] = b.params.size();
+    b.offsets.push_back(b.params.empty() ? 0
+                                         : b.offsets.back() + m.params[b.params.back()].numel());
+    b.params.push_back(i);
+    bytes += pbytes;
+  }
+  for (auto& b : m.buckets) {
+    const at::Tensor& last = m.params[b.params.back()];
+    b.flat = at::zeros({b.offsets.back() + last.numel()}, last.options().requires_grad(false));
+    b.pending = b.params.size();
+  }
+  // 4. A post-hook on every parameter's gradient accumulator.
+  for (std::size_t i = 0; i < n; ++i) {
+    auto acc = torch::autograd::impl::grad_accumulator(m.params[i]);
+    ENDOKED_CHECK(acc != nullptr, "data parallel: parameter '", m.names[i],
+                  "' has no gradient accumulator");
+    Impl* impl = impl_.get();
+    m.hook_keys.push_back(
+        acc->add_post_hook(std::make_unique<ReadyHook>([impl, i] { impl->mark_ready(i); })));
+    m.accumulators.push_back(std::move(acc));  // kept alive: the variable holds it weakly
+  }
+}
+
+DataParallel::~DataParallel() {
+  for (std::size_t i = 0; i < impl_->accumulators.size(); ++i)
+    impl_->accumulators[i]->del_post_hook(impl_->hook_keys[i]);
+}
+
+void DataParallel::set_sync(bool sync) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->sync = sync;
+}
+bool DataParallel::sync() const {
+  return impl_->sync;
+}
+
+void DataParallel::finish_backward() {
+  Impl& m = *impl_;
+  ENDOKED_CHECK(m.sync, "finish_backward on a step with set_sync(false)");
+  // Parameters that got no gradient this step (unused branches) join as zeros.
+  for (std::size_t i = 0; i < m.params.size(); ++i)
+    if (!m.ready[i]) m.mark_ready(i);
+  for (auto& b : m.buckets) {
+    ENDOKED_CHECK(b.work != nullptr, "data parallel: a bucket was never launched");
+    b.work->wait();
+    b.work.reset();
+    for (std::size_t s = 0; s < b.params.size(); ++s) {
+      at::Tensor& p = m.params[b.params[s]];
+      auto avg = b.flat.narrow(0, b.offsets[s], p.numel()).view(p.sizes());
+      if (p.grad().defined()) {
+        p.mutable_grad().copy_(avg);
+      } else {
+        p.mutable_grad() = avg.clone();
+      }
+    }
+    b.pending = b.params.size();
+  }
+  std::fill(m.ready.begin(), m.ready.end(), false);
+  m.next_launch = 0;
+}
+
+std::vector<std::vector<std::string>> DataParallel::buckets() const {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& b : impl_->buckets) {
+    out.emplace_back();
+    for (auto i : b.params) out.back().push_back(impl_->names[i]);
+  }
+  return out;
+}
+
+}  // namespace endoked::dist
