@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -134,12 +135,18 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
     types16_.create();
+    MPI_Comm_dup(MPI_COMM_WORLD, &watch_comm_);
+    last_arrival_.assign(static_cast<std::size_t>(size_), 0);
   }
   ~MpiCommunicator() override {
     stop_comm_thread();
     int finalised = 0;
     MPI_Finalized(&finalised);
-    if (!finalised) types16_.free();
+    if (!finalised) {
+      for (auto& [req, buf] : sends_) MPI_Wait(&req, MPI_STATUS_IGNORE);
+      MPI_Comm_free(&watch_comm_);
+      types16_.free();
+    }
     if (owns_ && !finalised) MPI_Finalize();
   }
 
@@ -213,6 +220,7 @@ class MpiCommunicator final : public Communicator {
 
   // The all_reduce itself, on whichever thread runs it.
   void reduce_now(at::Tensor& t, const CollectiveOptions& o) {
+    arrive(o, "all_reduce");
     if (o.verify) agree(t, "all_reduce", false);
     if (t.numel() == 0) return;
     at::Tensor c = t.is_contiguous() ? t : t.contiguous();
@@ -244,6 +252,7 @@ class MpiCommunicator final : public Communicator {
     check_collective_tensor(t, "all_gather");
     ENDOKED_CHECK(t.dim() >= 1, "all_gather needs at least one dimension");
     drain();
+    arrive(o, "all_gather");
     if (o.verify) agree(t, "all_gather", true);
     const at::Tensor c = t.contiguous();
     long long rows = c.size(0);
@@ -340,24 +349,68 @@ class MpiCommunicator final : public Communicator {
                      " has ", all[static_cast<std::size_t>(r)]);
   }
 
-  // Completes a non-blocking collective, within the timeout when one is set.
-  void wait(MPI_Request& req, const CollectiveOptions& o, const char* what) {
-    if (o.timeout_s <= 0) {
-      check_mpi(MPI_Wait(&req, MPI_STATUS_IGNORE), what);
-      return;
+  void wait(MPI_Request& req, const CollectiveOptions&, const char* what) {
+    check_mpi(MPI_Wait(&req, MPI_STATUS_IGNORE), what);
+  }
+
+  // The stall watchdog (CollectiveOptions::timeout_s > 0): before the collective every rank
+  // reports its arrival to rank 0 and joins a barrier on a separate communicator. When the
+  // barrier is not complete in time, rank 0 names the ranks whose arrival it has not seen; the
+  // others wait half a timeout longer (so that rank 0's message is the one printed) and fail
+  // too. The caller is expected to abort the world (MPI cannot cancel a collective).
+  void arrive(const CollectiveOptions& o, const char* what) {
+    if (o.timeout_s <= 0) return;
+    const std::uint64_t seq = ++arrival_seq_;
+    if (rank_ != 0) {
+      sends_.emplace_back(MPI_REQUEST_NULL, std::make_unique<std::uint64_t>(seq));
+      check_mpi(MPI_Isend(sends_.back().second.get(), 1, MPI_UINT64_T, 0, kArrivalTag, watch_comm_,
+                          &sends_.back().first),
+                "Isend(arrival)");
+      while (!sends_.empty()) {  // forget completed arrival messages
+        int done = 0;
+        MPI_Test(&sends_.front().first, &done, MPI_STATUS_IGNORE);
+        if (!done) break;
+        sends_.pop_front();
+      }
+    } else {
+      last_arrival_[0] = seq;
     }
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_s);
-    int done = 0;
+    MPI_Request barrier;
+    check_mpi(MPI_Ibarrier(watch_comm_, &barrier), "Ibarrier(watchdog)");
+    const double limit = rank_ == 0 ? o.timeout_s : 1.5 * o.timeout_s;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit);
     auto pause = std::chrono::microseconds(20);
     while (true) {
-      check_mpi(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
+      if (rank_ == 0) collect_arrivals();
+      int done = 0;
+      check_mpi(MPI_Test(&barrier, &done, MPI_STATUS_IGNORE), "Test(watchdog)");
       if (done) return;
-      if (std::chrono::steady_clock::now() > deadline)
-        ENDOKED_FAIL(what, " did not complete within ", o.timeout_s, " s on rank ", rank_,
-                     " (a rank has not reached it)");
+      if (std::chrono::steady_clock::now() > deadline) {
+        if (rank_ != 0)
+          ENDOKED_FAIL(what, " #", seq, " did not complete within ", o.timeout_s,
+                       " s (rank 0 names the ranks that did not arrive)");
+        std::string missing;
+        for (int r = 0; r < size_; ++r)
+          if (last_arrival_[static_cast<std::size_t>(r)] < seq)
+            missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+        ENDOKED_FAIL("stall: ", what, " #", seq, " did not complete within ", o.timeout_s,
+                     " s: rank(s) ", missing, " did not arrive");
+      }
       std::this_thread::sleep_for(pause);
       pause = std::min(pause * 2, std::chrono::microseconds(2000));
+    }
+  }
+
+  void collect_arrivals() {
+    while (true) {
+      int flag = 0;
+      MPI_Status status;
+      MPI_Iprobe(MPI_ANY_SOURCE, kArrivalTag, watch_comm_, &flag, &status);
+      if (!flag) return;
+      std::uint64_t seq = 0;
+      MPI_Recv(&seq, 1, MPI_UINT64_T, status.MPI_SOURCE, kArrivalTag, watch_comm_, MPI_STATUS_IGNORE);
+      auto& last = last_arrival_[static_cast<std::size_t>(status.MPI_SOURCE)];
+      last = std::max(last, seq);
     }
   }
 
@@ -396,6 +449,11 @@ class MpiCommunicator final : public Communicator {
   int size_ = 1;
   bool owns_ = false;
   Types16 types16_;
+  static constexpr int kArrivalTag = 7001;
+  MPI_Comm watch_comm_ = MPI_COMM_NULL;
+  std::uint64_t arrival_seq_ = 0;
+  std::vector<std::uint64_t> last_arrival_;  // rank 0: the last collective each rank reached
+  std::deque<std::pair<MPI_Request, std::unique_ptr<std::uint64_t>>> sends_;
   std::thread comm_thread_;
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
