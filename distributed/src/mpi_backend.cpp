@@ -408,7 +408,8 @@ class MpiCommunicator final : public Communicator {
       MPI_Iprobe(MPI_ANY_SOURCE, kArrivalTag, watch_comm_, &flag, &status);
       if (!flag) return;
       std::uint64_t seq = 0;
-      MPI_Recv(&seq, 1, MPI_UINT64_T, status.MPI_SOURCE, kArrivalTag, watch_comm_, MPI_STATUS_IGNORE);
+      MPI_Recv(&seq, 1, MPI_UINT64_T, status.MPI_SOURCE, kArrivalTag, watch_comm_,
+               MPI_STATUS_IGNORE);
       auto& last = last_arrival_[static_cast<std::size_t>(status.MPI_SOURCE)];
       last = std::max(last, seq);
     }

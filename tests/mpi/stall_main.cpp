@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
     std::printf("rank %d: all_reduce completed\n", rt.rank());
     return 0;
   } catch (const std::exception& e) {
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     rt.fail(std::string(e.what()) + " (after " + std::to_string(s) + " s)");
   }
 }
