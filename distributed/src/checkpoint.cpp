@@ -27,18 +27,12 @@ at::Generator cpu_generator() {
   return at::detail::getDefaultCPUGenerator();
 }
 
-// Runs `fn` on rank 0; its error (or success) reaches every rank.
+// Runs `fn` on rank 0; its error reaches every rank.
 void on_root(Communicator& comm, const std::function<void()>& fn) {
-  std::string error;
-  if (comm.is_root()) {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  }
-  comm.broadcast_bytes(error, 0);
-  if (!error.empty()) ENDOKED_FAIL("checkpoint: ", error);
+  run_on_root(comm, [&] {
+    fn();
+    return std::string();
+  });
 }
 
 }  // namespace

@@ -28,6 +28,23 @@ void check_collective_tensor(const at::Tensor& t, const char* what, ReduceOp op)
                 ": avg needs a floating dtype, got ", t.dtype().name());
 }
 
+std::string run_on_root(Communicator& comm, const std::function<std::string()>& fn) {
+  std::string payload;
+  std::string status(1, '\1');
+  if (comm.is_root()) {
+    try {
+      payload = fn();
+    } catch (const std::exception& e) {
+      payload = e.what();
+      status[0] = '\0';
+    }
+  }
+  comm.broadcast_bytes(status, 0);
+  comm.broadcast_bytes(payload, 0);
+  if (status[0] == '\0') ENDOKED_FAIL(payload);
+  return payload;
+}
+
 std::string describe(const at::Tensor& t, bool skip_first_dim) {
   std::string s = std::string(t.dtype().name()) + "[";
   for (std::int64_t d = skip_first_dim ? 1 : 0; d < t.dim(); ++d)

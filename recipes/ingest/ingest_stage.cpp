@@ -11,32 +11,11 @@
 using nlohmann::json;
 
 namespace endoked::recipes {
-namespace {
-// Runs `fn` on rank 0 and broadcasts its result or its error, so a failure never leaves the
-// other ranks waiting.
-std::string root_then_broadcast(dist::Communicator& comm, const std::function<std::string()>& fn) {
-  std::string payload;
-  char ok = 1;
-  if (comm.is_root()) {
-    try {
-      payload = fn();
-    } catch (const Error& e) {
-      payload = e.what();
-      ok = 0;
-    }
-  }
-  std::string status(1, ok);
-  comm.broadcast_bytes(status, 0);
-  comm.broadcast_bytes(payload, 0);
-  if (status[0] == 0) ENDOKED_FAIL(payload);
-  return payload;
-}
-}  // namespace
 
 IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& opt,
                          const RunDir& run) {
   log::info("ingest: planning ({} layout)", opt.layout);
-  const std::string plan_text = root_then_broadcast(comm, [&] {
+  const std::string plan_text = dist::run_on_root(comm, [&] {
     data::IngestPlan plan = data::plan_ingest(opt);
     data::begin_store(opt.output, opt.overwrite);
     return plan.to_json().dump();
@@ -106,26 +85,20 @@ IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& op
                   {"converted", plan.counters},
                   {"content_sha256", summary.content_sha256}};
 
-  std::string commit_error;
-  if (comm.is_root()) {
-    try {
-      m.provenance = {{"command", "ingest"},
-                      {"git_revision", git_revision()},
-                      {"created", utc_timestamp()},
-                      {"source", plan.source},
-                      {"layout", opt.layout}};
-      m.summary = summary.json;
-      std::string lines;
-      for (const auto& r : rejects) lines += r.to_json().dump() + "\n";
-      files::atomic_write(partial + "/rejects.jsonl", lines);
-      data::commit_store(opt.output, m);
-      run.log_metrics(json{{"stage", "ingest"}, {"summary", summary.json}});
-    } catch (const Error& e) {
-      commit_error = e.what();
-    }
-  }
-  comm.broadcast_bytes(commit_error, 0);
-  if (!commit_error.empty()) ENDOKED_FAIL(commit_error);
+  dist::run_on_root(comm, [&] {
+    m.provenance = {{"command", "ingest"},
+                    {"git_revision", git_revision()},
+                    {"created", utc_timestamp()},
+                    {"source", plan.source},
+                    {"layout", opt.layout}};
+    m.summary = summary.json;
+    std::string lines;
+    for (const auto& r : rejects) lines += r.to_json().dump() + "\n";
+    files::atomic_write(partial + "/rejects.jsonl", lines);
+    data::commit_store(opt.output, m);
+    run.log_metrics(json{{"stage", "ingest"}, {"summary", summary.json}});
+    return std::string();
+  });
 
   log::info("ingest: {} exams, {} images in {} shard(s), {} rejected, {:.1f}s -> {}", summary.exams,
             summary.images, shards, summary.rejects, seconds, opt.output);

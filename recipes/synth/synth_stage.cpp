@@ -25,17 +25,11 @@ nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt
   ENDOKED_CHECK(!nested(opt.output, opt.truth_dir()), "synth.output '", opt.output,
                 "' and synth.truth '", opt.truth_dir(), "' must not contain one another");
   // Rank 0 prepares both partial directories; a failure there is broadcast so no rank hangs.
-  std::string error;
-  if (comm.is_root()) {
-    try {
-      data::begin_store(opt.output, opt.overwrite);
-      data::begin_store(opt.truth_dir(), opt.overwrite);
-    } catch (const Error& e) {
-      error = e.what();
-    }
-  }
-  comm.broadcast_bytes(error, 0);
-  if (!error.empty()) ENDOKED_FAIL(error);
+  dist::run_on_root(comm, [&] {
+    data::begin_store(opt.output, opt.overwrite);
+    data::begin_store(opt.truth_dir(), opt.overwrite);
+    return std::string();
+  });
 
   // Frames this rank will draw, for the progress line (rank 0 shows its own share).
   std::int64_t my_exams = 0;

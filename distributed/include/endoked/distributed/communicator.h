@@ -13,6 +13,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +76,10 @@ class Communicator {
     return v;
   }
 };
+
+/// Collective: runs `fn` on rank 0 only and gives its result to every rank; when it throws,
+/// every rank throws an Error with its message (so no rank waits for a failed root).
+std::string run_on_root(Communicator& comm, const std::function<std::string()>& fn);
 
 /// The world-size-1 backend (always built): also what a rank uses to run a stage on its own.
 std::unique_ptr<Communicator> make_local_communicator();
