@@ -4,20 +4,6 @@
 
 namespace endoked::dist {
 
-const char* op_name(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::kSum:
-      return "sum";
-    case ReduceOp::kAvg:
-      return "avg";
-    case ReduceOp::kMax:
-      return "max";
-    case ReduceOp::kMin:
-      return "min";
-  }
-  return "?";
-}
-
 void check_collective_tensor(const at::Tensor& t, const char* what, ReduceOp op) {
   ENDOKED_CHECK(t.defined() && t.device().is_cpu(), what, ": needs a defined CPU tensor");
   const auto k = t.scalar_type();
@@ -26,23 +12,6 @@ void check_collective_tensor(const at::Tensor& t, const char* what, ReduceOp op)
                 what, ": dtype ", t.dtype().name(), " is not supported");
   ENDOKED_CHECK(op != ReduceOp::kAvg || at::isFloatingType(k), what,
                 ": avg needs a floating dtype, got ", t.dtype().name());
-}
-
-std::string run_on_root(Communicator& comm, const std::function<std::string()>& fn) {
-  std::string payload;
-  std::string status(1, '\1');
-  if (comm.is_root()) {
-    try {
-      payload = fn();
-    } catch (const std::exception& e) {
-      payload = e.what();
-      status[0] = '\0';
-    }
-  }
-  comm.broadcast_bytes(status, 0);
-  comm.broadcast_bytes(payload, 0);
-  if (status[0] == '\0') ENDOKED_FAIL(payload);
-  return payload;
 }
 
 std::string describe(const at::Tensor& t, bool skip_first_dim) {
