@@ -14,7 +14,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-h5py-mpi python3-numpy
   # reference peers for benchmarks (python3-torch DataLoader, OpenCV)
-  python3-torch python3-opencv
+  python3-torch python3-torchvision python3-opencv
 )
 
 missing=()
