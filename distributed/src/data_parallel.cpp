@@ -117,6 +117,8 @@ DataParallel::DataParallel(torch::nn::Module& module, Communicator& comm,
       comm.broadcast(t, 0, o);
     }
   }
+  // One rank: its gradients are already the average; no buckets, no hooks.
+  if (comm.size() == 1) return;
   // 3. Buckets in reverse registration order.
   for (const auto& p : module.named_parameters(true)) {
     if (!p.value().requires_grad()) continue;
@@ -182,6 +184,7 @@ bool DataParallel::sync() const {
 void DataParallel::finish_backward() {
   Impl& m = *impl_;
   ENDOKED_CHECK(m.sync, "finish_backward on a step with set_sync(false)");
+  if (m.comm.size() == 1) return;
   // Parameters that got no gradient this step (unused branches) join as zeros.
   for (std::size_t i = 0; i < m.params.size(); ++i)
     if (!m.ready[i]) m.mark_ready(i);

@@ -203,7 +203,7 @@ class MpiCommunicator final : public Communicator {
 
   std::shared_ptr<Work> all_reduce_async(at::Tensor t, const CollectiveOptions& o) override {
     check_collective_tensor(t, "all_reduce", o.op);
-    auto work = std::make_shared<QueuedWork>([this, t, o]() mutable { reduce_now(t, o); });
+    auto work = std::make_shared<QueuedWork>([this, t, o]() mutable { reduce_now(t, o, true); });
     std::lock_guard<std::mutex> lock(queue_mutex_);
     if (!comm_thread_.joinable()) comm_thread_ = std::thread([this] { comm_loop(); });
     queue_.push_back(work);
@@ -215,11 +215,14 @@ class MpiCommunicator final : public Communicator {
   void all_reduce(at::Tensor& t, const CollectiveOptions& o) override {
     check_collective_tensor(t, "all_reduce", o.op);
     drain();
-    reduce_now(t, o);
+    reduce_now(t, o, false);
   }
 
   // The all_reduce itself, on whichever thread runs it.
-  void reduce_now(at::Tensor& t, const CollectiveOptions& o) {
+  // `polite`: on the communication thread, beside a computing thread. A blocking MPI call would
+  // spin a core for the whole reduction; a non-blocking one polled with short sleeps leaves the
+  // core to the backward pass it overlaps.
+  void reduce_now(at::Tensor& t, const CollectiveOptions& o, bool polite = false) {
     arrive(o, "all_reduce");
     if (o.verify) agree(t, "all_reduce", false);
     if (t.numel() == 0) return;
@@ -228,8 +231,20 @@ class MpiCommunicator final : public Communicator {
     const MPI_Op op = mpi_op(c, o.op);
     // Blocking MPI calls: Open MPI's tuned Allreduce is several times faster than the
     // non-blocking (libnbc) one at large sizes; stalls are the watchdog's job (arrive()).
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, c.data_ptr(), count(c), type, op, MPI_COMM_WORLD),
-              "Allreduce");
+    if (polite) {
+      MPI_Request req;
+      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, c.data_ptr(), count(c), type, op, MPI_COMM_WORLD, &req),
+                "Iallreduce");
+      int done = 0;
+      while (true) {
+        check_mpi(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "Test(Iallreduce)");
+        if (done) break;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    } else {
+      check_mpi(MPI_Allreduce(MPI_IN_PLACE, c.data_ptr(), count(c), type, op, MPI_COMM_WORLD),
+                "Allreduce");
+    }
     if (o.op == ReduceOp::kAvg) c.div_(size_);
     if (!c.is_same(t)) t.copy_(c);
   }
