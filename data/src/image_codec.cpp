@@ -116,18 +116,10 @@ ImageInfo check_decodes(std::string_view bytes) {
   if (info.width <= 0 || info.height <= 0)
     ENDOKED_FAIL("image has no pixels (", info.width, "x", info.height, ")");
   if (info.format != ImageFormat::kJpeg) return opencv_info(bytes, info.format);
-  // The smallest scaling factor: same entropy decoding, an eighth of the IDCT and colour work.
-  int n_factors = 0;
-  const tjscalingfactor* factors = tjGetScalingFactors(&n_factors);
-  tjscalingfactor smallest = {1, 1};
-  for (int i = 0; i < n_factors; ++i)
-    if (factors[i].num * smallest.denom < smallest.num * factors[i].denom) smallest = factors[i];
-  const int w = TJSCALED(info.width, smallest), h = TJSCALED(info.height, smallest);
-  std::vector<unsigned char> out(static_cast<std::size_t>(w) * h * 3);
-  if (tjDecompress2(decompressor(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    static_cast<unsigned long>(bytes.size()), out.data(), w, 0, h, TJPF_RGB,
-                    TJFLAG_STOPONWARNING) != 0)
-    fail_decompress("corrupt JPEG: ");
+  // At the smallest DCT scale (a 1×1 minimum): the same entropy decoding, an eighth of the
+  // IDCT and colour work; premature ends and other warnings are errors.
+  thread_local std::vector<std::uint8_t> buffer;
+  decode_rgb_into(bytes, 1, 1, DecodeOptions{}, nullptr, buffer);
   return info;
 }
 
