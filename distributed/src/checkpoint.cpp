@@ -10,6 +10,7 @@
 #include "endoked/core/error.h"
 #include "endoked/core/files.h"
 #include "endoked/core/log.h"
+#include "endoked/core/lr_schedule.h"
 #include "endoked/core/run_dir.h"
 
 namespace fs = std::filesystem;
@@ -43,7 +44,7 @@ Checkpointer::Checkpointer(CheckpointOptions options, Communicator& comm)
 }
 
 std::string Checkpointer::save(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                               const TrainingState& state) {
+                               const TrainingState& state, const LrScheduler* scheduler) {
   const std::string final_dir = options_.dir + "/" + step_name(state.step);
   const std::string tmp = final_dir + ".tmp";
   on_root(comm_, [&] {
@@ -85,6 +86,7 @@ std::string Checkpointer::save(torch::nn::Module& model, torch::optim::Optimizer
                               {"created", utc_timestamp()}};
     files::write_file(tmp + "/state.json", j.dump(2) + "\n");
     files::write_file(tmp + "/config.yaml", state.config_yaml);
+    if (scheduler) files::write_file(tmp + "/scheduler.json", scheduler->state_json());
     for (const auto& e : fs::directory_iterator(tmp)) files::fsync_path(e.path().string());
     fs::remove_all(final_dir);
     files::atomic_rename(tmp, final_dir);
@@ -105,7 +107,7 @@ std::string Checkpointer::save(torch::nn::Module& model, torch::optim::Optimizer
 }
 
 bool Checkpointer::load_latest(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                               TrainingState& state) {
+                               TrainingState& state, LrScheduler* scheduler) {
   const std::string latest = options_.dir + "/latest";
   std::int64_t exists = fs::exists(latest) ? 1 : 0;
   std::int64_t all_exist = exists;
@@ -128,6 +130,12 @@ bool Checkpointer::load_latest(torch::nn::Module& model, torch::optim::Optimizer
     model.load(m);
     o.load_from(dir + "/optimizer.pt");
     optimizer.load(o);
+    if (scheduler) {
+      const std::string path = dir + "/scheduler.json";
+      ENDOKED_CHECK(fs::exists(path), "checkpoint '", dir,
+                    "' has no scheduler.json but the run uses an LR scheduler");
+      scheduler->load_state_json(files::read_all(path), path);
+    }
     const std::string rng = dir + "/rng-rank" + std::to_string(comm_.rank()) + ".pt";
     if (fs::exists(rng)) {
       torch::serialize::InputArchive a;

@@ -1,4 +1,6 @@
 #include "endoked/core/models/resnet.h"
+#include "endoked/core/error.h"
+#include "endoked/core/lr_schedule.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -17,8 +19,9 @@ TEST(Models, ResNet18HasTorchvisionShapeAndNames) {
     names.insert(p.key());
   }
   EXPECT_EQ(count, 11689512);  // torchvision.models.resnet18().parameters()
-  for (const char* n : {"conv1.weight", "bn1.bias", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
-                        "layer2.0.downsample.1.weight", "layer4.1.bn2.weight", "fc.weight", "fc.bias"})
+  for (const char* n :
+       {"conv1.weight", "bn1.bias", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
+        "layer2.0.downsample.1.weight", "layer4.1.bn2.weight", "fc.weight", "fc.bias"})
     EXPECT_TRUE(names.count(n)) << n;
   EXPECT_EQ(net->named_buffers().size(), 60u);  // running mean/var/count of 20 batch norms
   net->eval();
@@ -29,3 +32,60 @@ TEST(Models, ResNet18HasTorchvisionShapeAndNames) {
 
 }  // namespace
 }  // namespace endoked::models
+
+namespace endoked {
+namespace {
+
+TEST(LrSchedule, KindsFollowTheirFormulas) {
+  LrScheduleOptions o;
+  o.lr = 0.1;
+  EXPECT_DOUBLE_EQ(lr_at(o, 0), 0.1);
+  EXPECT_DOUBLE_EQ(lr_at(o, 12345), 0.1);
+  o.kind = "step";
+  o.step_size = 10;
+  o.gamma = 0.5;
+  EXPECT_DOUBLE_EQ(lr_at(o, 9), 0.1);
+  EXPECT_DOUBLE_EQ(lr_at(o, 10), 0.05);
+  EXPECT_DOUBLE_EQ(lr_at(o, 25), 0.025);
+  o.kind = "cosine";
+  o.warmup_steps = 4;
+  o.total_steps = 14;
+  o.min_lr = 0.01;
+  EXPECT_DOUBLE_EQ(lr_at(o, 0), 0.025);  // warm-up: lr·1/4
+  EXPECT_DOUBLE_EQ(lr_at(o, 3), 0.1);
+  EXPECT_DOUBLE_EQ(lr_at(o, 4), 0.1);                  // cosine starts at the peak
+  EXPECT_NEAR(lr_at(o, 9), 0.01 + 0.09 * 0.5, 1e-12);  // halfway
+  EXPECT_NEAR(lr_at(o, 14), 0.01, 1e-12);              // end
+  EXPECT_NEAR(lr_at(o, 100), 0.01, 1e-12);             // stays
+  o.kind = "linear";
+  EXPECT_NEAR(lr_at(o, 9), 0.055, 1e-12);
+  o.kind = "poly";
+  EXPECT_THROW(validate(o), Error);
+  o.kind = "cosine";
+  o.total_steps = 4;
+  EXPECT_THROW(validate(o), Error);
+}
+
+TEST(LrSchedule, SchedulerSetsGroupsAndRestoresSavedState) {
+  torch::nn::Linear lin(2, 2);
+  torch::optim::SGD opt(lin->parameters(), torch::optim::SGDOptions(1.0));
+  LrScheduleOptions o;
+  o.kind = "step";
+  o.lr = 0.2;
+  o.step_size = 2;
+  o.gamma = 0.1;
+  LrScheduler a(o, opt);
+  a.apply(5);
+  EXPECT_NEAR(opt.param_groups()[0].options().get_lr(), 0.2 * 0.01, 1e-15);
+  const std::string state = a.state_json();
+  o.lr = 0.9;  // the config changed since the checkpoint
+  LrScheduler b(o, opt);
+  b.load_state_json(state, "scheduler.json");
+  EXPECT_EQ(b.last_step(), 5);
+  EXPECT_DOUBLE_EQ(b.options().lr, 0.2);
+  EXPECT_NEAR(opt.param_groups()[0].options().get_lr(), 0.002, 1e-15);
+  EXPECT_THROW(b.load_state_json("{\"kind\": \"step\"}", "scheduler.json"), Error);
+}
+
+}  // namespace
+}  // namespace endoked

@@ -1,6 +1,7 @@
 #pragma once
 // Checkpoints for exact resume. A checkpoint is a directory <dir>/step-000042/ holding the model
-// (model.pt), the optimizer with its state (optimizer.pt), every rank's LibTorch CPU RNG state
+// (model.pt), the optimizer with its state (optimizer.pt), the LR scheduler (scheduler.json,
+// when one is passed), every rank's LibTorch CPU RNG state
 // (rng-rank<r>.pt), the training position (state.json: step, epoch, data cursor) and the
 // resolved config. Rank 0 builds it under a temporary name, fsyncs, renames it into place, and
 // only then points <dir>/latest at it (atomically); the last `keep_last` are kept.
@@ -20,6 +21,10 @@ namespace optim {
 class Optimizer;
 }
 }  // namespace torch
+
+namespace endoked {
+class LrScheduler;
+}
 
 namespace endoked::dist {
 
@@ -45,10 +50,11 @@ class Checkpointer {
   Checkpointer(CheckpointOptions options, Communicator& comm);
   /// Collective (all ranks, same step). Returns the checkpoint's directory.
   std::string save(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                   const TrainingState& state);
+                   const TrainingState& state, const LrScheduler* scheduler = nullptr);
   /// Collective. Restores the checkpoint `latest` points at; false when there is none.
+  /// A scheduler passed here must have been saved with the checkpoint (an error otherwise).
   bool load_latest(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                   TrainingState& state);
+                   TrainingState& state, LrScheduler* scheduler = nullptr);
 
  private:
   CheckpointOptions options_;
