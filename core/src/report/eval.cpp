@@ -1,0 +1,197 @@
+#include "endoked/core/report/eval.h"
+
+#include <cmath>
+
+using nlohmann::json;
+
+namespace endoked::report {
+namespace {
+
+std::string str(const json& v) {
+  if (v.is_null()) return "null";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (d == std::floor(d)) return std::to_string(static_cast<long long>(d));
+  }
+  return v.dump();
+}
+
+template <typename T>
+std::string str(const Field<T>& f) {
+  return f.value ? str(json(*f.value)) : "null";
+}
+
+}  // namespace
+
+void LabelEvaluator::score(const std::string& exam, const std::string& field,
+                           const std::string& predicted, const std::string& truth,
+                           const std::vector<Span>& evidence, const std::string& report,
+                           bool right) {
+  Tally& t = tallies_[field];
+  ++t.total;
+  if (right) ++t.right;
+  ++t.confusion[truth][predicted];
+  if (right) return;
+  json ev = json::array();
+  for (const auto& s : evidence)
+    if (s.end <= static_cast<std::int64_t>(report.size()) && s.begin <= s.end)
+      ev.push_back(report.substr(static_cast<std::size_t>(s.begin),
+                                 static_cast<std::size_t>(s.end - s.begin)));
+  errors_.push_back({{"exam", exam},
+                     {"field", field},
+                     {"predicted", predicted},
+                     {"truth", truth},
+                     {"evidence", ev}});
+}
+
+void LabelEvaluator::add(const std::string& exam, const ExamLabels& p, const json& truth,
+                         const std::string& report) {
+  auto scalar = [&](const std::string& field, const auto& f) {
+    if (!truth.contains(field) || truth[field].is_null()) return;
+    const std::string pv = str(f), tv = str(truth[field]);
+    score(exam, field, pv, tv, f.evidence, report, pv == tv);
+  };
+  scalar("polyp_present", p.polyp_present);
+  scalar("history_of_polypectomy", p.history_of_polypectomy);
+  scalar("bowel_prep", p.bowel_prep);
+  scalar("caecum_reached", p.caecum_reached);
+  const bool both_positive = p.polyp_present.value && *p.polyp_present.value == "positive" &&
+                             truth.value("polyp_present", "") == "positive";
+  if (!both_positive) return;
+  if (truth.contains("polyp_count")) {
+    const std::string pv = str(p.polyp_count) + (p.count_exact ? "" : "+");
+    const std::string tv = str(truth["polyp_count"]);
+    score(exam, "polyp_count", pv, tv, p.polyp_count.evidence, report, pv == tv);
+  }
+  if (!truth.contains("polyps") || truth["polyps"].size() != p.polyps.size()) return;
+  for (std::size_t i = 0; i < p.polyps.size(); ++i) {
+    const PolypLabel& pp = p.polyps[i];
+    const json& tp = truth["polyps"][i];
+    const std::string who = exam + "#" + std::to_string(i + 1);
+    auto field = [&](const std::string& name, const std::string& key, const Field<std::string>& f) {
+      if (!tp.contains(key)) return;
+      const std::string pv = str(f), tv = str(tp[key]);
+      score(who, "polyp." + name, pv, tv, f.evidence.empty() ? pp.evidence : f.evidence, report,
+            pv == tv);
+    };
+    field("segment", "segment", pp.segment);
+    field("morphology", "morphology", pp.morphology);
+    field("removal", "removal", pp.removal);
+    field("histology", "pathology", pp.histology);
+    field("dysplasia", "dysplasia", pp.dysplasia);
+    field("pathology_group", "pathology_group", pp.group);
+    if (tp.contains("paris") && pp.paris.value) field("paris", "paris", pp.paris);
+    if (tp.contains("size_mm") && !tp["size_mm"].is_null()) {
+      const double truth_mm = tp["size_mm"].get<double>();
+      bool right = false;
+      std::string pv = "null";
+      if (pp.size_mm.value) {
+        right = std::abs(*pp.size_mm.value - truth_mm) <= 0.5;
+        pv = str(pp.size_mm);
+      } else if (pp.size_class.value) {
+        right = *pp.size_class.value == size_class(truth_mm);
+        pv = *pp.size_class.value;
+      }
+      score(who, "polyp.size", pv, str(tp["size_mm"]),
+            pp.size_mm.evidence.empty() ? pp.size_class.evidence : pp.size_mm.evidence, report,
+            right);
+    }
+  }
+}
+
+double LabelEvaluator::positive_f1() const {
+  auto it = tallies_.find("polyp_present");
+  if (it == tallies_.end()) return 0;
+  std::int64_t tp = 0, fp = 0, fn = 0;
+  for (const auto& [truth, row] : it->second.confusion)
+    for (const auto& [pred, n] : row) {
+      if (truth == "positive" && pred == "positive")
+        tp += n;
+      else if (pred == "positive")
+        fp += n;
+      else if (truth == "positive")
+        fn += n;
+    }
+  return tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0.0;
+}
+
+double LabelEvaluator::accuracy(const std::string& field) const {
+  auto it = tallies_.find(field);
+  return it == tallies_.end() || it->second.total == 0
+             ? 0.0
+             : static_cast<double>(it->second.right) / static_cast<double>(it->second.total);
+}
+
+std::int64_t LabelEvaluator::scored(const std::string& field) const {
+  auto it = tallies_.find(field);
+  return it == tallies_.end() ? 0 : it->second.total;
+}
+
+json LabelEvaluator::summary() const {
+  json out = json::object();
+  for (const auto& [field, t] : tallies_) {
+    json f = {{"accuracy", accuracy(field)}, {"right", t.right}, {"scored", t.total}};
+    json conf = json::object();
+    std::map<std::string, std::int64_t> predicted_total;
+    for (const auto& [truth, row] : t.confusion)
+      for (const auto& [pred, n] : row) {
+        conf[truth][pred] = n;
+        predicted_total[pred] += n;
+      }
+    f["confusion_truth_to_predicted"] = conf;
+    if (t.confusion.size() <= 12) {  // per-class P/R/F1 for categorical fields
+      json classes = json::object();
+      for (const auto& [cls, row] : t.confusion) {
+        std::int64_t truth_n = 0;
+        for (const auto& [pred, n] : row) truth_n += n;
+        const std::int64_t tp = row.count(cls) ? row.at(cls) : 0;
+        const double precision =
+            predicted_total[cls] ? static_cast<double>(tp) / predicted_total[cls] : 0.0;
+        const double recall = truth_n ? static_cast<double>(tp) / truth_n : 0.0;
+        classes[cls] = {
+            {"precision", precision},
+            {"recall", recall},
+            {"f1", precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0},
+            {"support", truth_n}};
+      }
+      f["classes"] = classes;
+    }
+    out[field] = f;
+  }
+  return out;
+}
+
+void LabelEvaluator::merge(const LabelEvaluator& o) {
+  for (const auto& [field, t] : o.tallies_) {
+    Tally& mine = tallies_[field];
+    mine.right += t.right;
+    mine.total += t.total;
+    for (const auto& [truth, row] : t.confusion)
+      for (const auto& [pred, n] : row) mine.confusion[truth][pred] += n;
+  }
+  errors_.insert(errors_.end(), o.errors_.begin(), o.errors_.end());
+}
+
+json LabelEvaluator::to_json() const {
+  json t = json::object();
+  for (const auto& [field, tally] : tallies_)
+    t[field] = {{"right", tally.right}, {"total", tally.total}, {"confusion", tally.confusion}};
+  return {{"tallies", t}, {"errors", errors_}};
+}
+
+LabelEvaluator LabelEvaluator::from_json(const json& j) {
+  LabelEvaluator e;
+  for (const auto& [field, t] : j.at("tallies").items()) {
+    Tally& tally = e.tallies_[field];
+    tally.right = t.at("right").get<std::int64_t>();
+    tally.total = t.at("total").get<std::int64_t>();
+    tally.confusion =
+        t.at("confusion").get<std::map<std::string, std::map<std::string, std::int64_t>>>();
+  }
+  for (const auto& err : j.at("errors")) e.errors_.push_back(err);
+  return e;
+}
+
+}  // namespace endoked::report

@@ -1,0 +1,196 @@
+#include "endoked/core/report/labels.h"
+
+#include <algorithm>
+
+#include "endoked/core/error.h"
+
+using nlohmann::json;
+
+namespace endoked::report {
+
+const std::vector<std::string> kPresence = {"positive", "negative", "uncertain", "not_mentioned"};
+const std::vector<std::string> kSegments = {"caecum",     "ascending",       "hepatic_flexure",
+                                            "transverse", "splenic_flexure", "descending",
+                                            "sigmoid",    "rectum"};
+const std::vector<std::string> kMorphology = {"pedunculated", "sessile", "flat"};
+const std::vector<std::string> kParis = {"0-Ip",  "0-Isp", "0-Is", "0-IIa",
+                                         "0-IIb", "0-IIc", "0-III"};
+const std::vector<std::string> kRemoval = {"cold_snare", "hot_snare", "polypectomy", "emr",
+                                           "esd",        "biopsy",    "not_removed"};
+const std::vector<std::string> kHistology = {
+    "hyperplastic_polyp",      "tubular_adenoma", "tubulovillous_adenoma", "villous_adenoma",
+    "sessile_serrated_lesion", "adenocarcinoma",  "inflammatory",          "other"};
+const std::vector<std::string> kDysplasia = {"low", "high"};
+const std::vector<std::string> kGroups = {"non_neoplastic", "adenoma", "cancer"};
+const std::vector<std::string> kSizeClass = {"diminutive", "small", "large"};
+const std::vector<std::string> kPrep = {"excellent", "good", "fair", "poor"};
+
+std::optional<std::string> pathology_group(const std::string& h) {
+  if (h == "hyperplastic_polyp" || h == "inflammatory") return std::string("non_neoplastic");
+  if (h == "adenocarcinoma") return std::string("cancer");
+  if (h == "tubular_adenoma" || h == "tubulovillous_adenoma" || h == "villous_adenoma" ||
+      h == "sessile_serrated_lesion")
+    return std::string("adenoma");
+  return std::nullopt;
+}
+
+std::string size_class(double mm) {
+  return mm <= 5 ? "diminutive" : (mm < 10 ? "small" : "large");
+}
+
+int presence_code(const std::string& p) {
+  if (p == "positive") return 1;
+  if (p == "negative") return 0;
+  if (p == "uncertain") return -1;
+  return -2;
+}
+
+std::int64_t code_point_offset(const std::string& text, std::int64_t byte_offset) {
+  const std::int64_t end =
+      std::min<std::int64_t>(byte_offset, static_cast<std::int64_t>(text.size()));
+  std::int64_t n = 0;
+  for (std::int64_t i = 0; i < end; ++i)
+    if ((static_cast<unsigned char>(text[static_cast<std::size_t>(i)]) & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+namespace {
+
+json spans_json(const std::vector<Span>& spans, const std::string& report) {
+  json a = json::array();
+  for (const auto& s : spans) {
+    if (report.empty())
+      a.push_back({s.begin, s.end});
+    else
+      a.push_back({code_point_offset(report, s.begin), code_point_offset(report, s.end)});
+  }
+  return a;
+}
+
+template <typename T>
+json field_json(const Field<T>& f, const std::string& report) {
+  json j = {{"value", f.value ? json(*f.value) : json(nullptr)},
+            {"confidence", f.confidence},
+            {"evidence", spans_json(f.evidence, report)}};
+  return j;
+}
+
+std::vector<Span> spans_from(const json& j, const std::string& key) {
+  std::vector<Span> out;
+  ENDOKED_CHECK(j.is_array(), "labels: '", key, "' must be an array of [begin, end]");
+  for (const auto& s : j) {
+    ENDOKED_CHECK(s.is_array() && s.size() == 2 && s[0].is_number_integer() &&
+                      s[1].is_number_integer() && s[0].get<std::int64_t>() >= 0 &&
+                      s[1].get<std::int64_t>() >= s[0].get<std::int64_t>(),
+                  "labels: '", key, "' holds ", s.dump(), ", not [begin, end] with begin ≤ end");
+    out.push_back({s[0].get<std::int64_t>(), s[1].get<std::int64_t>()});
+  }
+  return out;
+}
+
+void check_enum(const std::string& v, const std::vector<std::string>& allowed,
+                const std::string& key) {
+  ENDOKED_CHECK(std::find(allowed.begin(), allowed.end(), v) != allowed.end(), "labels: '", key,
+                "' is '", v, "', not one of the allowed values");
+}
+
+template <typename T>
+Field<T> field_from(const json& parent, const std::string& key,
+                    const std::vector<std::string>* allowed = nullptr) {
+  Field<T> f;
+  if (!parent.contains(key)) return f;
+  const json& j = parent.at(key);
+  ENDOKED_CHECK(j.is_object() && j.contains("value"), "labels: '", key,
+                "' must be an object with a value");
+  const json& v = j.at("value");
+  if (!v.is_null()) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      ENDOKED_CHECK(v.is_string(), "labels: '", key, ".value' must be a string or null");
+      if (allowed) check_enum(v.get<std::string>(), *allowed, key);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      ENDOKED_CHECK(v.is_boolean(), "labels: '", key, ".value' must be true, false or null");
+    } else {
+      ENDOKED_CHECK(v.is_number(), "labels: '", key, ".value' must be a number or null");
+    }
+    f.value = v.get<T>();
+  }
+  if (j.contains("confidence")) {
+    ENDOKED_CHECK(j["confidence"].is_number() && j["confidence"].get<double>() >= 0 &&
+                      j["confidence"].get<double>() <= 1,
+                  "labels: '", key, ".confidence' must be a number in [0, 1]");
+    f.confidence = j["confidence"].get<double>();
+  }
+  if (j.contains("evidence")) f.evidence = spans_from(j["evidence"], key + ".evidence");
+  return f;
+}
+
+}  // namespace
+
+json labels_to_json(const ExamLabels& l, const std::string& report) {
+  json polyps = json::array();
+  for (const auto& p : l.polyps)
+    polyps.push_back({{"segment", field_json(p.segment, report)},
+                      {"size_mm", field_json(p.size_mm, report)},
+                      {"size_class", field_json(p.size_class, report)},
+                      {"morphology", field_json(p.morphology, report)},
+                      {"paris", field_json(p.paris, report)},
+                      {"removal", field_json(p.removal, report)},
+                      {"histology", field_json(p.histology, report)},
+                      {"dysplasia", field_json(p.dysplasia, report)},
+                      {"pathology_group", field_json(p.group, report)},
+                      {"quantity", p.quantity},
+                      {"evidence", spans_json(p.evidence, report)}});
+  json count = field_json(l.polyp_count, report);
+  count["exact"] = l.count_exact;
+  return {{"labeller", l.labeller},
+          {"version", l.version},
+          {"language", l.language},
+          {"polyp_present", field_json(l.polyp_present, report)},
+          {"polyp_count", count},
+          {"polyps", polyps},
+          {"history_of_polypectomy", field_json(l.history_of_polypectomy, report)},
+          {"bowel_prep", field_json(l.bowel_prep, report)},
+          {"caecum_reached", field_json(l.caecum_reached, report)},
+          {"notes", l.notes}};
+}
+
+ExamLabels labels_from_json(const json& j) {
+  ENDOKED_CHECK(j.is_object(), "labels: expected a JSON object, got ", j.type_name());
+  ExamLabels l;
+  l.labeller = j.value("labeller", "");
+  l.version = j.value("version", "");
+  l.language = j.value("language", "");
+  ENDOKED_CHECK(j.contains("polyp_present"), "labels: 'polyp_present' is missing");
+  l.polyp_present = field_from<std::string>(j, "polyp_present", &kPresence);
+  ENDOKED_CHECK(l.polyp_present.value.has_value(), "labels: 'polyp_present.value' is null");
+  l.polyp_count = field_from<std::int64_t>(j, "polyp_count");
+  if (j.contains("polyp_count") && j["polyp_count"].contains("exact"))
+    l.count_exact = j["polyp_count"]["exact"].get<bool>();
+  if (j.contains("polyps")) {
+    ENDOKED_CHECK(j["polyps"].is_array(), "labels: 'polyps' must be an array");
+    for (const auto& pj : j["polyps"]) {
+      ENDOKED_CHECK(pj.is_object(), "labels: 'polyps[]' must hold objects");
+      PolypLabel p;
+      p.segment = field_from<std::string>(pj, "segment", &kSegments);
+      p.size_mm = field_from<double>(pj, "size_mm");
+      p.size_class = field_from<std::string>(pj, "size_class", &kSizeClass);
+      p.morphology = field_from<std::string>(pj, "morphology", &kMorphology);
+      p.paris = field_from<std::string>(pj, "paris", &kParis);
+      p.removal = field_from<std::string>(pj, "removal", &kRemoval);
+      p.histology = field_from<std::string>(pj, "histology", &kHistology);
+      p.dysplasia = field_from<std::string>(pj, "dysplasia", &kDysplasia);
+      p.group = field_from<std::string>(pj, "pathology_group", &kGroups);
+      p.quantity = pj.value("quantity", 1);
+      if (pj.contains("evidence")) p.evidence = spans_from(pj["evidence"], "polyps[].evidence");
+      l.polyps.push_back(std::move(p));
+    }
+  }
+  l.history_of_polypectomy = field_from<bool>(j, "history_of_polypectomy");
+  l.bowel_prep = field_from<std::string>(j, "bowel_prep", &kPrep);
+  l.caecum_reached = field_from<bool>(j, "caecum_reached");
+  if (j.contains("notes"))
+    for (const auto& n : j["notes"]) l.notes.push_back(n.get<std::string>());
+  return l;
+}
+
+}  // namespace endoked::report

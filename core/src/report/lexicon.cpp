@@ -1,0 +1,406 @@
+// Lexicon files → compiled phrase index; the tokenizer and the leftmost-longest matcher.
+#include "lexicon.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <set>
+
+#include "endoked/core/error.h"
+#include "endoked/core/report/rules.h"
+
+namespace endoked::report {
+namespace {
+
+bool is_alpha(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_digit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
+
+std::size_t utf8_length(unsigned char lead) {
+  if (lead < 0x80) return 1;
+  if ((lead & 0xE0) == 0xC0) return 2;
+  if ((lead & 0xF0) == 0xE0) return 3;
+  if ((lead & 0xF8) == 0xF0) return 4;
+  return 1;  // a stray continuation byte: one token of its own
+}
+
+std::string lower_ascii(std::string s) {
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+// Reads a lexicon file, rejecting keys it does not know (a misspelt key would silently drop
+// vocabulary).
+class Reader {
+ public:
+  Reader(const std::string& origin) : origin_(origin) {}
+
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& key,
+                         const std::string& what) const {
+    ENDOKED_FAIL("lexicon ", origin_, ":", n.Mark().line + 1, ":", n.Mark().column + 1, ": '", key,
+                 "' ", what);
+  }
+  void keys(const YAML::Node& map, const std::string& where,
+            const std::set<std::string>& known) const {
+    if (!map) return;
+    if (!map.IsMap()) fail(map, where, "must be a mapping");
+    for (const auto& kv : map) {
+      const std::string k = kv.first.as<std::string>();
+      if (!known.count(k))
+        fail(kv.first, where.empty() ? k : where + "." + k, "is not a lexicon key");
+    }
+  }
+  std::vector<std::string> list(const YAML::Node& n, const std::string& key) const {
+    std::vector<std::string> out;
+    if (!n) return out;
+    if (!n.IsSequence()) fail(n, key, "must be a list of phrases");
+    for (const auto& e : n) out.push_back(e.as<std::string>());
+    return out;
+  }
+  // {value: [phrases]} with values checked against `allowed` (empty: any).
+  void value_lists(const YAML::Node& n, const std::string& key,
+                   const std::vector<std::string>& allowed,
+                   const std::function<void(const std::string&, const std::string&)>& add) const {
+    if (!n) return;
+    if (!n.IsMap()) fail(n, key, "must map each value to a list of phrases");
+    for (const auto& kv : n) {
+      const std::string v = kv.first.as<std::string>();
+      if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+        fail(kv.first, key + "." + v, "is not an allowed value");
+      for (const auto& p : list(kv.second, key + "." + v)) add(v, p);
+    }
+  }
+
+ private:
+  std::string origin_;
+};
+
+SectionKind section_kind(const std::string& name, const Reader& r, const YAML::Node& n) {
+  static const std::unordered_map<std::string, SectionKind> k = {
+      {"findings", SectionKind::kFindings},       {"impression", SectionKind::kImpression},
+      {"pathology", SectionKind::kPathology},     {"indication", SectionKind::kIndication},
+      {"preparation", SectionKind::kPreparation}, {"ignore", SectionKind::kIgnore}};
+  auto it = k.find(name);
+  if (it == k.end())
+    r.fail(n, "sections",
+           "names section kind '" + name +
+               "' (findings, impression, pathology, indication, preparation, ignore)");
+  return it->second;
+}
+
+}  // namespace
+
+std::int32_t Lexicon::lookup(const std::string& token) const {
+  auto it = vocab.find(token);
+  return it == vocab.end() ? -1 : it->second;
+}
+
+void Lexicon::tokenize(const std::string& lower, std::size_t begin, std::size_t end,
+                       std::vector<Token>& out, std::string& scratch) const {
+  std::size_t i = begin;
+  while (i < end) {
+    const unsigned char c = static_cast<unsigned char>(lower[i]);
+    Token t;
+    t.begin = static_cast<std::int32_t>(i);
+    if (is_digit(c)) {
+      std::size_t j = i;
+      while (j < end && is_digit(static_cast<unsigned char>(lower[j]))) ++j;
+      if (j + 1 < end && lower[j] == '.' && is_digit(static_cast<unsigned char>(lower[j + 1]))) {
+        ++j;
+        while (j < end && is_digit(static_cast<unsigned char>(lower[j]))) ++j;
+      }
+      t.type = TokType::kNumber;
+      scratch.assign(lower, i, j - i);
+      t.number = std::strtod(scratch.c_str(), nullptr);
+      t.id = lookup(scratch);
+      i = j;
+    } else if (is_alpha(c)) {
+      std::size_t j = i;
+      while (j < end && is_alpha(static_cast<unsigned char>(lower[j]))) ++j;
+      t.type = TokType::kWord;
+      scratch.assign(lower, i, j - i);
+      t.id = lookup(scratch);
+      if (t.id < 0 && static_cast<int>(j - i) >= typo_min_length) {
+        // One swap of adjacent letters (the commonest typing error), when unambiguous.
+        std::int32_t found = -1;
+        int hits = 0;
+        for (std::size_t k = 0; k + 1 < scratch.size() && hits < 2; ++k) {
+          if (scratch[k] == scratch[k + 1]) continue;
+          std::swap(scratch[k], scratch[k + 1]);
+          const std::int32_t id = lookup(scratch);
+          if (id >= 0 && id != found) {
+            found = id;
+            ++hits;
+          }
+          std::swap(scratch[k], scratch[k + 1]);
+        }
+        if (hits == 1) t.id = found;
+      }
+      i = j;
+    } else if (c < 0x80) {
+      ++i;
+      if (c == ' ' || c == '\t' || c == '\r') continue;
+      if (c == '\n' || sentence_breaks.find(static_cast<char>(c)) != std::string::npos) {
+        t.type = TokType::kSentenceBreak;
+      } else if (clause_breaks.find(static_cast<char>(c)) != std::string::npos) {
+        t.type = TokType::kClauseBreak;
+      } else {
+        t.type = TokType::kPunct;
+        scratch.assign(1, static_cast<char>(c));
+        t.id = lookup(scratch);
+      }
+    } else {
+      const std::size_t n = std::min(utf8_length(c), end - i);
+      scratch.assign(lower, i, n);
+      i += n;
+      if (scratch == "\u3000" || scratch == "\u00a0") continue;  // ideographic / no-break space
+      if (std::find(sentence_breaks_utf8.begin(), sentence_breaks_utf8.end(), scratch) !=
+          sentence_breaks_utf8.end())
+        t.type = TokType::kSentenceBreak;
+      else if (std::find(clause_breaks_utf8.begin(), clause_breaks_utf8.end(), scratch) !=
+               clause_breaks_utf8.end())
+        t.type = TokType::kClauseBreak;
+      else {
+        t.type = TokType::kOther;
+        t.id = lookup(scratch);
+      }
+    }
+    t.end = static_cast<std::int32_t>(i);
+    out.push_back(t);
+  }
+}
+
+void Lexicon::match(const std::vector<Token>& tokens, std::size_t first, std::size_t last,
+                    std::vector<Match>& out) const {
+  for (std::size_t i = first; i < last; ++i) {
+    const std::int32_t id = tokens[i].id;
+    if (id < 0 || static_cast<std::size_t>(id) >= by_first.size()) continue;
+    for (const std::int32_t p : by_first[static_cast<std::size_t>(id)]) {
+      const auto& pt = phrases[static_cast<std::size_t>(p)].tokens;
+      if (i + pt.size() > last) continue;
+      bool ok = true;
+      for (std::size_t k = 1; k < pt.size() && ok; ++k) ok = tokens[i + k].id == pt[k];
+      if (!ok) continue;
+      out.push_back(
+          {static_cast<std::int32_t>(i), static_cast<std::int32_t>(i + pt.size() - 1), p});
+      i += pt.size() - 1;
+      break;
+    }
+  }
+}
+
+void Lexicon::add_phrase(const std::string& text, Tag tag) {
+  const std::string lower = lower_ascii(text);
+  // Tokenize with an empty vocabulary view: every token becomes a new vocabulary word.
+  std::vector<Token> toks;
+  std::string scratch;
+  tokenize(lower, 0, lower.size(), toks, scratch);
+  Phrase p;
+  p.text = text;
+  for (const auto& t : toks) {
+    ENDOKED_CHECK(t.type != TokType::kSentenceBreak && t.type != TokType::kClauseBreak, "lexicon ",
+                  language, ": phrase '", text, "' contains a sentence or clause break");
+    const std::string word =
+        lower.substr(static_cast<std::size_t>(t.begin), static_cast<std::size_t>(t.end - t.begin));
+    auto it = vocab.find(word);
+    if (it == vocab.end()) it = vocab.emplace(word, static_cast<std::int32_t>(vocab.size())).first;
+    p.tokens.push_back(it->second);
+  }
+  if (p.tokens.empty()) return;
+  // The same phrase under several categories: one phrase with several tags.
+  for (auto& q : phrases)
+    if (q.tokens == p.tokens) {
+      q.tags.push_back(std::move(tag));
+      return;
+    }
+  p.tags.push_back(std::move(tag));
+  phrases.push_back(std::move(p));
+}
+
+void Lexicon::finish() {
+  by_first.assign(vocab.size(), {});
+  for (std::size_t p = 0; p < phrases.size(); ++p)
+    by_first[static_cast<std::size_t>(phrases[p].tokens[0])].push_back(
+        static_cast<std::int32_t>(p));
+  for (auto& v : by_first)
+    std::stable_sort(v.begin(), v.end(), [&](std::int32_t a, std::int32_t b) {
+      return phrases[static_cast<std::size_t>(a)].tokens.size() >
+             phrases[static_cast<std::size_t>(b)].tokens.size();
+    });
+}
+
+std::shared_ptr<const Lexicon> load_lexicon(const std::string& text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    ENDOKED_FAIL("lexicon ", origin, ": ", e.what());
+  }
+  Reader r(origin);
+  r.keys(root, "",
+         {"language",      "version",    "typo_min_length", "scope_tokens", "sentence_breaks",
+          "clause_breaks", "sections",   "targets",         "segments",     "generic_sites",
+          "morphology",    "paris",      "size_units",      "size_words",   "removal",
+          "histology",     "dysplasia",  "numbers",         "multiple",     "classifiers",
+          "modifiers",     "terminate",  "pseudo",          "preparation",  "caecum_reached",
+          "normal_exam",   "aggregation"});
+  auto lex = std::make_shared<Lexicon>();
+  Lexicon& L = *lex;
+  ENDOKED_CHECK(root["language"] && root["version"], "lexicon ", origin,
+                ": 'language' and 'version' are required");
+  L.language = root["language"].as<std::string>();
+  L.version = root["version"].as<std::string>();
+  if (root["typo_min_length"]) L.typo_min_length = root["typo_min_length"].as<int>();
+  if (root["scope_tokens"]) L.scope_tokens = root["scope_tokens"].as<int>();
+  for (const auto& [key, ascii, utf8] :
+       {std::make_tuple("sentence_breaks", &L.sentence_breaks, &L.sentence_breaks_utf8),
+        std::make_tuple("clause_breaks", &L.clause_breaks, &L.clause_breaks_utf8)})
+    for (const auto& b : r.list(root[key], key)) {
+      if (b.size() == 1)
+        ascii->push_back(b[0]);
+      else
+        utf8->push_back(b);
+    }
+  // Breaks are known before any phrase is added: a phrase holding one is an error.
+
+  const YAML::Node sections = root["sections"];
+  r.keys(sections, "sections", {"default", "headers"});
+  if (sections && sections["default"])
+    L.default_section = section_kind(sections["default"].as<std::string>(), r, sections["default"]);
+  if (sections && sections["headers"])
+    for (const auto& kv : sections["headers"]) {
+      const SectionKind k = section_kind(kv.first.as<std::string>(), r, kv.first);
+      for (const auto& h : r.list(kv.second, "sections.headers")) L.headers[lower_ascii(h)] = k;
+    }
+
+  auto tag = [](Cat c, std::string v = {}, double n = 0) {
+    Tag t{c};
+    t.value = std::move(v);
+    t.number = n;
+    return t;
+  };
+  r.value_lists(
+      root["targets"], "targets", {"polyp", "polypectomy"},
+      [&](const std::string& v, const std::string& p) { L.add_phrase(p, tag(Cat::kTarget, v)); });
+  r.value_lists(
+      root["segments"], "segments", kSegments,
+      [&](const std::string& v, const std::string& p) { L.add_phrase(p, tag(Cat::kSegment, v)); });
+  for (const auto& p : r.list(root["generic_sites"], "generic_sites"))
+    L.add_phrase(p, tag(Cat::kGeneric));
+  r.value_lists(root["morphology"], "morphology", kMorphology,
+                [&](const std::string& v, const std::string& p) {
+                  L.add_phrase(p, tag(Cat::kMorphology, v));
+                });
+  r.value_lists(root["paris"], "paris", kParis, [&](const std::string& v, const std::string& p) {
+    L.add_phrase(p, tag(Cat::kParis, v));
+  });
+  if (root["size_units"])
+    for (const auto& kv : root["size_units"])
+      L.add_phrase(kv.first.as<std::string>(), tag(Cat::kSizeUnit, {}, kv.second.as<double>()));
+  r.value_lists(
+      root["size_words"], "size_words", kSizeClass,
+      [&](const std::string& v, const std::string& p) { L.add_phrase(p, tag(Cat::kSizeWord, v)); });
+  r.value_lists(
+      root["removal"], "removal", kRemoval,
+      [&](const std::string& v, const std::string& p) { L.add_phrase(p, tag(Cat::kRemoval, v)); });
+  r.value_lists(root["histology"], "histology", kHistology,
+                [&](const std::string& v, const std::string& p) {
+                  L.add_phrase(p, tag(Cat::kHistology, v));
+                });
+  r.value_lists(root["dysplasia"], "dysplasia", kDysplasia,
+                [&](const std::string& v, const std::string& p) {
+                  L.add_phrase(p, tag(Cat::kDysplasia, v));
+                });
+  if (root["numbers"])
+    for (const auto& kv : root["numbers"])
+      L.add_phrase(kv.first.as<std::string>(), tag(Cat::kNumber, {}, kv.second.as<double>()));
+  for (const auto& p : r.list(root["multiple"], "multiple")) L.add_phrase(p, tag(Cat::kMultiple));
+  for (const auto& p : r.list(root["classifiers"], "classifiers"))
+    L.add_phrase(p, tag(Cat::kClassifier));
+  const YAML::Node mods = root["modifiers"];
+  r.keys(mods, "modifiers", {"negated", "possible", "historical", "family", "hypothetical"});
+  const std::pair<const char*, Mod> kMods[] = {{"negated", Mod::kNegated},
+                                               {"possible", Mod::kPossible},
+                                               {"historical", Mod::kHistorical},
+                                               {"family", Mod::kFamily},
+                                               {"hypothetical", Mod::kHypothetical}};
+  for (const auto& [name, mod] : kMods) {
+    if (!mods || !mods[name]) continue;
+    const std::string where = std::string("modifiers.") + name;
+    r.keys(mods[name], where, {"forward", "backward", "both"});
+    const std::pair<const char*, Dir> kDirs[] = {
+        {"forward", Dir::kForward}, {"backward", Dir::kBackward}, {"both", Dir::kBoth}};
+    for (const auto& [dname, dir] : kDirs)
+      for (const auto& p : r.list(mods[name][dname], where + "." + dname)) {
+        Tag t{Cat::kModifier};
+        t.dir = dir;
+        t.mod = mod;
+        L.add_phrase(p, t);
+      }
+  }
+  for (const auto& p : r.list(root["terminate"], "terminate"))
+    L.add_phrase(p, tag(Cat::kTerminate));
+  for (const auto& p : r.list(root["pseudo"], "pseudo")) L.add_phrase(p, tag(Cat::kPseudo));
+  const YAML::Node prep = root["preparation"];
+  r.keys(prep, "preparation", {"terms", "quality", "bbps_terms", "bbps_min"});
+  if (prep) {
+    for (const auto& p : r.list(prep["terms"], "preparation.terms"))
+      L.add_phrase(p, tag(Cat::kPrepTerm));
+    r.value_lists(prep["quality"], "preparation.quality", kPrep,
+                  [&](const std::string& v, const std::string& p) {
+                    L.add_phrase(p, tag(Cat::kPrepQuality, v));
+                  });
+    for (const auto& p : r.list(prep["bbps_terms"], "preparation.bbps_terms"))
+      L.add_phrase(p, tag(Cat::kBbps));
+    if (prep["bbps_min"])
+      for (const auto& kv : prep["bbps_min"]) {
+        const std::string v = kv.first.as<std::string>();
+        if (std::find(kPrep.begin(), kPrep.end(), v) == kPrep.end())
+          r.fail(kv.first, "preparation.bbps_min." + v, "is not a preparation value");
+        L.aggregation.bbps_min.emplace_back(kv.second.as<int>(), v);
+      }
+    std::sort(L.aggregation.bbps_min.rbegin(), L.aggregation.bbps_min.rend());
+  }
+  const YAML::Node caecum = root["caecum_reached"];
+  r.keys(caecum, "caecum_reached", {"reached", "not_reached"});
+  if (caecum) {
+    for (const auto& p : r.list(caecum["reached"], "caecum_reached.reached"))
+      L.add_phrase(p, tag(Cat::kCaecumYes));
+    for (const auto& p : r.list(caecum["not_reached"], "caecum_reached.not_reached"))
+      L.add_phrase(p, tag(Cat::kCaecumNo));
+  }
+  for (const auto& p : r.list(root["normal_exam"], "normal_exam"))
+    L.add_phrase(p, tag(Cat::kNormalExam));
+  const YAML::Node agg = root["aggregation"];
+  r.keys(agg, "aggregation", {"min_affirmed", "cjk_min", "confidence"});
+  if (agg) {
+    Aggregation& a = L.aggregation;
+    if (agg["min_affirmed"]) a.min_affirmed = agg["min_affirmed"].as<int>();
+    if (agg["cjk_min"]) a.cjk_min = agg["cjk_min"].as<int>();
+    const YAML::Node c = agg["confidence"];
+    r.keys(c, "aggregation.confidence",
+           {"positive", "positive_confirmed", "negative", "negative_normal_only", "uncertain",
+            "not_mentioned", "conflict_penalty", "field"});
+    if (c) {
+      const std::pair<const char*, double*> kConf[] = {
+          {"positive", &a.conf_positive},
+          {"positive_confirmed", &a.conf_positive_confirmed},
+          {"negative", &a.conf_negative},
+          {"negative_normal_only", &a.conf_negative_normal_only},
+          {"uncertain", &a.conf_uncertain},
+          {"not_mentioned", &a.conf_not_mentioned},
+          {"conflict_penalty", &a.conf_conflict_penalty},
+          {"field", &a.conf_field}};
+      for (const auto& [k, dst] : kConf)
+        if (c[k]) *dst = c[k].as<double>();
+    }
+  }
+  L.finish();
+  return lex;
+}
+
+}  // namespace endoked::report

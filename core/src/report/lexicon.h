@@ -1,0 +1,114 @@
+#pragma once
+// Internal: a compiled lexicon (vocabulary, phrase index) and the tokenizer/phrase matcher the
+// rules labeller runs on. See endoked/core/report/rules.h for the algorithm.
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "endoked/core/report/labels.h"
+
+namespace endoked::report {
+
+enum class Cat : std::uint8_t {
+  kTarget,       // value: "polyp" | "polypectomy"
+  kSegment,      // value: segment key
+  kGeneric,      // a site word that is not a segment ("colon"): consumes it, nothing else
+  kMorphology,   // value: morphology key
+  kParis,        // value: Paris type
+  kSizeUnit,     // number: millimetres per unit
+  kSizeWord,     // value: size class
+  kRemoval,      // value: removal key
+  kHistology,    // value: histology key (also a polyp mention)
+  kDysplasia,    // value: low | high
+  kNumber,       // number: the value ("two", "两")
+  kMultiple,     // "multiple", "scattered", "多发"
+  kClassifier,   // a counting word after a number ("枚")
+  kModifier,     // value: negated | possible | historical | family | hypothetical; dir
+  kTerminate,    // ends a modifier's scope
+  kPseudo,       // looks like a trigger, is not
+  kPrepTerm,     // "bowel preparation"
+  kPrepQuality,  // value: excellent | good | fair | poor
+  kBbps,         // "BBPS" (a number follows)
+  kCaecumYes,
+  kCaecumNo,
+  kNormalExam,  // "normal colonoscopy"
+};
+
+enum class Dir : std::uint8_t { kForward, kBackward, kBoth };
+enum class Mod : std::uint8_t { kNegated, kPossible, kHistorical, kFamily, kHypothetical };
+
+struct Tag {
+  Cat cat;
+  Dir dir = Dir::kForward;
+  Mod mod = Mod::kNegated;
+  std::string value;
+  double number = 0;
+};
+
+struct Phrase {
+  std::vector<std::int32_t> tokens;
+  std::vector<Tag> tags;
+  std::string text;
+};
+
+enum class SectionKind : std::uint8_t {
+  kFindings,
+  kImpression,
+  kPathology,
+  kIndication,
+  kPreparation,
+  kIgnore
+};
+
+enum class TokType : std::uint8_t { kWord, kNumber, kPunct, kOther, kSentenceBreak, kClauseBreak };
+
+struct Token {
+  std::int32_t begin = 0, end = 0;  // bytes
+  std::int32_t id = -1;             // vocabulary id, −1 when unknown
+  TokType type = TokType::kOther;
+  double number = 0;
+};
+
+struct Match {
+  std::int32_t first = 0, last = 0;  // token indices, inclusive
+  std::int32_t phrase = 0;
+};
+
+struct Aggregation {
+  int min_affirmed = 1;
+  int cjk_min = 4;
+  double conf_positive = 0.9, conf_positive_confirmed = 0.97, conf_negative = 0.95,
+         conf_negative_normal_only = 0.85, conf_uncertain = 0.6, conf_not_mentioned = 0.5,
+         conf_conflict_penalty = 0.15, conf_field = 0.9;
+  std::vector<std::pair<int, std::string>> bbps_min;  // (minimum total, prep value), descending
+};
+
+class Lexicon {
+ public:
+  std::string language, version;
+  int typo_min_length = 6;
+  int scope_tokens = 8;
+  std::string sentence_breaks, clause_breaks;  // ASCII characters
+  std::vector<std::string> sentence_breaks_utf8, clause_breaks_utf8;
+  SectionKind default_section = SectionKind::kFindings;
+  std::unordered_map<std::string, SectionKind> headers;  // lower-cased header → kind
+  std::vector<Phrase> phrases;
+  std::vector<std::vector<std::int32_t>> by_first;  // token id → phrases, longest first
+  std::unordered_map<std::string, std::int32_t> vocab;
+  Aggregation aggregation;
+
+  /// Splits `lower` (the report, ASCII lower-cased) into tokens. `scratch` is reused.
+  void tokenize(const std::string& lower, std::size_t begin, std::size_t end,
+                std::vector<Token>& out, std::string& scratch) const;
+  /// Leftmost-longest phrase matches over tokens [first, last) (never across a sentence
+  /// break).
+  void match(const std::vector<Token>& tokens, std::size_t first, std::size_t last,
+             std::vector<Match>& out) const;
+  std::int32_t lookup(const std::string& token) const;
+  /// Compiles phrases into token ids (adds words to the vocabulary).
+  void add_phrase(const std::string& text, Tag tag);
+  void finish();
+};
+
+}  // namespace endoked::report

@@ -1,0 +1,164 @@
+// The rules labeller on synthetic English and Chinese reports (truth from the generator), on
+// hand-written hard cases, and its lexicon loading.
+#include <gtest/gtest.h>
+
+#include "endoked/core/error.h"
+#include "endoked/core/report/eval.h"
+#include "endoked/core/report/rules.h"
+#include "endoked/data/synth.h"
+#include "recipes/label/lexicons.h"
+
+namespace endoked::report {
+namespace {
+
+const RulesLabeller& labeller() {
+  static const RulesLabeller r(recipes::load_lexicons());
+  return r;
+}
+
+LabelEvaluator evaluate_synthetic(double chinese_fraction, std::int64_t exams, std::uint64_t seed) {
+  data::SynthOptions o;
+  o.seed = seed;
+  o.chinese_fraction = chinese_fraction;
+  o.uncertain_fraction = 0.08;
+  LabelEvaluator ev;
+  for (std::int64_t i = 0; i < exams; ++i) {
+    const auto e = data::synth_exam(o, i);
+    ev.add(e.id, labeller().label(e.report), e.report_truth, e.report);
+  }
+  return ev;
+}
+
+void print_errors(const LabelEvaluator& ev, std::size_t n) {
+  for (std::size_t i = 0; i < std::min(n, ev.errors().size()); ++i)
+    std::cout << ev.errors()[i].dump() << "\n";
+}
+
+TEST(ReportRules, SyntheticEnglish) {
+  const auto ev = evaluate_synthetic(0.0, 1500, 11);
+  print_errors(ev, 15);
+  EXPECT_GE(ev.positive_f1(), 0.98);
+  EXPECT_GE(ev.accuracy("polyp_present"), 0.98);
+  EXPECT_GE(ev.accuracy("polyp_count"), 0.97);
+  EXPECT_GE(ev.accuracy("polyp.segment"), 0.97);
+  EXPECT_GE(ev.accuracy("polyp.size"), 0.97);
+  EXPECT_GE(ev.accuracy("polyp.morphology"), 0.95);
+  EXPECT_GE(ev.accuracy("polyp.removal"), 0.95);
+  EXPECT_GE(ev.accuracy("polyp.histology"), 0.95);
+  EXPECT_GE(ev.accuracy("history_of_polypectomy"), 0.97);
+  EXPECT_GE(ev.accuracy("bowel_prep"), 0.97);
+  EXPECT_GE(ev.accuracy("caecum_reached"), 0.97);
+  EXPECT_GT(ev.scored("polyp.size"), 500);
+  std::cout << ev.summary().dump() << "\n";
+}
+
+TEST(ReportRules, SyntheticChinese) {
+  const auto ev = evaluate_synthetic(1.0, 1500, 12);
+  print_errors(ev, 15);
+  EXPECT_GE(ev.positive_f1(), 0.98);
+  EXPECT_GE(ev.accuracy("polyp_present"), 0.98);
+  EXPECT_GE(ev.accuracy("polyp_count"), 0.97);
+  EXPECT_GE(ev.accuracy("polyp.segment"), 0.97);
+  EXPECT_GE(ev.accuracy("polyp.size"), 0.97);
+  EXPECT_GE(ev.accuracy("polyp.morphology"), 0.95);
+  EXPECT_GE(ev.accuracy("polyp.removal"), 0.95);
+  EXPECT_GE(ev.accuracy("polyp.histology"), 0.95);
+  EXPECT_GE(ev.accuracy("history_of_polypectomy"), 0.97);
+  EXPECT_GE(ev.accuracy("bowel_prep"), 0.97);
+  EXPECT_GE(ev.accuracy("caecum_reached"), 0.97);
+  EXPECT_GT(ev.scored("polyp.size"), 500);
+}
+
+TEST(ReportRules, HandWrittenCases) {
+  const auto l = labeller().label(
+      "FINDINGS:\nThere was a 2 mm polyp in the cecum removed completely/retrieved with cold "
+      "forceps "
+      "polypectomy.\nThere were two 5 mm polyps in the ascending colon removed "
+      "completely/retrieved "
+      "with cold snare polypectomy.\nThere was a 1.5 cm flat polyp (Paris classification IIb) in "
+      "the transverse colon.\nThe quality of the preparation was fair.\n");
+  ASSERT_EQ(l.polyp_present.value.value_or(""), "positive");
+  ASSERT_EQ(l.polyps.size(), 3u);
+  EXPECT_EQ(*l.polyps[0].segment.value, "caecum");
+  EXPECT_DOUBLE_EQ(*l.polyps[0].size_mm.value, 2.0);
+  EXPECT_EQ(*l.polyps[0].removal.value, "biopsy");  // cold forceps
+  EXPECT_EQ(l.polyps[1].quantity, 2);
+  EXPECT_EQ(*l.polyps[1].segment.value, "ascending");
+  EXPECT_EQ(*l.polyps[1].removal.value, "cold_snare");
+  EXPECT_DOUBLE_EQ(*l.polyps[2].size_mm.value, 15.0);
+  EXPECT_EQ(*l.polyps[2].morphology.value, "flat");
+  EXPECT_EQ(*l.polyps[2].paris.value, "0-IIb");
+  EXPECT_EQ(*l.polyp_count.value, 4);
+  EXPECT_TRUE(l.count_exact);
+  EXPECT_EQ(*l.bowel_prep.value, "fair");
+
+  // History and family mentions are not current polyps; negation and hedging are scoped.
+  const auto h = labeller().label(
+      "Indication: history of polypectomy; family history of colon cancer.\n"
+      "Findings: No polyps or masses were seen. The cecum could not be reached.\n");
+  EXPECT_EQ(*h.polyp_present.value, "negative");
+  EXPECT_TRUE(*h.history_of_polypectomy.value);
+  EXPECT_FALSE(*h.caecum_reached.value);
+  EXPECT_EQ(*labeller()
+                 .label("Findings: Questionable flat lesion in the rectum; cannot exclude a polyp.")
+                 .polyp_present.value,
+            "uncertain");
+  EXPECT_EQ(*labeller()
+                 .label("Findings: The colonoscope was passed without difficulty.")
+                 .polyp_present.value,
+            "not_mentioned");
+  EXPECT_EQ(*labeller()
+                 .label("Findings: Scattered polyps (<1CM) seen and not removed.")
+                 .polyp_present.value,
+            "positive");
+  const auto many = labeller().label("Findings: Multiple diminutive polyps throughout the colon.");
+  EXPECT_FALSE(many.count_exact);
+  EXPECT_EQ(*many.polyp_count.value, 2);  // "at least 2"
+  // Chinese: negation, hedging, count statement, history.
+  const auto zh = labeller().label(
+      "检查所见：既往结肠息肉切除术后。乙状结肠见两枚大小约0."
+      "5cm的广基息肉，予冷圈套器切除。\n结论：结肠多发息肉（两枚）。");
+  EXPECT_EQ(zh.language, "zh");
+  EXPECT_EQ(*zh.polyp_present.value, "positive");
+  EXPECT_TRUE(*zh.history_of_polypectomy.value);
+  EXPECT_EQ(*zh.polyp_count.value, 2);
+  ASSERT_EQ(zh.polyps.size(), 1u);
+  EXPECT_EQ(zh.polyps[0].quantity, 2);
+  EXPECT_DOUBLE_EQ(*zh.polyps[0].size_mm.value, 5.0);
+  EXPECT_EQ(*labeller().label("检查所见：全结肠黏膜光滑，未见息肉及新生物。").polyp_present.value,
+            "negative");
+  EXPECT_EQ(*labeller().label("检查所见：横结肠见一处可疑隆起，息肉待排。").polyp_present.value,
+            "uncertain");
+}
+
+TEST(ReportRules, EvidenceOffsetsAreCodePoints) {
+  const std::string report = "检查所见：横结肠见一枚息肉。";
+  const auto j = labels_to_json(labeller().label(report), report);
+  const auto ev = j["polyp_present"]["evidence"][0];
+  EXPECT_EQ(ev[0].get<int>(), 11);  // 检查所见：横结肠见一枚 = 11 code points
+  EXPECT_EQ(ev[1].get<int>(), 13);
+  const auto back = labels_from_json(j);
+  EXPECT_EQ(*back.polyp_present.value, "positive");
+  auto bad = j;
+  bad["polyp_present"]["value"] = "maybe";
+  EXPECT_THROW(labels_from_json(bad), Error);
+}
+
+TEST(ReportRules, LexiconErrorsNameTheKey) {
+  try {
+    load_lexicon("language: en\nversion: t\nsegmnts: {caecum: [cecum]}\n", "test.yaml");
+    FAIL() << "unknown key accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("test.yaml:3:1: 'segmnts'"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(load_lexicon("language: en\nversion: t\nsegments: {appendix: [x]}\n", "t.yaml"),
+               Error);
+  EXPECT_THROW(
+      load_lexicon("language: en\nversion: t\nsentence_breaks: ['.']\ntargets: {polyp: [a. b]}\n",
+                   "t.yaml"),
+      Error);
+}
+
+}  // namespace
+}  // namespace endoked::report
