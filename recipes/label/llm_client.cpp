@@ -1,0 +1,434 @@
+#include "recipes/label/llm_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "endoked/core/error.h"
+#include "endoked/core/files.h"
+#include "endoked/core/log.h"
+#include "endoked/core/sha256.h"
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace endoked::recipes {
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+const char* kGuideline =
+    "You label colonoscopy and pathology reports for a research dataset. Read the report and "
+    "answer with one JSON object that follows the schema exactly (no prose, no markdown).\n"
+    "Guideline:\n"
+    "- polyp_present: positive when the report states at least one polyp, adenoma, mass or tumour "
+    "found in THIS exam; negative when it states that none was found or calls the exam normal; "
+    "uncertain when it only hedges (possible, questionable, cannot exclude); not_mentioned when "
+    "it says nothing either way. A history of polyps or polypectomy, a family history, or a "
+    "recommendation is not a current polyp.\n"
+    "- polyp_count: the number of polyps found (null unless positive; 0 when negative); "
+    "count_exact false when the report only says 'multiple' or 'several'.\n"
+    "- polyps: one entry per described polyp (or group, with quantity; -1 for an unknown number) "
+    "in report order: colon segment, size in millimetres (convert cm), morphology, Paris type, "
+    "removal method, histology and dysplasia grade from the pathology when stated, else null.\n"
+    "- history_of_polypectomy, bowel_prep, caecum_reached: as stated, null when not stated.\n"
+    "- evidence: short exact quotes copied from the report that support each answer.\n"
+    "- confidence: your probability that polyp_present is right.\n";
+
+json enum_or_null(const std::vector<std::string>& values) {
+  json e = json::array();
+  for (const auto& v : values) e.push_back(v);
+  e.push_back(nullptr);
+  return {{"type", {"string", "null"}}, {"enum", e}};
+}
+
+json strings() {
+  return {{"type", "array"}, {"items", {{"type", "string"}}}};
+}
+
+std::string strip_fences(std::string s) {
+  const auto a = s.find('{'), b = s.rfind('}');
+  if (a == std::string::npos || b == std::string::npos || b < a) return s;
+  return s.substr(a, b - a + 1);
+}
+
+// Error text when `v` is not one of `allowed` (or null when `nullable`).
+std::string check_enum(const json& v, const std::vector<std::string>& allowed, bool nullable,
+                       const std::string& key) {
+  if (v.is_null()) return nullable ? "" : key + " must not be null";
+  if (!v.is_string()) return key + " must be a string";
+  if (std::find(allowed.begin(), allowed.end(), v.get<std::string>()) == allowed.end())
+    return key + " has the value '" + v.get<std::string>() + "', not one of the allowed values";
+  return "";
+}
+
+std::string check_keys(const json& o, const std::vector<std::string>& keys,
+                       const std::string& where) {
+  if (!o.is_object()) return where + " must be an object";
+  for (const auto& k : keys)
+    if (!o.contains(k)) return where + " lacks the required key '" + k + "'";
+  for (const auto& [k, v] : o.items())
+    if (std::find(keys.begin(), keys.end(), k) == keys.end())
+      return where + " has the unknown key '" + k + "'";
+  return "";
+}
+
+std::string check_strings(const json& v, const std::string& key) {
+  if (!v.is_array()) return key + " must be an array of strings";
+  for (const auto& s : v)
+    if (!s.is_string()) return key + " must be an array of strings";
+  return "";
+}
+
+const std::vector<std::string> kReplyKeys = {
+    "polyp_present", "polyp_count",    "count_exact", "polyps",  "history_of_polypectomy",
+    "bowel_prep",    "caecum_reached", "confidence",  "evidence"};
+const std::vector<std::string> kPolypKeys = {"segment",   "size_mm",  "morphology",
+                                             "paris",     "removal",  "histology",
+                                             "dysplasia", "quantity", "evidence"};
+
+size_t on_body(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+size_t on_header(char* data, size_t size, size_t n, void* out) {
+  std::string line(data, size * n);
+  std::string lower = line;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.rfind("retry-after:", 0) == 0) {
+    std::string v = line.substr(12);
+    v.erase(0, v.find_first_not_of(" \t"));
+    while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.pop_back();
+    *static_cast<std::string*>(out) = v;
+  }
+  return size * n;
+}
+
+report::ExamLabels failed_labels(const std::string& version, const std::string& why) {
+  report::ExamLabels l;
+  l.labeller = "llm";
+  l.version = version;
+  l.polyp_present.value = "uncertain";
+  l.polyp_present.confidence = 0;
+  l.notes.push_back(why);
+  return l;
+}
+
+}  // namespace
+
+LlmOptions::LlmOptions()
+    : base_url(env_or("ENDOKED_LLM_BASE_URL", "http://127.0.0.1:8000/v1")),
+      model(env_or("ENDOKED_LLM_MODEL", "")),
+      api_key(env_or("ENDOKED_LLM_API_KEY", env_or("OPENAI_API_KEY", ""))) {}
+
+json LlmStats::to_json() const {
+  return {{"requests", requests.load()},
+          {"cache_hits", cache_hits.load()},
+          {"retries", retries.load()},
+          {"invalid_replies", invalid.load()},
+          {"failed", failed.load()}};
+}
+
+const json& llm_reply_schema() {
+  static const json schema = [] {
+    json polyp = {{"type", "object"},
+                  {"additionalProperties", false},
+                  {"required", kPolypKeys},
+                  {"properties",
+                   {{"segment", enum_or_null(report::kSegments)},
+                    {"size_mm", {{"type", {"number", "null"}}}},
+                    {"morphology", enum_or_null(report::kMorphology)},
+                    {"paris", enum_or_null(report::kParis)},
+                    {"removal", enum_or_null(report::kRemoval)},
+                    {"histology", enum_or_null(report::kHistology)},
+                    {"dysplasia", enum_or_null(report::kDysplasia)},
+                    {"quantity", {{"type", "integer"}}},
+                    {"evidence", strings()}}}};
+    json presence = {{"type", "string"}, {"enum", report::kPresence}};
+    return json{{"type", "object"},
+                {"additionalProperties", false},
+                {"required", kReplyKeys},
+                {"properties",
+                 {{"polyp_present", presence},
+                  {"polyp_count", {{"type", {"integer", "null"}}}},
+                  {"count_exact", {{"type", "boolean"}}},
+                  {"polyps", {{"type", "array"}, {"items", polyp}}},
+                  {"history_of_polypectomy", {{"type", {"boolean", "null"}}}},
+                  {"bowel_prep", enum_or_null(report::kPrep)},
+                  {"caecum_reached", {{"type", {"boolean", "null"}}}},
+                  {"confidence", {{"type", "number"}, {"minimum", 0}, {"maximum", 1}}},
+                  {"evidence", strings()}}}};
+  }();
+  return schema;
+}
+
+std::string validate_llm_reply(const json& r) {
+  std::string e = check_keys(r, kReplyKeys, "reply");
+  if (!e.empty()) return e;
+  if (!(e = check_enum(r["polyp_present"], report::kPresence, false, "polyp_present")).empty())
+    return e;
+  const json& c = r["polyp_count"];
+  if (!c.is_null() && !(c.is_number_integer() && c.get<std::int64_t>() >= 0))
+    return "polyp_count must be a non-negative integer or null";
+  if (!r["count_exact"].is_boolean()) return "count_exact must be a boolean";
+  if (!r["polyps"].is_array()) return "polyps must be an array";
+  for (std::size_t i = 0; i < r["polyps"].size(); ++i) {
+    const json& p = r["polyps"][i];
+    const std::string w = "polyps[" + std::to_string(i) + "]";
+    if (!(e = check_keys(p, kPolypKeys, w)).empty()) return e;
+    const std::pair<const char*, const std::vector<std::string>*> enums[] = {
+        {"segment", &report::kSegments},    {"morphology", &report::kMorphology},
+        {"paris", &report::kParis},         {"removal", &report::kRemoval},
+        {"histology", &report::kHistology}, {"dysplasia", &report::kDysplasia}};
+    for (const auto& [k, allowed] : enums)
+      if (!(e = check_enum(p[k], *allowed, true, w + "." + k)).empty()) return e;
+    if (!p["size_mm"].is_null() && !(p["size_mm"].is_number() && p["size_mm"].get<double>() > 0))
+      return w + ".size_mm must be a positive number or null";
+    if (!p["quantity"].is_number_integer() ||
+        (p["quantity"].get<int>() < 1 && p["quantity"].get<int>() != -1))
+      return w + ".quantity must be an integer ≥ 1, or -1";
+    if (!(e = check_strings(p["evidence"], w + ".evidence")).empty()) return e;
+  }
+  for (const char* k : {"history_of_polypectomy", "caecum_reached"})
+    if (!r[k].is_null() && !r[k].is_boolean()) return std::string(k) + " must be a boolean or null";
+  if (!(e = check_enum(r["bowel_prep"], report::kPrep, true, "bowel_prep")).empty()) return e;
+  if (!r["confidence"].is_number() || r["confidence"].get<double>() < 0 ||
+      r["confidence"].get<double>() > 1)
+    return "confidence must be a number in [0, 1]";
+  return check_strings(r["evidence"], "evidence");
+}
+
+report::ExamLabels llm_reply_to_labels(const json& r, const std::string& text,
+                                       const std::string& version) {
+  report::ExamLabels l;
+  l.labeller = "llm";
+  l.version = version;
+  const double conf = r["confidence"].get<double>();
+  auto locate = [&](const json& quotes, std::vector<report::Span>& out) {
+    for (const auto& q : quotes) {
+      const std::string s = q.get<std::string>();
+      if (s.empty()) continue;
+      const auto at = text.find(s);
+      if (at == std::string::npos) {
+        l.notes.push_back("evidence quote not found in the report: '" + s + "'");
+        continue;
+      }
+      out.push_back({static_cast<std::int64_t>(at), static_cast<std::int64_t>(at + s.size())});
+    }
+  };
+  l.polyp_present.value = r["polyp_present"].get<std::string>();
+  l.polyp_present.confidence = conf;
+  locate(r["evidence"], l.polyp_present.evidence);
+  if (!r["polyp_count"].is_null()) {
+    l.polyp_count.value = r["polyp_count"].get<std::int64_t>();
+    l.polyp_count.confidence = conf;
+  }
+  l.count_exact = r["count_exact"].get<bool>();
+  for (const auto& p : r["polyps"]) {
+    report::PolypLabel pl;
+    auto str = [&](const char* k, report::Field<std::string>& f) {
+      if (!p[k].is_null()) f.value = p[k].get<std::string>(), f.confidence = conf;
+    };
+    str("segment", pl.segment);
+    str("morphology", pl.morphology);
+    str("paris", pl.paris);
+    str("removal", pl.removal);
+    str("histology", pl.histology);
+    str("dysplasia", pl.dysplasia);
+    if (!p["size_mm"].is_null()) {
+      pl.size_mm.value = p["size_mm"].get<double>();
+      pl.size_mm.confidence = conf;
+      pl.size_class.value = report::size_class(*pl.size_mm.value);
+      pl.size_class.confidence = conf;
+    }
+    if (pl.histology.value)
+      if (auto g = report::pathology_group(*pl.histology.value))
+        pl.group.value = *g, pl.group.confidence = conf;
+    pl.quantity = p["quantity"].get<int>();
+    locate(p["evidence"], pl.evidence);
+    l.polyps.push_back(std::move(pl));
+  }
+  if (!r["history_of_polypectomy"].is_null())
+    l.history_of_polypectomy.value = r["history_of_polypectomy"].get<bool>(),
+    l.history_of_polypectomy.confidence = conf;
+  if (!r["bowel_prep"].is_null())
+    l.bowel_prep.value = r["bowel_prep"].get<std::string>(), l.bowel_prep.confidence = conf;
+  if (!r["caecum_reached"].is_null())
+    l.caecum_reached.value = r["caecum_reached"].get<bool>(), l.caecum_reached.confidence = conf;
+  return l;
+}
+
+LlmClient::LlmClient(LlmOptions options)
+    : options_(std::move(options)), format_(options_.response_format) {
+  static const CURLcode init = curl_global_init(CURL_GLOBAL_DEFAULT);
+  ENDOKED_CHECK(init == CURLE_OK, "llm: libcurl failed to initialise");
+  ENDOKED_CHECK(format_ == "json_schema" || format_ == "json_object" || format_ == "none",
+                "label.llm.response_format must be json_schema, json_object or none, got '",
+                format_, "'");
+  ENDOKED_CHECK(!options_.model.empty(),
+                "label.llm.model is empty: name the served model (or set ENDOKED_LLM_MODEL)");
+  ENDOKED_CHECK(options_.concurrency >= 1, "label.llm.concurrency must be ≥ 1");
+  while (!options_.base_url.empty() && options_.base_url.back() == '/')
+    options_.base_url.pop_back();
+}
+
+LlmClient::~LlmClient() = default;
+
+std::string LlmClient::version() const {
+  return std::string("llm-1/") + options_.model + "/" + kPromptVersion;
+}
+
+std::string LlmClient::request_body(const std::string& report, int sample,
+                                    const std::string& format) const {
+  const std::string system = std::string(kGuideline) + "Schema:\n" + llm_reply_schema().dump();
+  json body = {{"model", options_.model},
+               {"temperature", sample == 0 ? options_.temperature : options_.sample_temperature},
+               {"max_tokens", options_.max_tokens},
+               {"seed", sample},
+               {"messages",
+                {{{"role", "system"}, {"content", system}},
+                 {{"role", "user"}, {"content", "Report:\n" + report}}}}};
+  if (format == "json_schema")
+    body["response_format"] = {
+        {"type", "json_schema"},
+        {"json_schema",
+         {{"name", "exam_labels"}, {"strict", true}, {"schema", llm_reply_schema()}}}};
+  else if (format == "json_object")
+    body["response_format"] = {{"type", "json_object"}};
+  return body.dump();
+}
+
+LlmClient::Reply LlmClient::post(const std::string& body) const {
+  Reply r;
+  CURL* h = curl_easy_init();
+  ENDOKED_CHECK(h, "llm: curl_easy_init failed");
+  const std::string url = options_.base_url + "/chat/completions";
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  if (!options_.api_key.empty())
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + options_.api_key).c_str());
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &r.retry_after);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout_s * 1000));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout_s * 1000));
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  if (options_.insecure_tls) {
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  const CURLcode rc = curl_easy_perform(h);
+  if (rc != CURLE_OK)
+    r.error = curl_easy_strerror(rc);
+  else
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(h);
+  return r;
+}
+
+std::string LlmClient::cache_path(const std::string& report, int sample) const {
+  if (options_.cache_dir.empty()) return {};
+  const std::string key = sha256_hex(report + '\0' + options_.model + '\0' + kPromptVersion + '\0' +
+                                     std::to_string(sample));
+  return options_.cache_dir + "/" + key.substr(0, 2) + "/" + key + ".json";
+}
+
+report::ExamLabels LlmClient::label(const std::string& report, int sample) {
+  const std::string ver = version();
+  const std::string cached = cache_path(report, sample);
+  if (!cached.empty() && fs::exists(cached)) {
+    try {
+      const json reply = json::parse(files::read_all(cached));
+      if (validate_llm_reply(reply).empty()) {
+        ++stats_.cache_hits;
+        return llm_reply_to_labels(reply, report, ver);
+      }
+    } catch (const std::exception&) {
+      // A damaged cache entry is asked again and overwritten.
+    }
+  }
+  int transport_tries = 0, invalid_tries = 0;
+  std::string last_problem;
+  while (true) {
+    std::string format;
+    {
+      std::lock_guard<std::mutex> lock(format_mutex_);
+      format = format_;
+    }
+    const Reply r = post(request_body(report, sample, format));
+    ++stats_.requests;
+    const bool transient = r.status == 0 || r.status == 429 || r.status >= 500;
+    if (transient) {
+      last_problem = r.status == 0 ? r.error : "HTTP " + std::to_string(r.status);
+      if (transport_tries >= options_.max_retries) {
+        ++stats_.failed;
+        return failed_labels(ver, "llm server failed after " + std::to_string(transport_tries + 1) +
+                                      " tries: " + last_problem);
+      }
+      double wait =
+          std::min(options_.backoff_max_s, options_.backoff_s * std::pow(2.0, transport_tries));
+      if (!r.retry_after.empty()) {
+        const double ra = std::atof(r.retry_after.c_str());
+        if (ra > 0) wait = std::min(options_.backoff_max_s, ra);
+      }
+      ++transport_tries;
+      ++stats_.retries;
+      std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+      continue;
+    }
+    if (r.status == 400 && format != "none" &&
+        (r.body.find("response_format") != std::string::npos ||
+         r.body.find("json_schema") != std::string::npos)) {
+      std::lock_guard<std::mutex> lock(format_mutex_);
+      if (format_ == format) {
+        format_ = format == "json_schema" ? "json_object" : "none";
+        log::warn("llm: the server refused response_format {}; using {}", format, format_);
+      }
+      continue;
+    }
+    if (r.status != 200)
+      ENDOKED_FAIL("llm: ", options_.base_url, "/chat/completions answered HTTP ", r.status, ": ",
+                   r.body.substr(0, 300));
+    std::string problem;
+    json reply;
+    try {
+      const json envelope = json::parse(r.body);
+      const std::string content =
+          envelope.at("choices").at(0).at("message").at("content").get<std::string>();
+      reply = json::parse(strip_fences(content));
+      problem = validate_llm_reply(reply);
+    } catch (const std::exception& e) {
+      problem = std::string("not JSON of the expected shape: ") + e.what();
+    }
+    if (!problem.empty()) {
+      ++stats_.invalid;
+      if (invalid_tries >= options_.invalid_retries)
+        return failed_labels(ver, "invalid llm reply after " + std::to_string(invalid_tries + 1) +
+                                      " tries: " + problem);
+      ++invalid_tries;
+      continue;
+    }
+    if (!cached.empty()) {
+      fs::create_directories(fs::path(cached).parent_path());
+      files::atomic_write(cached, reply.dump());
+    }
+    return llm_reply_to_labels(reply, report, ver);
+  }
+}
+
+}  // namespace endoked::recipes

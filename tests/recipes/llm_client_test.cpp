@@ -1,0 +1,272 @@
+// The LLM client against a real local HTTP server (cpp-httplib) speaking the chat-completions
+// shape: good replies, invalid JSON, schema violations, 429 then success, 500s, timeouts, a slow
+// server, a response_format downgrade, a configuration error, and the cache.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "../common/test_util.h"
+#include "endoked/core/error.h"
+#include "recipes/label/llm_client.h"
+
+namespace endoked::recipes {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+
+const char* kReport = "Findings: A 6 mm sessile polyp in the sigmoid colon. Removed by cold snare.";
+
+json good_reply() {
+  return {{"polyp_present", "positive"},
+          {"polyp_count", 1},
+          {"count_exact", true},
+          {"polyps",
+           {{{"segment", "sigmoid"},
+             {"size_mm", 6},
+             {"morphology", "sessile"},
+             {"paris", nullptr},
+             {"removal", "cold_snare"},
+             {"histology", nullptr},
+             {"dysplasia", nullptr},
+             {"quantity", 1},
+             {"evidence", {"6 mm sessile polyp in the sigmoid colon"}}}}},
+          {"history_of_polypectomy", false},
+          {"bowel_prep", nullptr},
+          {"caecum_reached", nullptr},
+          {"confidence", 0.93},
+          {"evidence", {"A 6 mm sessile polyp", "not in the report"}}};
+}
+
+std::string envelope(const std::string& content) {
+  return json{
+      {"id", "x"},
+      {"object", "chat.completion"},
+      {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", content}}}}}}}
+      .dump();
+}
+
+// A chat-completions server whose answer to request n (0-based) is decided by `answer`.
+class FakeServer {
+ public:
+  using Answer = std::function<void(int n, const json& request, httplib::Response&)>;
+  explicit FakeServer(Answer answer) : answer_(std::move(answer)) {
+    server_.Post("/v1/chat/completions",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   const int n = requests_++;
+                   last_request_ = req.body;
+                   answer_(n, json::parse(req.body), res);
+                 });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~FakeServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  int requests() const { return requests_; }
+  std::string last_request() const { return last_request_; }
+
+ private:
+  Answer answer_;
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<int> requests_{0};
+  std::string last_request_;
+};
+
+void reply_ok(httplib::Response& res, const std::string& content) {
+  res.set_content(envelope(content), "application/json");
+}
+
+LlmOptions options(const FakeServer& s, const std::string& cache) {
+  LlmOptions o;
+  o.base_url = s.url();
+  o.model = "test-model";
+  o.api_key = "";
+  o.cache_dir = cache;
+  o.backoff_s = 0.01;
+  o.backoff_max_s = 0.05;
+  o.timeout_s = 5;
+  return o;
+}
+
+TEST(LlmClient, GoodReplyThenCacheHit) {
+  TempDir dir;
+  FakeServer s([](int, const json& req, httplib::Response& res) {
+    EXPECT_EQ(req["model"], "test-model");
+    EXPECT_EQ(req["response_format"]["type"], "json_schema");
+    EXPECT_EQ(req["messages"][1]["content"].get<std::string>().find("Report:"), 0u);
+    reply_ok(res, "```json\n" + good_reply().dump() + "\n```");
+  });
+  LlmClient c(options(s, dir.path() + "/cache"));
+  const auto l = c.label(kReport);
+  EXPECT_EQ(*l.polyp_present.value, "positive");
+  EXPECT_DOUBLE_EQ(l.polyp_present.confidence, 0.93);
+  ASSERT_EQ(l.polyps.size(), 1u);
+  EXPECT_EQ(*l.polyps[0].segment.value, "sigmoid");
+  EXPECT_EQ(*l.polyps[0].size_class.value, "small");
+  ASSERT_EQ(l.polyp_present.evidence.size(), 1u);  // the made-up quote is dropped and noted
+  EXPECT_EQ(l.polyp_present.evidence[0].begin, 10);
+  EXPECT_EQ(l.notes.size(), 1u);
+  EXPECT_EQ(s.requests(), 1);
+  // A rerun (a new client, as in a new process) sends nothing.
+  LlmClient again(options(s, dir.path() + "/cache"));
+  EXPECT_EQ(*again.label(kReport).polyp_present.value, "positive");
+  EXPECT_EQ(s.requests(), 1);
+  EXPECT_EQ(again.stats().cache_hits.load(), 1);
+  // Another sample is another cache key.
+  again.label(kReport, 1);
+  EXPECT_EQ(s.requests(), 2);
+}
+
+TEST(LlmClient, InvalidJsonAndSchemaViolationsAreRetriedThenUncertain) {
+  TempDir dir;
+  FakeServer s([](int n, const json&, httplib::Response& res) {
+    if (n == 0) return reply_ok(res, "{not json");
+    json bad = good_reply();
+    bad["polyp_present"] = "maybe";
+    if (n == 1) return reply_ok(res, bad.dump());
+    bad = good_reply();
+    bad["extra"] = 1;
+    reply_ok(res, bad.dump());
+  });
+  auto o = options(s, dir.path() + "/cache");
+  o.invalid_retries = 2;
+  LlmClient c(o);
+  const auto l = c.label(kReport);
+  EXPECT_EQ(*l.polyp_present.value, "uncertain");
+  ASSERT_EQ(l.notes.size(), 1u);
+  EXPECT_NE(l.notes[0].find("unknown key 'extra'"), std::string::npos) << l.notes[0];
+  EXPECT_EQ(s.requests(), 3);
+  EXPECT_EQ(c.stats().invalid.load(), 3);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/cache"));  // nothing invalid is cached
+}
+
+TEST(LlmClient, SchemaViolationThenGoodReply) {
+  TempDir dir;
+  FakeServer s([](int n, const json&, httplib::Response& res) {
+    json r = good_reply();
+    if (n == 0) r["polyps"][0]["size_mm"] = "six";
+    reply_ok(res, r.dump());
+  });
+  LlmClient c(options(s, dir.path() + "/cache"));
+  EXPECT_EQ(*c.label(kReport).polyp_present.value, "positive");
+  EXPECT_EQ(s.requests(), 2);
+}
+
+TEST(LlmClient, TooManyRequestsThenSuccess) {
+  TempDir dir;
+  FakeServer s([](int n, const json&, httplib::Response& res) {
+    if (n < 2) {
+      res.status = 429;
+      res.set_header("Retry-After", "0.02");
+      res.set_content("{\"error\": \"rate limited\"}", "application/json");
+      return;
+    }
+    reply_ok(res, good_reply().dump());
+  });
+  LlmClient c(options(s, dir.path() + "/cache"));
+  EXPECT_EQ(*c.label(kReport).polyp_present.value, "positive");
+  EXPECT_EQ(s.requests(), 3);
+  EXPECT_EQ(c.stats().retries.load(), 2);
+}
+
+TEST(LlmClient, ServerErrorsExhaustRetries) {
+  TempDir dir;
+  FakeServer s([](int, const json&, httplib::Response& res) {
+    res.status = 500;
+    res.set_content("boom", "text/plain");
+  });
+  auto o = options(s, dir.path() + "/cache");
+  o.max_retries = 3;
+  LlmClient c(o);
+  const auto l = c.label(kReport);
+  EXPECT_EQ(*l.polyp_present.value, "uncertain");
+  EXPECT_NE(l.notes.at(0).find("HTTP 500"), std::string::npos);
+  EXPECT_EQ(s.requests(), 4);
+  EXPECT_EQ(c.stats().failed.load(), 1);
+}
+
+TEST(LlmClient, TimeoutsAndASlowServer) {
+  TempDir dir;
+  FakeServer s([](int n, const json&, httplib::Response& res) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(n < 2 ? 1500 : 400));
+    reply_ok(res, good_reply().dump());
+  });
+  auto o = options(s, dir.path() + "/cache");
+  o.timeout_s = 0.3;
+  o.max_retries = 1;
+  LlmClient c(o);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto l = c.label(kReport);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(*l.polyp_present.value, "uncertain");
+  EXPECT_NE(l.notes.at(0).find("imeout"), std::string::npos) << l.notes.at(0);
+  EXPECT_LT(took, 1.4);  // two 0.3 s timeouts and a short backoff, not the server's 1.5 s
+  // A slow but answering server within the timeout is fine.
+  o.timeout_s = 3;
+  o.cache_dir = dir.path() + "/cache2";
+  LlmClient patient(o);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // let the timed-out handlers end
+  EXPECT_EQ(*patient.label(kReport).polyp_present.value, "positive");
+}
+
+TEST(LlmClient, ResponseFormatDowngradeAndConfigurationErrors) {
+  TempDir dir;
+  FakeServer s([](int, const json& req, httplib::Response& res) {
+    if (req.contains("response_format") && req["response_format"]["type"] == "json_schema") {
+      res.status = 400;
+      res.set_content("{\"error\": \"response_format json_schema is not supported\"}",
+                      "application/json");
+      return;
+    }
+    reply_ok(res, good_reply().dump());
+  });
+  LlmClient c(options(s, dir.path() + "/cache"));
+  EXPECT_EQ(*c.label(kReport).polyp_present.value, "positive");
+  EXPECT_NE(s.last_request().find("json_object"), std::string::npos);
+
+  FakeServer denied([](int, const json&, httplib::Response& res) {
+    res.status = 401;
+    res.set_content("{\"error\": \"invalid api key\"}", "application/json");
+  });
+  LlmClient d(options(denied, dir.path() + "/cache3"));
+  try {
+    d.label(kReport);
+    FAIL() << "401 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("HTTP 401"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("invalid api key"), std::string::npos);
+  }
+  auto o = options(s, "");
+  o.model = "";
+  EXPECT_THROW(LlmClient{o}, Error);
+}
+
+TEST(LlmClient, ValidatorChecksEveryField) {
+  EXPECT_EQ(validate_llm_reply(good_reply()), "");
+  json r = good_reply();
+  r.erase("confidence");
+  EXPECT_NE(validate_llm_reply(r).find("confidence"), std::string::npos);
+  r = good_reply();
+  r["polyps"][0]["segment"] = "appendix";
+  EXPECT_NE(validate_llm_reply(r).find("segment"), std::string::npos);
+  r = good_reply();
+  r["polyps"][0]["quantity"] = 0;
+  EXPECT_NE(validate_llm_reply(r).find("quantity"), std::string::npos);
+  r = good_reply();
+  r["confidence"] = 1.5;
+  EXPECT_NE(validate_llm_reply(r), "");
+  EXPECT_EQ(llm_reply_schema()["properties"]["polyps"]["items"]["required"].size(), 9u);
+}
+
+}  // namespace
+}  // namespace endoked::recipes
