@@ -10,6 +10,7 @@
 #include "endoked/core/log.h"
 #include "endoked/distributed/runtime.h"
 #include "pipeline.h"
+#include "recipes/label/label_stage.h"
 #include "recipes/store/store_commands.h"
 
 namespace {
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("endoked ") + git_revision());
 
-  ConfigArgs synth_args, ingest_args, run_args;
+  ConfigArgs synth_args, ingest_args, run_args, label_args, eval_args;
   auto* synth = app.add_subcommand("synth", "write a synthetic corpus with ground truth");
   add_config_args(synth, synth_args, config::help_text(recipes::SynthConfig{}));
   auto* ingest = app.add_subcommand("ingest", "raw exam records -> record store");
@@ -66,6 +67,22 @@ int main(int argc, char** argv) {
   auto* pipeline =
       app.add_subcommand("run", "run the pipeline recipe (demo: synth -> ingest -> verify)");
   add_config_args(pipeline, run_args, config::help_text(app::PipelineConfig{}));
+
+  auto* label = app.add_subcommand(
+      "label", "report text -> exam labels with evidence (rules | llm | ensemble), on N ranks");
+  add_config_args(label, label_args, config::help_text(recipes::LabelConfig{}));
+  label->require_subcommand(0, 1);
+  auto* label_eval =
+      label->add_subcommand("eval", "score a labels store against a truth store or a CSV");
+  add_config_args(label_eval, eval_args, config::help_text(recipes::LabelEvalConfig{}));
+  std::string eval_labels, eval_truth;
+  label_eval->add_option("--labels", eval_labels, "labels store (= label_eval.labels)");
+  label_eval->add_option("--truth", eval_truth, "truth store or CSV (= label_eval.truth)");
+  auto* label_export = label->add_subcommand("export", "labels store -> CSV and/or JSONL");
+  std::string export_dir, export_csv, export_jsonl;
+  label_export->add_option("labels", export_dir, "labels store")->required();
+  label_export->add_option("--csv", export_csv, "CSV file to write");
+  label_export->add_option("--jsonl", export_jsonl, "JSONL file to write");
 
   auto* store = app.add_subcommand("store", "inspect and check record stores");
   store->require_subcommand(1);
@@ -87,10 +104,13 @@ int main(int argc, char** argv) {
 
   const std::string cmdline = command_line(argc, argv);
   int code = 0;
-  if (*info || *verify) {  // single-process commands: no MPI needed
+  if (*info || *verify || *label_export) {  // single-process commands: no MPI needed
     try {
-      code = *info ? recipes::store_info(store_dir, info_json)
-                   : recipes::store_verify(store_dir, deep);
+      if (*label_export)
+        recipes::export_labels(export_dir, export_csv, export_jsonl);
+      else
+        code = *info ? recipes::store_info(store_dir, info_json)
+                     : recipes::store_verify(store_dir, deep);
     } catch (const Error& e) {
       log::error("{}", e.what());
       code = 2;
@@ -124,6 +144,21 @@ int main(int argc, char** argv) {
             }
             return 0;
           });
+    } else if (*label_eval) {
+      if (!eval_labels.empty()) eval_args.sets.push_back("label_eval.labels=" + eval_labels);
+      if (!eval_truth.empty()) eval_args.sets.push_back("label_eval.truth=" + eval_truth);
+      code = run_command<recipes::LabelEvalConfig>(*rt, "label_eval", eval_args, cmdline,
+                                                   [&](const auto& c, const RunDir& run) {
+                                                     if (rt->rank() == 0)
+                                                       recipes::run_label_eval(c.label_eval, run);
+                                                     return 0;
+                                                   });
+    } else if (*label) {
+      code = run_command<recipes::LabelConfig>(*rt, "label", label_args, cmdline,
+                                               [&](const auto& c, const RunDir& run) {
+                                                 recipes::run_label(rt->world(), c.label, run);
+                                                 return 0;
+                                               });
     } else if (*pipeline) {
       code = run_command<app::PipelineConfig>(
           *rt, "run", run_args, cmdline,

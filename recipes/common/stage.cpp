@@ -3,7 +3,7 @@
 namespace endoked::recipes {
 
 const std::set<std::string>& stage_sections() {
-  static const std::set<std::string> s = {"synth",    "ingest",   "verify",   "label",
+  static const std::set<std::string> s = {"synth",    "ingest",   "verify",   "label", "label_eval",
                                           "mil",      "localise", "refine",   "distill",
                                           "pretrain", "biopsy",   "evaluate", "export"};
   return s;

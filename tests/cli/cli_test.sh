@@ -59,6 +59,29 @@ set -e
 [ "$code" = 3 ] || fail "--strict exit code $code"
 grep -q 'zero-byte file' "$T/s-strict/rejects.jsonl" || fail "reject not recorded"
 
+# Labelling on 1, 2 and 3 ranks gives the same labels store; eval against the synthetic truth;
+# export to CSV and JSONL.
+for n in 1 2 3; do
+  if [ "$n" = 1 ]; then runner=(); else runner=(mpi "$n"); fi
+  "${runner[@]}" "$BIN" label --set label.store="$T/s$n" --set label.output="$T/labels$n" --set run.dir="$T/run-label$n" >"$T/label$n.txt" 2>&1
+done
+[ "$(sha "$T/labels1")" = "$(sha "$T/labels2")" ] || fail "labels on 1 and 2 ranks differ"
+[ "$(sha "$T/labels1")" = "$(sha "$T/labels3")" ] || fail "labels on 1 and 3 ranks differ"
+grep -q "label: 24 reports" "$T/label3.txt" || { cat "$T/label3.txt"; fail "label summary"; }
+"$BIN" label eval --labels "$T/labels2" --truth "$T/truth" --set run.dir="$T/run-eval" >"$T/eval.txt" 2>&1
+/usr/bin/python3 - "$T/run-eval/eval.json" <<'PY' || fail "label eval"
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["exams"] == 24, e["exams"]
+assert e["fields"]["polyp_present"]["accuracy"] >= 0.95, e["fields"]["polyp_present"]
+PY
+"$BIN" label export "$T/labels2" --csv "$T/labels.csv" --jsonl "$T/labels.jsonl"
+[ "$(wc -l <"$T/labels.csv")" = 25 ] && [ "$(wc -l <"$T/labels.jsonl")" = 24 ] || fail "export row counts"
+head -1 "$T/labels.csv" | grep -q '^exam_id,polyp_present,confidence' || fail "export header"
+if "$BIN" label --set label.store="$T/s1" --set label.output="$T/labels1" --set run.dir="$T/r" 2>"$T/err.txt"; then
+  fail "label overwrote an existing store"
+fi
+
 # A rank that fails aborts the world instead of hanging it.
 start=$(date +%s)
 if mpi 2 "$BIN" ingest --set ingest.images_dir="$T/nowhere" --set ingest.reports="$T/none.csv" --set ingest.output="$T/x" --set run.dir="$T/r" 2>"$T/err.txt"; then

@@ -54,6 +54,31 @@ std::int64_t code_point_offset(const std::string& text, std::int64_t byte_offset
   return n;
 }
 
+void code_points_to_bytes(ExamLabels& l, const std::string& report) {
+  std::vector<std::int64_t> byte_at;  // code point index → byte offset
+  for (std::size_t i = 0; i < report.size(); ++i)
+    if ((static_cast<unsigned char>(report[i]) & 0xC0) != 0x80)
+      byte_at.push_back(static_cast<std::int64_t>(i));
+  byte_at.push_back(static_cast<std::int64_t>(report.size()));
+  auto fix = [&](std::vector<Span>& spans) {
+    for (auto& s : spans) {
+      const auto at = [&](std::int64_t cp) {
+        return cp < static_cast<std::int64_t>(byte_at.size())
+                   ? byte_at[static_cast<std::size_t>(cp)]
+                   : byte_at.back();
+      };
+      s = {at(s.begin), at(s.end)};
+    }
+  };
+  auto fields = [&](auto&... f) { (fix(f.evidence), ...); };
+  fields(l.polyp_present, l.polyp_count, l.history_of_polypectomy, l.caecum_reached, l.bowel_prep);
+  for (auto& p : l.polyps) {
+    fields(p.segment, p.morphology, p.paris, p.removal, p.histology, p.dysplasia, p.group,
+           p.size_class, p.size_mm);
+    fix(p.evidence);
+  }
+}
+
 namespace {
 
 json spans_json(const std::vector<Span>& spans, const std::string& report) {

@@ -96,6 +96,10 @@ ExamLabels labels_from_json(const nlohmann::json& j);
 /// uncertain −1, not_mentioned −2.
 int presence_code(const std::string& presence);
 
+/// Rewrites every evidence span from code-point offsets (labels read back from JSON) to byte
+/// offsets into `report`.
+void code_points_to_bytes(ExamLabels& labels, const std::string& report);
+
 /// Byte offset → code-point offset in a UTF-8 string.
 std::int64_t code_point_offset(const std::string& text, std::int64_t byte_offset);
 

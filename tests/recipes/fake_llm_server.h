@@ -1,0 +1,60 @@
+#pragma once
+// A local OpenAI-compatible chat-completions server (cpp-httplib) for the LLM client tests.
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+namespace endoked::recipes {
+
+using nlohmann::json;
+
+inline std::string envelope(const std::string& content) {
+  return json{
+      {"id", "x"},
+      {"object", "chat.completion"},
+      {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", content}}}}}}}
+      .dump();
+}
+
+inline void reply_ok(httplib::Response& res, const std::string& content) {
+  res.set_content(envelope(content), "application/json");
+}
+
+// A chat-completions server whose answer to request n (0-based) is decided by `answer`.
+class FakeServer {
+ public:
+  using Answer = std::function<void(int n, const json& request, httplib::Response&)>;
+  explicit FakeServer(Answer answer) : answer_(std::move(answer)) {
+    server_.Post("/v1/chat/completions",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   const int n = requests_++;
+                   last_request_ = req.body;
+                   answer_(n, json::parse(req.body), res);
+                 });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~FakeServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  int requests() const { return requests_; }
+  std::string last_request() const { return last_request_; }
+
+ private:
+  Answer answer_;
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<int> requests_{0};
+  std::string last_request_;
+};
+
+}  // namespace endoked::recipes
