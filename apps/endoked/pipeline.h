@@ -1,8 +1,10 @@
 #pragma once
 // `endoked run`: the stages of recipes/endoked.yaml in order, in one process group.
-// Today: synth → ingest → verify, with a printed summary.
+// Today: synth → ingest → verify → label → label eval (against the synthetic truth), with a
+// printed summary.
 #include "recipes/common/stage.h"
 #include "recipes/ingest/ingest_stage.h"
+#include "recipes/label/label_stage.h"
 #include "recipes/synth/synth_stage.h"
 
 namespace endoked::app {
@@ -22,12 +24,16 @@ struct PipelineConfig {
   data::SynthOptions synth;
   data::IngestOptions ingest;
   VerifyStageOptions verify;
+  recipes::LabelOptions label;
+  recipes::LabelEvalOptions label_eval;
   template <class V>
   void visit(V& v) {
     v("run", run);
     v("synth", synth);
     v("ingest", ingest);
     v("verify", verify);
+    v("label", label);
+    v("label_eval", label_eval);
   }
 };
 

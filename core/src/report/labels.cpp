@@ -81,19 +81,33 @@ void code_points_to_bytes(ExamLabels& l, const std::string& report) {
 
 namespace {
 
-json spans_json(const std::vector<Span>& spans, const std::string& report) {
-  json a = json::array();
-  for (const auto& s : spans) {
-    if (report.empty())
-      a.push_back({s.begin, s.end});
-    else
-      a.push_back({code_point_offset(report, s.begin), code_point_offset(report, s.end)});
+// Byte offset → code-point offset, computed once per report (empty: offsets stay bytes).
+struct Offsets {
+  std::vector<std::int32_t> cp;
+  explicit Offsets(const std::string& report) {
+    if (report.empty()) return;
+    cp.resize(report.size() + 1);
+    std::int32_t n = 0;
+    for (std::size_t i = 0; i < report.size(); ++i) {
+      cp[i] = n;
+      if ((static_cast<unsigned char>(report[i]) & 0xC0) != 0x80) ++n;
+    }
+    cp[report.size()] = n;
   }
+  std::int64_t operator()(std::int64_t b) const {
+    if (cp.empty()) return b;
+    return cp[static_cast<std::size_t>(std::clamp<std::int64_t>(b, 0, static_cast<std::int64_t>(cp.size()) - 1))];
+  }
+};
+
+json spans_json(const std::vector<Span>& spans, const Offsets& at) {
+  json a = json::array();
+  for (const auto& s : spans) a.push_back({at(s.begin), at(s.end)});
   return a;
 }
 
 template <typename T>
-json field_json(const Field<T>& f, const std::string& report) {
+json field_json(const Field<T>& f, const Offsets& report) {
   json j = {{"value", f.value ? json(*f.value) : json(nullptr)},
             {"confidence", f.confidence},
             {"evidence", spans_json(f.evidence, report)}};
@@ -151,7 +165,8 @@ Field<T> field_from(const json& parent, const std::string& key,
 
 }  // namespace
 
-json labels_to_json(const ExamLabels& l, const std::string& report) {
+json labels_to_json(const ExamLabels& l, const std::string& text) {
+  const Offsets report(text);
   json polyps = json::array();
   for (const auto& p : l.polyps)
     polyps.push_back({{"segment", field_json(p.segment, report)},

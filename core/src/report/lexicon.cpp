@@ -94,9 +94,24 @@ SectionKind section_kind(const std::string& name, const Reader& r, const YAML::N
 
 }  // namespace
 
-std::int32_t Lexicon::lookup(const std::string& token) const {
-  auto it = vocab.find(token);
-  return it == vocab.end() ? -1 : it->second;
+namespace {
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+}  // namespace
+
+std::int32_t Lexicon::lookup(std::string_view token) const {
+  if (table.empty()) {  // while building
+    auto it = vocab.find(std::string(token));
+    return it == vocab.end() ? -1 : it->second;
+  }
+  for (std::uint64_t i = fnv1a(token) & table_mask;; i = (i + 1) & table_mask) {
+    const std::int32_t id = table[i];
+    if (id < 0) return -1;
+    if (words[static_cast<std::size_t>(id)] == token) return id;
+  }
 }
 
 void Lexicon::tokenize(const std::string& lower, std::size_t begin, std::size_t end,
@@ -116,15 +131,15 @@ void Lexicon::tokenize(const std::string& lower, std::size_t begin, std::size_t 
       t.type = TokType::kNumber;
       scratch.assign(lower, i, j - i);
       t.number = std::strtod(scratch.c_str(), nullptr);
-      t.id = lookup(scratch);
+      t.id = lookup(std::string_view(lower).substr(i, j - i));
       i = j;
     } else if (is_alpha(c)) {
       std::size_t j = i;
       while (j < end && is_alpha(static_cast<unsigned char>(lower[j]))) ++j;
       t.type = TokType::kWord;
-      scratch.assign(lower, i, j - i);
-      t.id = lookup(scratch);
+      t.id = lookup(std::string_view(lower).substr(i, j - i));
       if (t.id < 0 && static_cast<int>(j - i) >= typo_min_length) {
+        scratch.assign(lower, i, j - i);
         // One swap of adjacent letters (the commonest typing error), when unambiguous.
         std::int32_t found = -1;
         int hits = 0;
@@ -150,8 +165,7 @@ void Lexicon::tokenize(const std::string& lower, std::size_t begin, std::size_t 
         t.type = TokType::kClauseBreak;
       } else {
         t.type = TokType::kPunct;
-        scratch.assign(1, static_cast<char>(c));
-        t.id = lookup(scratch);
+        t.id = lookup(std::string_view(lower).substr(i - 1, 1));
       }
     } else {
       const std::size_t n = std::min(utf8_length(c), end - i);
@@ -222,6 +236,17 @@ void Lexicon::add_phrase(const std::string& text, Tag tag) {
 }
 
 void Lexicon::finish() {
+  words.assign(vocab.size(), {});
+  for (const auto& [w, id] : vocab) words[static_cast<std::size_t>(id)] = w;
+  std::uint64_t size = 16;
+  while (size < 4 * vocab.size()) size *= 2;
+  table.assign(size, -1);
+  table_mask = size - 1;
+  for (const auto& [w, id] : vocab) {
+    std::uint64_t i = fnv1a(w) & table_mask;
+    while (table[i] >= 0) i = (i + 1) & table_mask;
+    table[i] = id;
+  }
   by_first.assign(vocab.size(), {});
   for (std::size_t p = 0; p < phrases.size(); ++p)
     by_first[static_cast<std::size_t>(phrases[p].tokens[0])].push_back(
@@ -274,7 +299,10 @@ std::shared_ptr<const Lexicon> load_lexicon(const std::string& text, const std::
   if (sections && sections["headers"])
     for (const auto& kv : sections["headers"]) {
       const SectionKind k = section_kind(kv.first.as<std::string>(), r, kv.first);
-      for (const auto& h : r.list(kv.second, "sections.headers")) L.headers[lower_ascii(h)] = k;
+      for (const auto& h : r.list(kv.second, "sections.headers")) {
+        L.headers[lower_ascii(h)] = k;
+        L.header_lengths.insert(h.size());
+      }
     }
 
   auto tag = [](Cat c, std::string v = {}, double n = 0) {

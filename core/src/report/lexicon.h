@@ -2,7 +2,9 @@
 // Internal: a compiled lexicon (vocabulary, phrase index) and the tokenizer/phrase matcher the
 // rules labeller runs on. See endoked/core/report/rules.h for the algorithm.
 #include <cstdint>
+#include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -93,9 +95,12 @@ class Lexicon {
   std::vector<std::string> sentence_breaks_utf8, clause_breaks_utf8;
   SectionKind default_section = SectionKind::kFindings;
   std::unordered_map<std::string, SectionKind> headers;  // lower-cased header → kind
+  std::set<std::size_t> header_lengths;                  // typo lookups only at these lengths
   std::vector<Phrase> phrases;
   std::vector<std::vector<std::int32_t>> by_first;  // token id → phrases, longest first
-  std::unordered_map<std::string, std::int32_t> vocab;
+  std::unordered_map<std::string, std::int32_t> vocab;  // building; lookups use the table
+  std::vector<std::int32_t> table;                      // open addressing: word id or −1
+  std::uint64_t table_mask = 0;
   Aggregation aggregation;
 
   /// Splits `lower` (the report, ASCII lower-cased) into tokens. `scratch` is reused.
@@ -105,7 +110,8 @@ class Lexicon {
   /// break).
   void match(const std::vector<Token>& tokens, std::size_t first, std::size_t last,
              std::vector<Match>& out) const;
-  std::int32_t lookup(const std::string& token) const;
+  std::int32_t lookup(std::string_view token) const;
+  std::vector<std::string> words;  // id → word
   /// Compiles phrases into token ids (adds words to the vocabulary).
   void add_phrase(const std::string& text, Tag tag);
   void finish();

@@ -173,7 +173,8 @@ class Analysis {
   // A known header, also with two adjacent letters swapped ("FNIDINGS").
   bool header_kind(std::string h, SectionKind& kind) const {
     auto it = L.headers.find(h);
-    if (it == L.headers.end() && static_cast<int>(h.size()) >= L.typo_min_length)
+    if (it == L.headers.end() && static_cast<int>(h.size()) >= L.typo_min_length &&
+        L.header_lengths.count(h.size()))
       for (std::size_t k = 0; k + 1 < h.size() && it == L.headers.end(); ++k) {
         if (h[k] == h[k + 1]) continue;
         std::swap(h[k], h[k + 1]);
