@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -14,8 +15,10 @@
 
 namespace endoked::files {
 
+// Unique per process and per call: threads writing the same path never share a temporary.
 std::string temp_name(const std::string& path) {
-  return path + ".tmp-" + std::to_string(::getpid());
+  static std::atomic<std::uint64_t> counter{0};
+  return path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
 void fsync_path(const std::string& path) {

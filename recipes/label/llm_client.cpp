@@ -424,7 +424,8 @@ report::ExamLabels LlmClient::label(const std::string& report, int sample) {
       continue;
     }
     if (!cached.empty()) {
-      fs::create_directories(fs::path(cached).parent_path());
+      std::error_code ec;  // another thread may create it at the same moment
+      fs::create_directories(fs::path(cached).parent_path(), ec);
       files::atomic_write(cached, reply.dump());
     }
     return llm_reply_to_labels(reply, report, ver);

@@ -34,8 +34,9 @@ void print_errors(const LabelEvaluator& ev, std::size_t n) {
     std::cout << ev.errors()[i].dump() << "\n";
 }
 
-TEST(ReportRules, SyntheticEnglish) {
-  const auto ev = evaluate_synthetic(0.0, 1500, 11);
+// Thresholds for both languages: presence F1 and accuracy ≥ 0.98, per-polyp fields ≥ 0.95–0.97
+// (the Chinese pathology lines name only a segment, so two polyps in one segment can swap).
+void expect_accurate(const LabelEvaluator& ev) {
   print_errors(ev, 15);
   EXPECT_GE(ev.positive_f1(), 0.98);
   EXPECT_GE(ev.accuracy("polyp_present"), 0.98);
@@ -49,24 +50,14 @@ TEST(ReportRules, SyntheticEnglish) {
   EXPECT_GE(ev.accuracy("bowel_prep"), 0.97);
   EXPECT_GE(ev.accuracy("caecum_reached"), 0.97);
   EXPECT_GT(ev.scored("polyp.size"), 500);
-  std::cout << ev.summary().dump() << "\n";
+}
+
+TEST(ReportRules, SyntheticEnglish) {
+  expect_accurate(evaluate_synthetic(0.0, 1500, 11));
 }
 
 TEST(ReportRules, SyntheticChinese) {
-  const auto ev = evaluate_synthetic(1.0, 1500, 12);
-  print_errors(ev, 15);
-  EXPECT_GE(ev.positive_f1(), 0.98);
-  EXPECT_GE(ev.accuracy("polyp_present"), 0.98);
-  EXPECT_GE(ev.accuracy("polyp_count"), 0.97);
-  EXPECT_GE(ev.accuracy("polyp.segment"), 0.97);
-  EXPECT_GE(ev.accuracy("polyp.size"), 0.97);
-  EXPECT_GE(ev.accuracy("polyp.morphology"), 0.95);
-  EXPECT_GE(ev.accuracy("polyp.removal"), 0.95);
-  EXPECT_GE(ev.accuracy("polyp.histology"), 0.95);
-  EXPECT_GE(ev.accuracy("history_of_polypectomy"), 0.97);
-  EXPECT_GE(ev.accuracy("bowel_prep"), 0.97);
-  EXPECT_GE(ev.accuracy("caecum_reached"), 0.97);
-  EXPECT_GT(ev.scored("polyp.size"), 500);
+  expect_accurate(evaluate_synthetic(1.0, 1500, 12));
 }
 
 TEST(ReportRules, HandWrittenCases) {

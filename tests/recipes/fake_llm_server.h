@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -30,12 +31,15 @@ class FakeServer {
  public:
   using Answer = std::function<void(int n, const json& request, httplib::Response&)>;
   explicit FakeServer(Answer answer) : answer_(std::move(answer)) {
-    server_.Post("/v1/chat/completions",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   const int n = requests_++;
-                   last_request_ = req.body;
-                   answer_(n, json::parse(req.body), res);
-                 });
+    server_.Post(
+        "/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+          const int n = requests_++;
+          {
+            std::lock_guard<std::mutex> lock(mutex_);  // handlers run on the server's thread pool
+            last_request_ = req.body;
+          }
+          answer_(n, json::parse(req.body), res);
+        });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -46,7 +50,10 @@ class FakeServer {
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
   int requests() const { return requests_; }
-  std::string last_request() const { return last_request_; }
+  std::string last_request() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_request_;
+  }
 
  private:
   Answer answer_;
@@ -54,6 +61,7 @@ class FakeServer {
   std::thread thread_;
   int port_ = 0;
   std::atomic<int> requests_{0};
+  mutable std::mutex mutex_;
   std::string last_request_;
 };
 

@@ -1,6 +1,6 @@
 #pragma once
 // Small file-system helpers with the atomic-write discipline of the project:
-// write to "<path>.tmp-<pid>", fsync, rename over <path>, fsync the directory.
+// write to "<path>.tmp-<pid>-<n>", fsync, rename over <path>, fsync the directory.
 #include <string>
 #include <string_view>
 
