@@ -223,6 +223,20 @@ std::string read_bytes(hid_t loc, const std::string& name, std::int64_t offset, 
   return read_bytes(d.get(), offset, size, where + " " + name);
 }
 
+std::int64_t contiguous_offset(hid_t dataset) {
+  Handle plist(H5Dget_create_plist(dataset), H5Pclose);
+  if (plist.get() < 0 || H5Pget_layout(plist.get()) != H5D_CONTIGUOUS) return -1;
+  const haddr_t at = H5Dget_offset(dataset);
+  return at == HADDR_UNDEF ? -1 : static_cast<std::int64_t>(at);
+}
+
+std::int64_t extent(hid_t dataset) {
+  Handle space(H5Dget_space(dataset), H5Sclose);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space.get(), &n, nullptr);
+  return static_cast<std::int64_t>(n);
+}
+
 std::string read_bytes(hid_t dataset, std::int64_t offset, std::int64_t size,
                        const std::string& where) {
   Handle file_space(H5Dget_space(dataset), H5Sclose);

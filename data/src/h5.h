@@ -81,6 +81,11 @@ std::string read_bytes(hid_t loc, const std::string& name, std::int64_t offset, 
 
 /// The same from an open dataset (no per-call open: the hot path of loaders).
 Handle open_dataset(hid_t loc, const std::string& name, const std::string& where);
+/// File offset of a contiguous, allocated dataset's raw data (so its bytes can be pread without
+/// the library); −1 for any other layout.
+std::int64_t contiguous_offset(hid_t dataset);
+/// Number of elements of a 1-D dataset.
+std::int64_t extent(hid_t dataset);
 std::string read_bytes(hid_t dataset, std::int64_t offset, std::int64_t size,
                        const std::string& where);
 

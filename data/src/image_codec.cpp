@@ -123,26 +123,26 @@ ImageInfo check_decodes(std::string_view bytes) {
   return info;
 }
 
-cv::Mat decode_rgb(std::string_view bytes, int min_width, int min_height,
-                   const DecodeOptions& options, double* scale) {
-  std::vector<std::uint8_t> buffer;
-  cv::Mat header = decode_rgb_into(bytes, min_width, min_height, options, scale, buffer);
-  return header.clone();
+namespace {
+
+cv::Mat decode_other_rgb(std::string_view bytes, ImageFormat format, double* scale) {
+  std::vector<unsigned char> buf(bytes.begin(), bytes.end());
+  cv::Mat bgr = cv::imdecode(buf, cv::IMREAD_COLOR);
+  if (bgr.empty()) ENDOKED_FAIL("cannot decode ", format_name(format), " image");
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  if (scale) *scale = 1.0;
+  return rgb;
 }
 
-cv::Mat decode_rgb_into(std::string_view bytes, int min_width, int min_height,
-                        const DecodeOptions& options, double* scale,
-                        std::vector<std::uint8_t>& buffer) {
-  const ImageFormat format = sniff_format(bytes);
-  if (format != ImageFormat::kJpeg) {
-    std::vector<unsigned char> buf(bytes.begin(), bytes.end());
-    cv::Mat bgr = cv::imdecode(buf, cv::IMREAD_COLOR);
-    if (bgr.empty()) ENDOKED_FAIL("cannot decode ", format_name(format), " image");
-    cv::Mat rgb;
-    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-    if (scale) *scale = 1.0;
-    return rgb;
-  }
+// Output size, scale and flags of one JPEG decode.
+struct JpegPlan {
+  int width = 0, height = 0, flags = 0;
+  double scale = 1.0;
+};
+
+JpegPlan plan_jpeg(std::string_view bytes, int min_width, int min_height,
+                   const DecodeOptions& options) {
   const ImageInfo info = read_image_info(bytes);
   if (info.width <= 0 || info.height <= 0)
     ENDOKED_FAIL("image has no pixels (", info.width, "x", info.height, ")");
@@ -157,21 +157,50 @@ cv::Mat decode_rgb_into(std::string_view bytes, int min_width, int min_height,
       if (f.num * chosen.denom < chosen.num * f.denom) chosen = f;  // smaller is faster
     }
   }
-  const int w = TJSCALED(info.width, chosen), h = TJSCALED(info.height, chosen);
+  JpegPlan p;
+  p.width = TJSCALED(info.width, chosen);
+  p.height = TJSCALED(info.height, chosen);
   // Fast IDCT/upsampling only where the result is reduced afterwards anyway.
-  const bool reduced = w > min_width && h > min_height && (min_width > 0 || min_height > 0);
+  const bool reduced =
+      p.width > min_width && p.height > min_height && (min_width > 0 || min_height > 0);
   const bool scaled = chosen.num != chosen.denom;
-  const int flags =
-      TJFLAG_STOPONWARNING |
-      ((scaled || reduced) && options.fast ? TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE : 0);
-  const std::size_t need = static_cast<std::size_t>(w) * h * 3;
-  if (buffer.size() < need) buffer.resize(need);
-  cv::Mat rgb(h, w, CV_8UC3, buffer.data());
+  p.flags = TJFLAG_STOPONWARNING |
+            ((scaled || reduced) && options.fast ? TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE : 0);
+  p.scale = static_cast<double>(chosen.num) / chosen.denom;
+  return p;
+}
+
+void decompress(std::string_view bytes, const JpegPlan& p, std::uint8_t* dst) {
   if (tjDecompress2(decompressor(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    static_cast<unsigned long>(bytes.size()), rgb.data, w, 0, h, TJPF_RGB,
-                    flags) != 0)
+                    static_cast<unsigned long>(bytes.size()), dst, p.width, 0, p.height, TJPF_RGB,
+                    p.flags) != 0)
     fail_decompress("corrupt JPEG: ");
-  if (scale) *scale = static_cast<double>(chosen.num) / chosen.denom;
+}
+
+}  // namespace
+
+cv::Mat decode_rgb(std::string_view bytes, int min_width, int min_height,
+                   const DecodeOptions& options, double* scale) {
+  const ImageFormat format = sniff_format(bytes);
+  if (format != ImageFormat::kJpeg) return decode_other_rgb(bytes, format, scale);
+  const JpegPlan p = plan_jpeg(bytes, min_width, min_height, options);
+  cv::Mat rgb(p.height, p.width, CV_8UC3);
+  decompress(bytes, p, rgb.data);
+  if (scale) *scale = p.scale;
+  return rgb;
+}
+
+cv::Mat decode_rgb_into(std::string_view bytes, int min_width, int min_height,
+                        const DecodeOptions& options, double* scale,
+                        std::vector<std::uint8_t>& buffer) {
+  const ImageFormat format = sniff_format(bytes);
+  if (format != ImageFormat::kJpeg) return decode_other_rgb(bytes, format, scale);
+  const JpegPlan p = plan_jpeg(bytes, min_width, min_height, options);
+  const std::size_t need = static_cast<std::size_t>(p.width) * p.height * 3;
+  if (buffer.size() < need) buffer.resize(need);
+  cv::Mat rgb(p.height, p.width, CV_8UC3, buffer.data());
+  decompress(bytes, p, rgb.data);
+  if (scale) *scale = p.scale;
   return rgb;
 }
 

@@ -56,7 +56,8 @@ struct ChwWriter {
     for (int c = 0; c < 3; ++c)
       for (int v = 0; v < 256; ++v) lut[c][v] = static_cast<float>(v) * sc[c] + sh[c];
   }
-  void write(const cv::Mat& image, float* dst) const {
+  // `mirror`: write the image flipped left-right (the pipeline's final hflip, done here).
+  void write(const cv::Mat& image, float* dst, bool mirror) const {
     const int h = image.rows, w = image.cols;
     const std::size_t plane = static_cast<std::size_t>(h) * w;
     if (image.type() == CV_8UC3) {
@@ -65,6 +66,15 @@ struct ChwWriter {
       float* c2 = dst + 2 * plane;
       for (int y = 0; y < h; ++y) {
         const std::uint8_t* p = image.ptr<std::uint8_t>(y);
+        if (mirror) {
+          for (int x = w - 1; x >= 0; --x) {
+            const std::uint8_t* q = p + 3 * x;
+            *c0++ = lut[0][q[0]];
+            *c1++ = lut[1][q[1]];
+            *c2++ = lut[2][q[2]];
+          }
+          continue;
+        }
         for (int x = 0; x < w; ++x, p += 3) {
           *c0++ = lut[0][p[0]];
           *c1++ = lut[1][p[1]];
@@ -75,7 +85,13 @@ struct ChwWriter {
     }
     ENDOKED_CHECK(image.type() == CV_32FC3, "loader: images must be 8-bit or float RGB");
     thread_local std::vector<cv::Mat> planes;
-    cv::split(image, planes);
+    if (mirror) {
+      cv::Mat flipped;
+      cv::flip(image, flipped, 1);
+      cv::split(flipped, planes);
+    } else {
+      cv::split(image, planes);
+    }
     for (int c = 0; c < 3; ++c) {
       cv::Mat out(h, w, CV_32F, dst + static_cast<std::size_t>(c) * plane);
       planes[static_cast<std::size_t>(c)].convertTo(out, CV_32F, scale[c], shift[c]);
@@ -83,10 +99,13 @@ struct ChwWriter {
   }
 };
 
-void write_mask(const cv::Mat& mask, std::uint8_t* dst) {
+void write_mask(const cv::Mat& mask, std::uint8_t* dst, bool mirror) {
   for (int y = 0; y < mask.rows; ++y) {
     const auto* m = mask.ptr<std::uint8_t>(y);
-    for (int x = 0; x < mask.cols; ++x) *dst++ = m[x] > 127 ? 1 : 0;
+    if (mirror)
+      for (int x = mask.cols - 1; x >= 0; --x) *dst++ = m[x] > 127 ? 1 : 0;
+    else
+      for (int x = 0; x < mask.cols; ++x) *dst++ = m[x] > 127 ? 1 : 0;
   }
 }
 
@@ -101,6 +120,7 @@ struct Loader::Impl {
   bool skip_corrupt;
   bool single;
   std::unique_ptr<ChwWriter> chw;  // with the final normalise fused in
+  double final_hflip_p = -1;       // the final hflip's probability, done by the CHW copy
 
   std::mutex mutex;
   std::condition_variable work_ready, step_done;
@@ -125,7 +145,12 @@ struct Loader::Impl {
         skip_corrupt(o.on_error == "skip"),
         single(dataset->single_image()) {
     cv::Vec3f mean, std, scale(1.0f / 255, 1.0f / 255, 1.0f / 255), shift(0, 0, 0);
-    if (pipeline.pop_normalise(mean, std)) {
+    // A final normalise and a final horizontal flip commute with each other and are done by
+    // the CHW copy (one pass over the pixels instead of three).
+    bool normalise = pipeline.pop_normalise(mean, std);
+    final_hflip_p = pipeline.pop_final_hflip();
+    if (!normalise && final_hflip_p >= 0) normalise = pipeline.pop_normalise(mean, std);
+    if (normalise) {
       for (int k = 0; k < 3; ++k) {
         scale[k] = 1.0f / (255.0f * std[k]);
         shift[k] = -mean[k] / std[k];
@@ -252,8 +277,12 @@ struct Loader::Impl {
       try {
         const cv::Size need = pipeline.decode_size(r.width, r.height);
         double scale = 1.0;
-        s.image = decode_rgb(r.bytes, need.width, need.height, DecodeOptions{options.dct_scaling},
-                             &scale);
+        // Every image of this thread decodes into the same, cache-warm buffer; the sample is
+        // finished (copied into its batch) before this thread decodes the next one.
+        thread_local std::vector<std::uint8_t> decoded;
+        s.image = decode_rgb_into(r.bytes, need.width, need.height,
+                                  DecodeOptions{options.dct_scaling, options.fast_decode}, &scale,
+                                  decoded);
         if (scale != 1.0)
           for (Box& b : s.boxes)
             b = {static_cast<float>(b.x0 * scale), static_cast<float>(b.y0 * scale),
@@ -277,17 +306,20 @@ struct Loader::Impl {
       }
       Rng rng = item_rng.fork("image", k);
       pipeline.apply(s, rng);
+      // The final hflip's draw, made where the flip would have made it; the copy mirrors.
+      const bool mirror = final_hflip_p >= 0 && rng.bernoulli(final_hflip_p);
+      if (mirror) flip_boxes(s.boxes, s.image.size(), true);
       if (single) {
         const auto [dst, mdst] = batch_slot(step, slot, s);
-        chw->write(s.image, dst);
-        if (mdst) write_mask(s.mask, mdst);
+        chw->write(s.image, dst, mirror);
+        if (mdst) write_mask(s.mask, mdst, mirror);
         p.in_batch = true;
       } else {
         p.chw = at::empty({3, s.image.rows, s.image.cols}, at::TensorOptions().dtype(at::kFloat));
-        chw->write(s.image, p.chw.data_ptr<float>());
+        chw->write(s.image, p.chw.data_ptr<float>(), mirror);
         if (!s.mask.empty()) {
           p.mask = at::empty({1, s.mask.rows, s.mask.cols}, at::TensorOptions().dtype(at::kByte));
-          write_mask(s.mask, p.mask.data_ptr<std::uint8_t>());
+          write_mask(s.mask, p.mask.data_ptr<std::uint8_t>(), mirror);
         }
       }
       p.boxes = std::move(s.boxes);

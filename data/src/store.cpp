@@ -1,5 +1,6 @@
 #include "endoked/data/store.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -282,7 +283,12 @@ ShardInfo ShardWriter::close() {
 struct ShardReader::Impl {
   std::string path;
   h5::Handle file;
-  std::map<std::string, h5::Handle> blobs;  // open blob datasets
+  std::map<std::string, h5::Handle> blobs;                               // open blob datasets
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> blob_at;  // file offset, size
+  int fd = -1;  // the file, for reading contiguous blobs directly
+  ~Impl() {
+    if (fd >= 0) ::close(fd);
+  }
   std::map<std::string, std::vector<std::string>> strings;
   std::map<std::string, std::vector<std::int64_t>> ints;
   std::map<std::string, std::vector<double>> floats;
@@ -370,6 +376,52 @@ std::string ShardReader::blob(const std::string& table, const std::string& colum
   if (it == impl_->blobs.end())
     it = impl_->blobs.emplace(key, h5::open_dataset(impl_->file.get(), key, impl_->path)).first;
   return h5::read_bytes(it->second.get(), off[row], len[row], impl_->path + " " + key);
+}
+
+std::optional<ShardReader::BlobLocation> ShardReader::blob_location(const std::string& table,
+                                                                    const std::string& column,
+                                                                    std::int64_t row) {
+  const auto& off = ints(table, column + "_offset");
+  const auto& len = ints(table, column + "_length");
+  ENDOKED_CHECK(row >= 0 && row < static_cast<std::int64_t>(off.size()), impl_->path, ": row ", row,
+                " outside ", table, "/", column, " of ", off.size(), " rows");
+  const std::string key = table + "/" + column;
+  auto at = impl_->blob_at.find(key);
+  if (at == impl_->blob_at.end()) {
+    auto it = impl_->blobs.find(key);
+    if (it == impl_->blobs.end())
+      it = impl_->blobs.emplace(key, h5::open_dataset(impl_->file.get(), key, impl_->path)).first;
+    at = impl_->blob_at
+             .emplace(key, std::make_pair(h5::contiguous_offset(it->second.get()),
+                                          h5::extent(it->second.get())))
+             .first;
+  }
+  const auto [base, size] = at->second;
+  if (base < 0) return std::nullopt;
+  ENDOKED_CHECK(off[row] >= 0 && len[row] >= 0 && off[row] + len[row] <= size, impl_->path, " ",
+                key, ": bytes [", off[row], ", ", off[row] + len[row], ") of row ", row,
+                " outside a dataset of ", size, " bytes");
+  if (impl_->fd < 0) {
+    impl_->fd = ::open(impl_->path.c_str(), O_RDONLY | O_CLOEXEC);
+    ENDOKED_CHECK(impl_->fd >= 0, impl_->path, ": cannot open: ", std::strerror(errno));
+  }
+  return BlobLocation{impl_->fd, base + off[row], len[row],
+                      impl_->path + " " + key + " row " + std::to_string(row)};
+}
+
+std::string ShardReader::read_blob_at(const BlobLocation& at) {
+  std::string out;
+  out.resize(static_cast<std::size_t>(at.length));
+  std::int64_t done = 0;
+  while (done < at.length) {
+    const ssize_t n = ::pread(at.fd, out.data() + done, static_cast<std::size_t>(at.length - done),
+                              static_cast<off_t>(at.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    ENDOKED_CHECK(n > 0, at.where,
+                  ": read failed: ", n < 0 ? std::strerror(errno) : "file too short");
+    done += n;
+  }
+  return out;
 }
 
 std::string ShardReader::attr(const std::string& name) const {
@@ -499,9 +551,17 @@ ExamRecord RecordStore::exam(std::int64_t index) {
 }
 
 ImageRecord RecordStore::image(std::int64_t index, bool with_bytes) {
-  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
-  const Location at = locate(image_start_, index, "image");
-  return image_locked(at.shard, at.row, with_bytes);
+  std::optional<ShardReader::BlobLocation> where;
+  ImageRecord im;
+  {
+    std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+    const Location at = locate(image_start_, index, "image");
+    if (with_bytes) where = shard(at.shard).blob_location("images", "bytes", at.row);
+    // A contiguous blob is read below, outside the library lock (threads read in parallel).
+    im = image_locked(at.shard, at.row, with_bytes && !where);
+  }
+  if (where) im.bytes = ShardReader::read_blob_at(*where);
+  return im;
 }
 
 std::vector<RecordStore::ExamSpan> RecordStore::exam_spans() {

@@ -16,6 +16,13 @@ cv::Mat warp(const cv::Mat& image, const cv::Matx23d& m, cv::Size out, int inter
   return dst;
 }
 
+void flip_boxes(std::vector<Box>& boxes, cv::Size size, bool horizontal) {
+  const float W = static_cast<float>(size.width), H = static_cast<float>(size.height);
+  for (Box& b : boxes)
+    b = horizontal ? Box{W - b.x1, b.y0, W - b.x0, b.y1, b.label}
+                   : Box{b.x0, H - b.y1, b.x1, H - b.y0, b.label};
+}
+
 Box map_box(const Box& b, const cv::Matx23d& m, cv::Size out) {
   const double xs[4] = {b.x0, b.x1, b.x0, b.x1}, ys[4] = {b.y0, b.y0, b.y1, b.y1};
   double x0 = 1e30, y0 = 1e30, x1 = -1e30, y1 = -1e30;
@@ -203,11 +210,10 @@ class Flip final : public Transform {
     const int code = horizontal_ ? 1 : 0;
     cv::flip(s.image, s.image, code);
     if (!s.mask.empty()) cv::flip(s.mask, s.mask, code);
-    const float W = static_cast<float>(s.image.cols), H = static_cast<float>(s.image.rows);
-    for (Box& b : s.boxes)
-      b = horizontal_ ? Box{W - b.x1, b.y0, W - b.x0, b.y1, b.label}
-                      : Box{b.x0, H - b.y1, b.x1, H - b.y0, b.label};
+    flip_boxes(s.boxes, s.image.size(), horizontal_);
   }
+  bool horizontal() const { return horizontal_; }
+  double p() const { return p_; }
 
  private:
   bool horizontal_;
@@ -291,6 +297,15 @@ Pipeline::Pipeline(const std::vector<TransformSpec>& specs) {
 
 void Pipeline::apply(Sample& sample, Rng& rng) const {
   for (const auto& t : transforms_) t->apply(sample, rng);
+}
+
+double Pipeline::pop_final_hflip() {
+  if (transforms_.empty()) return -1;
+  const auto* f = dynamic_cast<const Flip*>(transforms_.back().get());
+  if (!f || !f->horizontal()) return -1;
+  const double p = f->p();
+  transforms_.pop_back();
+  return p;
 }
 
 bool Pipeline::pop_normalise(cv::Vec3f& mean, cv::Vec3f& std) {

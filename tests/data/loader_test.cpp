@@ -341,3 +341,41 @@ TEST_F(LoaderTest, FilterByScoresFromAFloatSidecar) {
 
 }  // namespace
 }  // namespace endoked::data
+
+namespace endoked::data {
+namespace {
+
+// The final hflip is done by the CHW copy: with p = 1 the batch is exactly the p = 0 batch
+// mirrored (images, masks and boxes), and a flip that is not last goes through the pipeline.
+TEST_F(LoaderTest, FinalFlipInTheCopyEqualsAFlippedImage) {
+  auto d = make_dataset(options());
+  auto with_flip = [](double p, bool last) {
+    LoaderOptions o = loader(8, 2);
+    TransformSpec resize, flip, norm;
+    resize.name = "resize";
+    resize.size = {48, 40};
+    flip.name = "hflip";
+    flip.p = p;
+    norm.name = "normalise";
+    o.transforms = last ? std::vector<TransformSpec>{resize, norm, flip}
+                        : std::vector<TransformSpec>{flip, resize, norm};
+    return o;
+  };
+  const auto plain = epoch(d, with_flip(0.0, true));
+  const auto mirrored = epoch(d, with_flip(1.0, true));
+  const auto early = epoch(d, with_flip(1.0, false));  // flip before the resize
+  ASSERT_EQ(plain.size(), mirrored.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_TRUE(at::equal(mirrored[i].images, plain[i].images.flip({3})));
+    EXPECT_TRUE(at::equal(mirrored[i].masks, plain[i].masks.flip({3})));
+    EXPECT_LT((early[i].images - mirrored[i].images).abs().mean().item<float>(), 0.05f);
+    for (std::size_t k = 0; k < plain[i].boxes.size(); ++k)
+      for (std::size_t j = 0; j < plain[i].boxes[k].size(); ++j) {
+        EXPECT_FLOAT_EQ(mirrored[i].boxes[k][j].x0, 48 - plain[i].boxes[k][j].x1);
+        EXPECT_FLOAT_EQ(mirrored[i].boxes[k][j].y1, plain[i].boxes[k][j].y1);
+      }
+  }
+}
+
+}  // namespace
+}  // namespace endoked::data

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,6 +105,18 @@ class ShardReader {
   /// Any numeric column as doubles (ints converted): labels and scores.
   std::vector<double> numbers(const std::string& table, const std::string& column);
   std::string blob(const std::string& table, const std::string& column, std::int64_t row);
+  /// Where a blob's bytes lie in the file when its dataset is contiguous (every store this
+  /// version writes): read them with read_blob_at() without HDF5 and without its lock. Empty
+  /// for other layouts (use blob()).
+  struct BlobLocation {
+    int fd = -1;
+    std::int64_t offset = 0, length = 0;
+    std::string where;  // file and row, for messages
+  };
+  std::optional<BlobLocation> blob_location(const std::string& table, const std::string& column,
+                                            std::int64_t row);
+  /// pread of a located blob; thread-safe.
+  static std::string read_blob_at(const BlobLocation& at);
   std::string attr(const std::string& name) const;
 
  private:

@@ -36,6 +36,9 @@ struct Sample {
 
 // ---------------- per-image functions ----------------
 
+/// Mirrors boxes in an image of the given size (horizontal: x → W − x; else y → H − y).
+void flip_boxes(std::vector<Box>& boxes, cv::Size size, bool horizontal);
+
 /// out = M · [x, y, 1]ᵀ for every output pixel's source (cv::warpAffine semantics, M maps
 /// input → output). Border: constant 0.
 cv::Mat warp(const cv::Mat& image, const cv::Matx23d& m, cv::Size out, int interpolation);
@@ -110,6 +113,10 @@ class Pipeline {
   /// When the last transform is normalise, removes it and returns its mean/std so that the
   /// caller can fuse it with the layout change to CHW (one pass instead of two).
   bool pop_normalise(cv::Vec3f& mean, cv::Vec3f& std);
+  /// When the last transform is a horizontal flip, removes it and returns its probability
+  /// (else a negative number). The caller then draws rng.bernoulli(p) after apply() — the same
+  /// draw the flip would have made — and mirrors while copying out (the loader's CHW writer).
+  double pop_final_hflip();
 
  private:
   std::vector<std::unique_ptr<Transform>> transforms_;
