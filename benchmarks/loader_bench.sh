@@ -42,6 +42,7 @@ for round in 1 2 3 4 5; do
     for dct in 0 1; do
       "$BENCH" loader --store "$W/store" --threads $t --dct $dct --seconds "$SECONDS_EACH" >>"$results"
     done
+    "$BENCH" loader --store "$W/store" --threads $t --dct 0 --fast 1 --seconds "$SECONDS_EACH" >>"$results"
     /usr/bin/python3 benchmarks/loader_peer.py "$W/store" --workers $t --seconds "$SECONDS_EACH" >>"$results"
   done
 done
@@ -58,7 +59,8 @@ by = {k: statistics.median(v) for k, v in runs.items()}
 modes = [("bare_decode_full", "bare full-size decode (limit)"),
          ("endoked_loader_full_decode", "endoked, full decode"),
          ("endoked_loader_dct_scaled", "endoked, DCT-scaled"),
-         ("python_dataloader", "Python DataLoader")]
+         ("python_dataloader", "Python DataLoader"),
+         ("endoked_loader_full_decode_fast", "endoked, full decode, fast IDCT (loader.fast_decode)")]
 out = {"command": command, "source": source, "git_revision": revision,
        "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
        "machine": f"{os.cpu_count()} cores", "output": "batches of 32 x 3 x 224 x 224 float32",
@@ -68,8 +70,8 @@ out = {"command": command, "source": source, "git_revision": revision,
 for t in (1, 2):
     bare, py = by[("bare_decode_full", t)], by[("python_dataloader", t)]
     out["ratios"][f"{t}_threads"] = {
-        **{f"{m}_vs_bare": by[(m, t)] / bare for m, _ in modes[1:3]},
-        **{f"{m}_vs_python": by[(m, t)] / py for m, _ in modes[1:3]}}
+        **{f"{m}_vs_bare": by[(m, t)] / bare for m, _ in modes if m.startswith("endoked")},
+        **{f"{m}_vs_python": by[(m, t)] / py for m, _ in modes if m.startswith("endoked")}}
 os.makedirs("benchmarks/results", exist_ok=True)
 json.dump(out, open("benchmarks/results/loader.json", "w"), indent=2)
 with open("benchmarks/results/loader.md", "w") as f:
@@ -82,6 +84,6 @@ with open("benchmarks/results/loader.md", "w") as f:
         vb = f"{a / by[('bare_decode_full', 1)]:.2f} / {b / by[('bare_decode_full', 2)]:.2f}"
         vp = f"{a / by[('python_dataloader', 1)]:.2f} / {b / by[('python_dataloader', 2)]:.2f}"
         f.write(f"| {name} | {a:.0f} ({a:.0f}) | {b:.0f} ({b / 2:.0f}) | {vb} | {vp} |\n")
-    f.write("\nGoals: ≥ 2× the Python peer; ≥ 0.8× the bare decode limit at full-size decode; above it with scaled decode.\n")
+    f.write("\nGoals: ≥ 2× the Python peer; ≥ 0.8× the bare decode limit at full-size decode (accurate IDCT, as the bare loop); above it with scaled decode.\n")
 print(open("benchmarks/results/loader.md").read())
 PY
