@@ -127,8 +127,7 @@ report::ExamLabels failed_labels(const std::string& version, const std::string& 
 
 LlmOptions::LlmOptions()
     : base_url(env_or("ENDOKED_LLM_BASE_URL", "http://127.0.0.1:8000/v1")),
-      model(env_or("ENDOKED_LLM_MODEL", "")),
-      api_key(env_or("ENDOKED_LLM_API_KEY", env_or("OPENAI_API_KEY", ""))) {}
+      model(env_or("ENDOKED_LLM_MODEL", "")) {}
 
 json LlmStats::to_json() const {
   return {{"requests", requests.load()},
@@ -279,6 +278,8 @@ LlmClient::LlmClient(LlmOptions options)
   ENDOKED_CHECK(options_.concurrency >= 1, "label.llm.concurrency must be ≥ 1");
   while (!options_.base_url.empty() && options_.base_url.back() == '/')
     options_.base_url.pop_back();
+  if (options_.api_key.empty())
+    options_.api_key = env_or("ENDOKED_LLM_API_KEY", env_or("OPENAI_API_KEY", ""));
 }
 
 LlmClient::~LlmClient() = default;

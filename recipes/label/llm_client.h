@@ -26,7 +26,8 @@ namespace endoked::recipes {
 struct LlmOptions {
   std::string base_url;  // default: $ENDOKED_LLM_BASE_URL, else http://127.0.0.1:8000/v1
   std::string model;     // default: $ENDOKED_LLM_MODEL
-  std::string api_key;   // default: $ENDOKED_LLM_API_KEY, else $OPENAI_API_KEY
+  std::string api_key;   // empty: $ENDOKED_LLM_API_KEY, else $OPENAI_API_KEY, read when the
+                         // client starts (so the secret never lands in a saved config)
   std::string response_format = "json_schema";  // json_schema | json_object | none
   double temperature = 0.0;                     // sample 0
   double sample_temperature = 0.7;              // samples 1…k−1
@@ -46,7 +47,9 @@ struct LlmOptions {
   void visit(V& v) {
     v("base_url", base_url, "server base URL up to /v1 (default $ENDOKED_LLM_BASE_URL)");
     v("model", model, "model name sent to the server (default $ENDOKED_LLM_MODEL)");
-    v("api_key", api_key, "bearer token (default $ENDOKED_LLM_API_KEY or $OPENAI_API_KEY)");
+    v("api_key", api_key,
+      "bearer token; empty: $ENDOKED_LLM_API_KEY or $OPENAI_API_KEY (preferred: a key written "
+      "here is saved in the run's config.yaml)");
     v("response_format", response_format, "json_schema | json_object | none");
     v("temperature", temperature, "temperature of the first sample");
     v("sample_temperature", sample_temperature, "temperature of further samples (ensemble)");

@@ -37,6 +37,7 @@ class FakeServer {
           {
             std::lock_guard<std::mutex> lock(mutex_);  // handlers run on the server's thread pool
             last_request_ = req.body;
+            last_authorization_ = req.get_header_value("Authorization");
           }
           answer_(n, json::parse(req.body), res);
         });
@@ -50,6 +51,10 @@ class FakeServer {
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
   int requests() const { return requests_; }
+  std::string last_authorization() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_authorization_;
+  }
   std::string last_request() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return last_request_;
@@ -62,7 +67,7 @@ class FakeServer {
   int port_ = 0;
   std::atomic<int> requests_{0};
   mutable std::mutex mutex_;
-  std::string last_request_;
+  std::string last_request_, last_authorization_;
 };
 
 }  // namespace endoked::recipes

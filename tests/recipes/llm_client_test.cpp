@@ -78,9 +78,14 @@ TEST(LlmClient, GoodReplyThenCacheHit) {
   EXPECT_EQ(*again.label(kReport).polyp_present.value, "positive");
   EXPECT_EQ(s.requests(), 1);
   EXPECT_EQ(again.stats().cache_hits.load(), 1);
-  // Another sample is another cache key.
-  again.label(kReport, 1);
+  // Another sample is another cache key. The key comes from the environment when the
+  // config has none.
+  ::setenv("ENDOKED_LLM_API_KEY", "sekret", 1);
+  LlmClient keyed(options(s, dir.path() + "/cache"));
+  ::unsetenv("ENDOKED_LLM_API_KEY");
+  keyed.label(kReport, 1);
   EXPECT_EQ(s.requests(), 2);
+  EXPECT_EQ(s.last_authorization(), "Bearer sekret");
 }
 
 TEST(LlmClient, InvalidJsonAndSchemaViolationsAreRetriedThenUncertain) {
