@@ -1,5 +1,7 @@
 #include "endoked/core/config.h"
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -238,6 +240,10 @@ void Decoder::finish() const {
     ENDOKED_FAIL("config: unknown key '", full, "' at ", v.key_origin.str(),
                  " (known here: ", known, ")");
   }
+}
+
+void Encoder::emit(double value) {
+  out_ << fmt::format("{}", value);
 }
 
 }  // namespace endoked::config

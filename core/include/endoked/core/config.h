@@ -187,6 +187,8 @@ class Encoder {
     out_ << YAML::EndMap;
   }
   void emit(bool value) { out_ << (value ? "true" : "false"); }
+  /// The shortest text that reads back as the same double (0.7, not 0.69999999999999996).
+  void emit(double value);
   YAML::Emitter& out_;
 };
 
