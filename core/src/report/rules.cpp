@@ -280,32 +280,61 @@ MentionState RulesLabeller::context(const std::string& sentence, Span target,
   return a.state_of(w.sentences[0], tf, tl);
 }
 
-ExamLabels RulesLabeller::label(const std::string& report) const {
-  const Lexicon& L = pick(report);
-  const Aggregation& agg = L.aggregation;
-  thread_local Work w;
-  Analysis a(L, report, w);
-  a.split();
-  a.match_all();
+namespace {
 
-  ExamLabels out;
-  out.labeller = "rules";
-  out.version = "rules-1/" + L.version;
-  out.language = L.language;
+// One report's labelling: sentence by sentence (mentions, exam quality, polyp descriptions,
+// pathology entries), then the report-level decision. Holds the evidence gathered so far.
+class Labelling {
+ public:
+  Labelling(const Lexicon& lex, Analysis& analysis, Work& work, ExamLabels& labels)
+      : L(lex),
+        agg(lex.aggregation),
+        a(analysis),
+        w(work),
+        out(labels),
+        polyps(labels.polyps),
+        fc(lex.aggregation.conf_field) {}
 
-  std::vector<Span> affirmed, possible, negated, normal;
-  std::vector<SectionKind> affirmed_kinds;
-  std::vector<std::pair<std::string, Span>> prep_votes;
-  std::int64_t stated = 0;
-  bool multiple = false;
-  auto& polyps = out.polyps;
-  const double fc = agg.conf_field;
+  void run() {
+    for (const auto& s : w.sentences)
+      if (s.kind != SectionKind::kIgnore) sentence(s);
+    decide();
+  }
 
-  for (const auto& s : w.sentences) {
-    if (s.kind == SectionKind::kIgnore) continue;
-    const auto mb = w.matches.begin() + s.match_first, me = w.matches.begin() + s.match_last;
-    // Mentions and their ConText states.
+ private:
+  using It = std::vector<Match>::const_iterator;
+
+  void sentence(const Sentence& s) {
+    const It mb = w.matches.begin() + s.match_first, me = w.matches.begin() + s.match_last;
     std::vector<Mention> mentions;
+    const Mention* first_affirmed = read_mentions(s, mb, me, mentions);
+    quality(s, mb, me);
+    if (!current(s.kind)) return;
+    // Attributes of this sentence, nearest to the first affirmed mention.
+    const std::int32_t anchor = first_affirmed ? first_affirmed->first : s.first;
+    const std::vector<SizeHit> sizes = find_sizes(s, mb, me);
+    const int quantity = find_quantity(s, mb, me, first_affirmed != nullptr, anchor, sizes);
+    if (s.kind == SectionKind::kFindings) {
+      findings(s, mb, me, first_affirmed != nullptr, anchor, sizes, quantity);
+    } else if (s.kind == SectionKind::kImpression) {
+      if (first_affirmed && quantity > 0) stated = std::max<std::int64_t>(stated, quantity);
+      if (first_affirmed && quantity < 0) multiple = true;
+    } else if (s.kind == SectionKind::kPathology) {
+      pathology(s, mb, me, nearest(mb, me, Cat::kSegment, anchor));
+    }
+  }
+
+  const Match* nearest(It mb, It me, Cat c, std::int32_t anchor) const {
+    const Match* best = nullptr;
+    for (auto it = mb; it != me; ++it)
+      if (a.tag_of(*it, c) &&
+          (!best || std::abs(it->first - anchor) < std::abs(best->first - anchor)))
+        best = &*it;
+    return best;
+  }
+
+  // Target mentions with their ConText states; returns the first affirmed polyp mention.
+  const Mention* read_mentions(const Sentence& s, It mb, It me, std::vector<Mention>& mentions) {
     for (auto it = mb; it != me; ++it) {
       const Tag* t = a.tag_of(*it, Cat::kTarget);
       const Tag* h = a.tag_of(*it, Cat::kHistology);
@@ -333,7 +362,11 @@ ExamLabels RulesLabeller::label(const std::string& report) const {
         if (!first_affirmed && m.what != "polypectomy") first_affirmed = &m;
       }
     }
-    // Quality of the exam.
+    return first_affirmed;
+  }
+
+  // Bowel preparation, caecal intubation and normal-exam phrases.
+  void quality(const Sentence& s, It mb, It me) {
     bool prep_term = s.kind == SectionKind::kPreparation;
     for (auto it = mb; it != me; ++it) {
       if (a.tag_of(*it, Cat::kPrepTerm)) prep_term = true;
@@ -368,18 +401,10 @@ ExamLabels RulesLabeller::label(const std::string& report) const {
         }
       }
     }
-    if (!current(s.kind)) continue;
+  }
 
-    // Attributes of this sentence, nearest to the first affirmed mention.
-    const std::int32_t anchor = first_affirmed ? first_affirmed->first : s.first;
-    auto nearest = [&](Cat c) -> const Match* {
-      const Match* best = nullptr;
-      for (auto it = mb; it != me; ++it)
-        if (a.tag_of(*it, c) &&
-            (!best || std::abs(it->first - anchor) < std::abs(best->first - anchor)))
-          best = &*it;
-      return best;
-    };
+  // "6 mm", "1.5 cm", ranges "8-9 mm" and products "10 x 8 mm" (the largest number counts).
+  std::vector<SizeHit> find_sizes(const Sentence& s, It mb, It me) const {
     std::vector<SizeHit> sizes;
     for (auto it = mb; it != me; ++it) {
       const Tag* u = a.tag_of(*it, Cat::kSizeUnit);
@@ -406,9 +431,14 @@ ExamLabels RulesLabeller::label(const std::string& report) const {
       h.mm = best * u->number;
       sizes.push_back(h);
     }
-    // Quantity: a number right before the target, or number + classifier anywhere.
+    return sizes;
+  }
+
+  // A number right before the target ("two 5 mm polyps"), number + classifier anywhere
+  // ("两枚"), or −1 for "multiple"; 0 when none.
+  int find_quantity(const Sentence& s, It mb, It me, bool affirmed, std::int32_t anchor,
+                    const std::vector<SizeHit>& sizes) const {
     int quantity = 0;
-    Span quantity_span{};
     auto number_at = [&](std::int32_t k) -> double {
       const Token& t = w.tokens[static_cast<std::size_t>(k)];
       if (t.type == TokType::kNumber) return t.number;
@@ -418,17 +448,16 @@ ExamLabels RulesLabeller::label(const std::string& report) const {
       return -1;
     };
     for (auto it = mb; it != me; ++it) {
-      if (a.tag_of(*it, Cat::kMultiple) && (!first_affirmed || L.language == "zh" ||
-                                            (it->last < anchor && anchor - it->last <= 4))) {
-        if (!quantity) quantity = -1, quantity_span = a.span(*it);
+      if (a.tag_of(*it, Cat::kMultiple) &&
+          (!affirmed || L.language == "zh" || (it->last < anchor && anchor - it->last <= 4))) {
+        if (!quantity) quantity = -1;
       }
       if (a.tag_of(*it, Cat::kClassifier) && it->first > s.first) {
         const double n = number_at(it->first - 1);
-        if (n > 0 && n <= 50)
-          quantity = static_cast<int>(n), quantity_span = a.span(it->first - 1, it->last);
+        if (n > 0 && n <= 50) quantity = static_cast<int>(n);
       }
     }
-    if (first_affirmed && quantity <= 0) {
+    if (affirmed && quantity <= 0) {
       for (std::int32_t k = anchor - 1; k >= std::max(s.first, anchor - 4); --k) {
         const Token& t = w.tokens[static_cast<std::size_t>(k)];
         const bool unit_follows = std::any_of(sizes.begin(), sizes.end(), [&](const SizeHit& h) {
@@ -441,16 +470,21 @@ ExamLabels RulesLabeller::label(const std::string& report) const {
              w.lower[static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(k - 1)].begin)] !=
                  '(')) {
           quantity = static_cast<int>(n);
-          quantity_span = a.span(k, k);
           break;
         }
       }
     }
 
-    const Match* seg = nearest(Cat::kSegment);
-    const Match* morph = nearest(Cat::kMorphology);
-    const Match* paris = nearest(Cat::kParis);
-    const Match* sword = nearest(Cat::kSizeWord);
+    return quantity;
+  }
+
+  // A findings sentence describes a new polyp, states a count, or adds a removal to the last.
+  void findings(const Sentence& s, It mb, It me, bool affirmed, std::int32_t anchor,
+                const std::vector<SizeHit>& sizes, int quantity) {
+    const Match* seg = nearest(mb, me, Cat::kSegment, anchor);
+    const Match* morph = nearest(mb, me, Cat::kMorphology, anchor);
+    const Match* paris = nearest(mb, me, Cat::kParis, anchor);
+    const Match* sword = nearest(mb, me, Cat::kSizeWord, anchor);
     // The most specific removal: a named method over a bare "removed"/"polypectomy".
     const Match* removal = nullptr;
     for (auto it = mb; it != me; ++it)
@@ -462,141 +496,168 @@ ExamLabels RulesLabeller::label(const std::string& report) const {
     for (const auto& h : sizes)
       if (!size || std::abs(h.first - anchor) < std::abs(size->first - anchor)) size = &h;
 
-    if (s.kind == SectionKind::kFindings) {
-      const bool describes = first_affirmed && (seg || size || sword || morph || paris);
-      if (describes) {
-        PolypLabel p;
-        p.evidence.push_back(a.sentence_span(s));
-        if (seg) p.segment.set(a.tag_of(*seg, Cat::kSegment)->value, fc, a.span(*seg));
-        if (size) {
-          p.size_mm.set(size->mm, fc, a.span(size->first, size->last));
-          p.size_class.set(size_class(size->mm), fc, a.span(size->first, size->last));
-        } else if (sword) {
-          p.size_class.set(a.tag_of(*sword, Cat::kSizeWord)->value, fc, a.span(*sword));
-        }
-        if (paris) p.paris.set(a.tag_of(*paris, Cat::kParis)->value, fc, a.span(*paris));
-        if (morph)
-          p.morphology.set(a.tag_of(*morph, Cat::kMorphology)->value, fc, a.span(*morph));
-        else if (paris)
-          p.morphology.set(paris_morphology(*p.paris.value), fc, a.span(*paris));
-        if (removal) p.removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
-        p.quantity = quantity ? quantity : 1;
-        polyps.push_back(std::move(p));
-      } else {
-        if (first_affirmed && quantity > 0) stated = std::max<std::int64_t>(stated, quantity);
-        if (first_affirmed && quantity < 0) multiple = true;
-        if (removal && !polyps.empty() && !polyps.back().removal.value) {
-          polyps.back().removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
-          polyps.back().evidence.push_back(a.sentence_span(s));
-        }
+    const bool describes = affirmed && (seg || size || sword || morph || paris);
+    if (describes) {
+      PolypLabel p;
+      p.evidence.push_back(a.sentence_span(s));
+      if (seg) p.segment.set(a.tag_of(*seg, Cat::kSegment)->value, fc, a.span(*seg));
+      if (size) {
+        p.size_mm.set(size->mm, fc, a.span(size->first, size->last));
+        p.size_class.set(size_class(size->mm), fc, a.span(size->first, size->last));
+      } else if (sword) {
+        p.size_class.set(a.tag_of(*sword, Cat::kSizeWord)->value, fc, a.span(*sword));
       }
-    } else if (s.kind == SectionKind::kImpression) {
-      if (first_affirmed && quantity > 0) stated = std::max<std::int64_t>(stated, quantity);
-      if (first_affirmed && quantity < 0) multiple = true;
-    } else if (s.kind == SectionKind::kPathology) {
-      const Match* hist = nullptr;
-      for (auto it = mb; it != me && !hist; ++it)
-        if (a.tag_of(*it, Cat::kHistology) && !a.state_of(s, it->first, it->last).negated)
-          hist = &*it;
-      if (!hist) continue;
-      const Match* dys = nullptr;
-      for (auto it = mb; it != me && !dys; ++it)
-        if (a.tag_of(*it, Cat::kDysplasia) && !a.state_of(s, it->first, it->last).negated)
-          dys = &*it;
-      // "(k)" or "k)" at the start of the entry.
-      int index = 0;
-      for (std::int32_t k = s.first; k < std::min(s.last, s.first + 2); ++k) {
-        const Token& t = w.tokens[static_cast<std::size_t>(k)];
-        if (t.type == TokType::kNumber && k + 1 < s.last &&
-            w.lower[static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(k + 1)].begin)] ==
-                ')') {
-          index = static_cast<int>(t.number);
-          break;
-        }
+      if (paris) p.paris.set(a.tag_of(*paris, Cat::kParis)->value, fc, a.span(*paris));
+      if (morph)
+        p.morphology.set(a.tag_of(*morph, Cat::kMorphology)->value, fc, a.span(*morph));
+      else if (paris)
+        p.morphology.set(paris_morphology(*p.paris.value), fc, a.span(*paris));
+      if (removal) p.removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
+      p.quantity = quantity ? quantity : 1;
+      polyps.push_back(std::move(p));
+    } else {
+      if (affirmed && quantity > 0) stated = std::max<std::int64_t>(stated, quantity);
+      if (affirmed && quantity < 0) multiple = true;
+      if (removal && !polyps.empty() && !polyps.back().removal.value) {
+        polyps.back().removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
+        polyps.back().evidence.push_back(a.sentence_span(s));
       }
-      const std::string seg_value = seg ? a.tag_of(*seg, Cat::kSegment)->value : std::string();
-      PolypLabel* target = nullptr;
-      if (index >= 1 && index <= static_cast<int>(polyps.size()) &&
-          !polyps[static_cast<std::size_t>(index - 1)].histology.value)
-        target = &polyps[static_cast<std::size_t>(index - 1)];
-      // By segment: prefer a polyp that was removed or biopsied (tissue reached pathology).
-      for (int pass = 0; pass < 2 && !target; ++pass)
-        for (auto& p : polyps)
-          if (!target && !seg_value.empty() && !p.histology.value && p.segment.value &&
-              *p.segment.value == seg_value &&
-              (pass == 1 || (p.removal.value && *p.removal.value != "not_removed")))
-            target = &p;
-      if (!target) {
-        polyps.emplace_back();
-        target = &polyps.back();
-        if (seg) target->segment.set(seg_value, fc, a.span(*seg));
-      }
-      const std::string hv = a.tag_of(*hist, Cat::kHistology)->value;
-      target->histology.set(hv, fc, a.span(*hist));
-      if (auto g = pathology_group(hv)) target->group.set(*g, fc, a.span(*hist));
-      if (dys) target->dysplasia.set(a.tag_of(*dys, Cat::kDysplasia)->value, fc, a.span(*dys));
-      target->evidence.push_back(a.sentence_span(s));
     }
   }
 
-  // Report-level decision.
-  std::int64_t described = 0;
-  for (const auto& p : polyps) {
-    if (p.quantity > 0) described += p.quantity;
-    if (p.quantity < 0) multiple = true, described += 1;
+  // A pathology entry: its histology and dysplasia go to the polyp it names.
+  void pathology(const Sentence& s, It mb, It me, const Match* seg) {
+    const Match* hist = nullptr;
+    for (auto it = mb; it != me && !hist; ++it)
+      if (a.tag_of(*it, Cat::kHistology) && !a.state_of(s, it->first, it->last).negated)
+        hist = &*it;
+    if (!hist) return;
+    const Match* dys = nullptr;
+    for (auto it = mb; it != me && !dys; ++it)
+      if (a.tag_of(*it, Cat::kDysplasia) && !a.state_of(s, it->first, it->last).negated) dys = &*it;
+    // "(k)" or "k)" at the start of the entry.
+    int index = 0;
+    for (std::int32_t k = s.first; k < std::min(s.last, s.first + 2); ++k) {
+      const Token& t = w.tokens[static_cast<std::size_t>(k)];
+      if (t.type == TokType::kNumber && k + 1 < s.last &&
+          w.lower[static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(k + 1)].begin)] ==
+              ')') {
+        index = static_cast<int>(t.number);
+        break;
+      }
+    }
+    const std::string seg_value = seg ? a.tag_of(*seg, Cat::kSegment)->value : std::string();
+    PolypLabel* target = nullptr;
+    if (index >= 1 && index <= static_cast<int>(polyps.size()) &&
+        !polyps[static_cast<std::size_t>(index - 1)].histology.value)
+      target = &polyps[static_cast<std::size_t>(index - 1)];
+    // By segment: prefer a polyp that was removed or biopsied (tissue reached pathology).
+    for (int pass = 0; pass < 2 && !target; ++pass)
+      for (auto& p : polyps)
+        if (!target && !seg_value.empty() && !p.histology.value && p.segment.value &&
+            *p.segment.value == seg_value &&
+            (pass == 1 || (p.removal.value && *p.removal.value != "not_removed")))
+          target = &p;
+    if (!target) {
+      polyps.emplace_back();
+      target = &polyps.back();
+      if (seg) target->segment.set(seg_value, fc, a.span(*seg));
+    }
+    const std::string hv = a.tag_of(*hist, Cat::kHistology)->value;
+    target->histology.set(hv, fc, a.span(*hist));
+    if (auto g = pathology_group(hv)) target->group.set(*g, fc, a.span(*hist));
+    if (dys) target->dysplasia.set(a.tag_of(*dys, Cat::kDysplasia)->value, fc, a.span(*dys));
+    target->evidence.push_back(a.sentence_span(s));
   }
-  const int kinds = [&] {
-    std::vector<SectionKind> k = affirmed_kinds;
-    std::sort(k.begin(), k.end());
-    return static_cast<int>(std::unique(k.begin(), k.end()) - k.begin());
-  }();
-  auto& present = out.polyp_present;
-  if (static_cast<int>(affirmed.size()) >= agg.min_affirmed) {
-    present.value = "positive";
-    present.confidence = kinds >= 2 ? agg.conf_positive_confirmed : agg.conf_positive;
-    if (!possible.empty()) present.confidence -= agg.conf_conflict_penalty;
-    present.evidence = affirmed;
-    const std::int64_t n = std::max(described, stated);
-    out.polyp_count.value = std::max<std::int64_t>(n, multiple ? 2 : 1);
-    out.count_exact = !(multiple && stated == 0) && n > 0;
-    out.polyp_count.confidence = out.count_exact ? fc : fc / 2;
-    for (const auto& p : polyps)
-      out.polyp_count.evidence.insert(out.polyp_count.evidence.end(), p.evidence.begin(),
-                                      p.evidence.end());
-  } else {
-    polyps.clear();
-    if (!possible.empty()) {
-      present.value = "uncertain";
-      present.confidence = agg.conf_uncertain;
-      present.evidence = possible;
-    } else if (!negated.empty() || !normal.empty()) {
-      present.value = "negative";
-      present.confidence = negated.empty() ? agg.conf_negative_normal_only : agg.conf_negative;
-      present.evidence = negated;
-      present.evidence.insert(present.evidence.end(), normal.begin(), normal.end());
-      out.polyp_count.value = 0;
-      out.polyp_count.confidence = present.confidence;
+
+  // Report-level decision.
+  void decide() {
+    std::int64_t described = 0;
+    for (const auto& p : polyps) {
+      if (p.quantity > 0) described += p.quantity;
+      if (p.quantity < 0) multiple = true, described += 1;
+    }
+    const int kinds = [&] {
+      std::vector<SectionKind> k = affirmed_kinds;
+      std::sort(k.begin(), k.end());
+      return static_cast<int>(std::unique(k.begin(), k.end()) - k.begin());
+    }();
+    auto& present = out.polyp_present;
+    if (static_cast<int>(affirmed.size()) >= agg.min_affirmed) {
+      present.value = "positive";
+      present.confidence = kinds >= 2 ? agg.conf_positive_confirmed : agg.conf_positive;
+      if (!possible.empty()) present.confidence -= agg.conf_conflict_penalty;
+      present.evidence = affirmed;
+      const std::int64_t n = std::max(described, stated);
+      out.polyp_count.value = std::max<std::int64_t>(n, multiple ? 2 : 1);
+      out.count_exact = !(multiple && stated == 0) && n > 0;
+      out.polyp_count.confidence = out.count_exact ? fc : fc / 2;
+      for (const auto& p : polyps)
+        out.polyp_count.evidence.insert(out.polyp_count.evidence.end(), p.evidence.begin(),
+                                        p.evidence.end());
     } else {
-      present.value = "not_mentioned";
-      present.confidence = agg.conf_not_mentioned;
+      polyps.clear();
+      if (!possible.empty()) {
+        present.value = "uncertain";
+        present.confidence = agg.conf_uncertain;
+        present.evidence = possible;
+      } else if (!negated.empty() || !normal.empty()) {
+        present.value = "negative";
+        present.confidence = negated.empty() ? agg.conf_negative_normal_only : agg.conf_negative;
+        present.evidence = negated;
+        present.evidence.insert(present.evidence.end(), normal.begin(), normal.end());
+        out.polyp_count.value = 0;
+        out.polyp_count.confidence = present.confidence;
+      } else {
+        present.value = "not_mentioned";
+        present.confidence = agg.conf_not_mentioned;
+      }
+    }
+    if (!out.history_of_polypectomy.value) {
+      out.history_of_polypectomy.value = false;
+      out.history_of_polypectomy.confidence = agg.conf_not_mentioned;
+    }
+    if (!prep_votes.empty()) {
+      std::map<std::string, int> n;
+      for (const auto& v : prep_votes) ++n[v.first];
+      std::string best = prep_votes.front().first;
+      for (const auto& v : prep_votes)
+        if (n[v.first] > n[best]) best = v.first;
+      out.bowel_prep.value = best;
+      out.bowel_prep.confidence =
+          n.size() == 1 ? fc : fc * n[best] / static_cast<double>(prep_votes.size());
+      for (const auto& v : prep_votes)
+        if (v.first == best) out.bowel_prep.evidence.push_back(v.second);
     }
   }
-  if (!out.history_of_polypectomy.value) {
-    out.history_of_polypectomy.value = false;
-    out.history_of_polypectomy.confidence = agg.conf_not_mentioned;
-  }
-  if (!prep_votes.empty()) {
-    std::map<std::string, int> n;
-    for (const auto& v : prep_votes) ++n[v.first];
-    std::string best = prep_votes.front().first;
-    for (const auto& v : prep_votes)
-      if (n[v.first] > n[best]) best = v.first;
-    out.bowel_prep.value = best;
-    out.bowel_prep.confidence =
-        n.size() == 1 ? fc : fc * n[best] / static_cast<double>(prep_votes.size());
-    for (const auto& v : prep_votes)
-      if (v.first == best) out.bowel_prep.evidence.push_back(v.second);
-  }
+
+  const Lexicon& L;
+  const Aggregation& agg;
+  Analysis& a;
+  Work& w;
+  ExamLabels& out;
+  std::vector<PolypLabel>& polyps;
+  const double fc;
+  std::vector<Span> affirmed, possible, negated, normal;
+  std::vector<SectionKind> affirmed_kinds;
+  std::vector<std::pair<std::string, Span>> prep_votes;
+  std::int64_t stated = 0;
+  bool multiple = false;
+};
+
+}  // namespace
+
+ExamLabels RulesLabeller::label(const std::string& report) const {
+  const Lexicon& L = pick(report);
+  thread_local Work w;
+  Analysis a(L, report, w);
+  a.split();
+  a.match_all();
+  ExamLabels out;
+  out.labeller = "rules";
+  out.version = "rules-1/" + L.version;
+  out.language = L.language;
+  Labelling(L, a, w, out).run();
   return out;
 }
 
