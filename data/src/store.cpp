@@ -285,7 +285,8 @@ struct ShardReader::Impl {
   h5::Handle file;
   std::map<std::string, h5::Handle> blobs;                               // open blob datasets
   std::map<std::string, std::pair<std::int64_t, std::int64_t>> blob_at;  // file offset, size
-  int fd = -1;  // the file, for reading contiguous blobs directly
+  int fd = -1;                                 // the file, for reading contiguous blobs directly
+  hid_t blob_dataset(const std::string& key);  // opened once, then cached
   ~Impl() {
     if (fd >= 0) ::close(fd);
   }
@@ -365,47 +366,58 @@ std::vector<double> ShardReader::numbers(const std::string& table, const std::st
   return std::vector<double>(v.begin(), v.end());
 }
 
+namespace {
+
+// Offset and length of a blob row (columns <column>_offset and <column>_length), checked.
+struct BlobRow {
+  std::string key;  // "<table>/<column>"
+  std::int64_t offset = 0, length = 0;
+};
+
+BlobRow blob_row(ShardReader& r, const std::string& table, const std::string& column,
+                 std::int64_t row) {
+  const auto& off = r.ints(table, column + "_offset");
+  const auto& len = r.ints(table, column + "_length");
+  ENDOKED_CHECK(row >= 0 && row < static_cast<std::int64_t>(off.size()), r.path(), ": row ", row,
+                " outside ", table, "/", column, " of ", off.size(), " rows");
+  return {table + "/" + column, off[static_cast<std::size_t>(row)],
+          len[static_cast<std::size_t>(row)]};
+}
+
+}  // namespace
+
+hid_t ShardReader::Impl::blob_dataset(const std::string& key) {
+  auto it = blobs.find(key);
+  if (it == blobs.end()) it = blobs.emplace(key, h5::open_dataset(file.get(), key, path)).first;
+  return it->second.get();
+}
+
 std::string ShardReader::blob(const std::string& table, const std::string& column,
                               std::int64_t row) {
-  const auto& off = ints(table, column + "_offset");
-  const auto& len = ints(table, column + "_length");
-  ENDOKED_CHECK(row >= 0 && row < static_cast<std::int64_t>(off.size()), impl_->path, ": row ", row,
-                " outside ", table, "/", column, " of ", off.size(), " rows");
-  const std::string key = table + "/" + column;
-  auto it = impl_->blobs.find(key);
-  if (it == impl_->blobs.end())
-    it = impl_->blobs.emplace(key, h5::open_dataset(impl_->file.get(), key, impl_->path)).first;
-  return h5::read_bytes(it->second.get(), off[row], len[row], impl_->path + " " + key);
+  const BlobRow b = blob_row(*this, table, column, row);
+  return h5::read_bytes(impl_->blob_dataset(b.key), b.offset, b.length, impl_->path + " " + b.key);
 }
 
 std::optional<ShardReader::BlobLocation> ShardReader::blob_location(const std::string& table,
                                                                     const std::string& column,
                                                                     std::int64_t row) {
-  const auto& off = ints(table, column + "_offset");
-  const auto& len = ints(table, column + "_length");
-  ENDOKED_CHECK(row >= 0 && row < static_cast<std::int64_t>(off.size()), impl_->path, ": row ", row,
-                " outside ", table, "/", column, " of ", off.size(), " rows");
-  const std::string key = table + "/" + column;
+  const BlobRow b = blob_row(*this, table, column, row);
+  const std::string& key = b.key;
   auto at = impl_->blob_at.find(key);
   if (at == impl_->blob_at.end()) {
-    auto it = impl_->blobs.find(key);
-    if (it == impl_->blobs.end())
-      it = impl_->blobs.emplace(key, h5::open_dataset(impl_->file.get(), key, impl_->path)).first;
-    at = impl_->blob_at
-             .emplace(key, std::make_pair(h5::contiguous_offset(it->second.get()),
-                                          h5::extent(it->second.get())))
-             .first;
+    const hid_t d = impl_->blob_dataset(key);
+    at = impl_->blob_at.emplace(key, std::make_pair(h5::contiguous_offset(d), h5::extent(d))).first;
   }
   const auto [base, size] = at->second;
   if (base < 0) return std::nullopt;
-  ENDOKED_CHECK(off[row] >= 0 && len[row] >= 0 && off[row] + len[row] <= size, impl_->path, " ",
-                key, ": bytes [", off[row], ", ", off[row] + len[row], ") of row ", row,
+  ENDOKED_CHECK(b.offset >= 0 && b.length >= 0 && b.offset + b.length <= size, impl_->path, " ",
+                key, ": bytes [", b.offset, ", ", b.offset + b.length, ") of row ", row,
                 " outside a dataset of ", size, " bytes");
   if (impl_->fd < 0) {
     impl_->fd = ::open(impl_->path.c_str(), O_RDONLY | O_CLOEXEC);
     ENDOKED_CHECK(impl_->fd >= 0, impl_->path, ": cannot open: ", std::strerror(errno));
   }
-  return BlobLocation{impl_->fd, base + off[row], len[row],
+  return BlobLocation{impl_->fd, base + b.offset, b.length,
                       impl_->path + " " + key + " row " + std::to_string(row)};
 }
 
