@@ -83,6 +83,17 @@ TEST(ReportRules, HandWrittenCases) {
   EXPECT_TRUE(l.count_exact);
   EXPECT_EQ(*l.bowel_prep.value, "fair");
 
+  // A pathology entry wrapped over two lines keeps its site.
+  const auto path = labeller().label(
+      "FINAL DIAGNOSIS:\nC.  SIGMOID COLON, POLYP (BIOPSY):  -\n Tubular adenoma  - No high-grade "
+      "dysplasia\nD.  RECTUM, POLYP (SNARED):  - Tubulovillous adenoma\n");
+  ASSERT_EQ(path.polyps.size(), 2u);
+  EXPECT_EQ(*path.polyps[0].segment.value, "sigmoid");
+  EXPECT_EQ(*path.polyps[0].histology.value, "tubular_adenoma");
+  EXPECT_FALSE(path.polyps[0].dysplasia.value.has_value());  // "No high-grade dysplasia"
+  EXPECT_EQ(*path.polyps[1].segment.value, "rectum");
+  EXPECT_EQ(*path.polyps[1].histology.value, "tubulovillous_adenoma");
+
   // History and family mentions are not current polyps; negation and hedging are scoped.
   const auto h = labeller().label(
       "Indication: history of polypectomy; family history of colon cancer.\n"

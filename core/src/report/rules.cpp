@@ -526,12 +526,17 @@ class Labelling {
   }
 
   // A pathology entry: its histology and dysplasia go to the polyp it names.
+  // An entry whose site and diagnosis stand in two sentences ("C. SIGMOID COLON, POLYP:" then
+  // "Tubular adenoma") takes the site of the sentence just before it.
   void pathology(const Sentence& s, It mb, It me, const Match* seg) {
     const Match* hist = nullptr;
     for (auto it = mb; it != me && !hist; ++it)
       if (a.tag_of(*it, Cat::kHistology) && !a.state_of(s, it->first, it->last).negated)
         hist = &*it;
+    const Match* site_before = site_only_;
+    site_only_ = !hist ? seg : nullptr;
     if (!hist) return;
+    if (!seg) seg = site_before;
     const Match* dys = nullptr;
     for (auto it = mb; it != me && !dys; ++it)
       if (a.tag_of(*it, Cat::kDysplasia) && !a.state_of(s, it->first, it->last).negated) dys = &*it;
@@ -643,6 +648,8 @@ class Labelling {
   std::vector<std::pair<std::string, Span>> prep_votes;
   std::int64_t stated = 0;
   bool multiple = false;
+  const Match* site_only_ =
+      nullptr;  // the last pathology sentence's site, when it had no diagnosis
 };
 
 }  // namespace
