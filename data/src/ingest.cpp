@@ -70,19 +70,15 @@ IngestPlan IngestPlan::from_json(const json& j) {
 json ShardOutcome::to_json() const {
   json rj = json::array();
   for (const auto& r : rejects) rj.push_back(r.to_json());
-  return {{"file", info.file},   {"exams", info.exams},     {"images", info.images},
-          {"bytes", info.bytes}, {"sha256", info.sha256},   {"content_sha256", info.content_sha256},
-          {"rejects", rj},       {"bytes_read", bytes_read}};
+  json j = info.to_json();
+  j["rejects"] = rj;
+  j["bytes_read"] = bytes_read;
+  return j;
 }
 
 ShardOutcome ShardOutcome::from_json(const json& j) {
   ShardOutcome o;
-  o.info.file = j.at("file").get<std::string>();
-  o.info.exams = j.at("exams").get<std::int64_t>();
-  o.info.images = j.at("images").get<std::int64_t>();
-  o.info.bytes = j.at("bytes").get<std::int64_t>();
-  o.info.sha256 = j.at("sha256").get<std::string>();
-  o.info.content_sha256 = j.at("content_sha256").get<std::string>();
+  o.info = ShardInfo::from_json(j);
   for (const auto& r : j.at("rejects")) o.rejects.push_back(Reject::from_json(r));
   o.bytes_read = j.at("bytes_read").get<std::int64_t>();
   return o;

@@ -46,15 +46,25 @@ std::string Manifest::content_sha256() const {
   return h.hex();
 }
 
+nlohmann::json ShardInfo::to_json() const {
+  return {{"file", file},   {"exams", exams},   {"images", images},
+          {"bytes", bytes}, {"sha256", sha256}, {"content_sha256", content_sha256}};
+}
+
+ShardInfo ShardInfo::from_json(const nlohmann::json& j) {
+  ShardInfo info;
+  info.file = j.at("file").get<std::string>();
+  info.exams = j.at("exams").get<std::int64_t>();
+  info.images = j.at("images").get<std::int64_t>();
+  info.bytes = j.at("bytes").get<std::int64_t>();
+  info.sha256 = j.at("sha256").get<std::string>();
+  info.content_sha256 = j.at("content_sha256").get<std::string>();
+  return info;
+}
+
 nlohmann::json Manifest::to_json() const {
   nlohmann::json shards_json = nlohmann::json::array();
-  for (const auto& s : shards)
-    shards_json.push_back({{"file", s.file},
-                           {"exams", s.exams},
-                           {"images", s.images},
-                           {"bytes", s.bytes},
-                           {"sha256", s.sha256},
-                           {"content_sha256", s.content_sha256}});
+  for (const auto& s : shards) shards_json.push_back(s.to_json());
   return {{"format", kStoreFormat},
           {"kind", kind},
           {"schema_version", schema_version},
@@ -79,13 +89,7 @@ Manifest Manifest::from_json(const nlohmann::json& j, const std::string& where) 
     m.provenance = j.value("provenance", nlohmann::json::object());
     m.summary = j.value("summary", nlohmann::json::object());
     for (const auto& s : j.at("shards")) {
-      ShardInfo info;
-      info.file = s.at("file").get<std::string>();
-      info.exams = s.at("exams").get<std::int64_t>();
-      info.images = s.at("images").get<std::int64_t>();
-      info.bytes = s.at("bytes").get<std::int64_t>();
-      info.sha256 = s.at("sha256").get<std::string>();
-      info.content_sha256 = s.at("content_sha256").get<std::string>();
+      ShardInfo info = ShardInfo::from_json(s);
       ENDOKED_CHECK(info.file.find('/') == std::string::npos, where, ": shard name '", info.file,
                     "' must be a plain file name");
       m.shards.push_back(std::move(info));

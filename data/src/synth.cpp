@@ -14,10 +14,6 @@ using nlohmann::json;
 
 namespace endoked::data {
 namespace {
-json shard_json(const ShardInfo& s) {
-  return {{"file", s.file},   {"exams", s.exams},   {"images", s.images},
-          {"bytes", s.bytes}, {"sha256", s.sha256}, {"content_sha256", s.content_sha256}};
-}
 const char* kReportHeader = "exam_id,centre,language,report\n";
 }  // namespace
 
@@ -95,9 +91,9 @@ SynthShardOutcome synth_shard(const SynthOptions& opt, int shard, const std::str
     out.exams += 1;
     out.images += static_cast<std::int64_t>(g.frames.size());
   }
-  out.truth = shard_json(truth.close());
+  out.truth = truth.close().to_json();
   if (records) {
-    out.records = shard_json(records->close());
+    out.records = records->close().to_json();
   } else {
     files::atomic_write(fmt::format("{}/reports.part-{:05d}.csv", output_dir, shard), report_rows);
   }

@@ -9,14 +9,11 @@ namespace {
 
 using report::ExamLabels;
 
+// The evidence of one answer as one line of text.
 std::string quote(const std::string& report, const std::vector<report::Span>& spans) {
   std::string out;
-  for (const auto& s : spans) {
-    if (s.end > static_cast<std::int64_t>(report.size()) || s.begin > s.end) continue;
-    if (!out.empty()) out += " … ";
-    out +=
-        report.substr(static_cast<std::size_t>(s.begin), static_cast<std::size_t>(s.end - s.begin));
-  }
+  for (const auto& text : report::evidence_text(report, spans))
+    out += (out.empty() ? "" : " … ") + text;
   return out;
 }
 

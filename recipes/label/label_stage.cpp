@@ -22,22 +22,6 @@ namespace fs = std::filesystem;
 namespace endoked::recipes {
 namespace {
 
-json shard_info_json(const data::ShardInfo& i) {
-  return {{"file", i.file},   {"exams", i.exams},   {"images", i.images},
-          {"bytes", i.bytes}, {"sha256", i.sha256}, {"content_sha256", i.content_sha256}};
-}
-
-data::ShardInfo shard_info_from(const json& j) {
-  data::ShardInfo i;
-  i.file = j.at("file");
-  i.exams = j.at("exams");
-  i.images = j.at("images");
-  i.bytes = j.at("bytes");
-  i.sha256 = j.at("sha256");
-  i.content_sha256 = j.at("content_sha256");
-  return i;
-}
-
 // The labellers of one run.
 struct Labellers {
   std::unique_ptr<report::RulesLabeller> rules;
@@ -108,8 +92,7 @@ json label_shard(const Labellers& labellers, const LabelOptions& o, const data::
     counts[presence] = counts.value(presence, 0) + 1;
     for (const auto& row : reviews[k]) review.push_back(review_csv_line(ids[k], row));
   }
-  return {
-      {"shard", s}, {"info", shard_info_json(w.close())}, {"counts", counts}, {"review", review}};
+  return {{"shard", s}, {"info", w.close().to_json()}, {"counts", counts}, {"review", review}};
 }
 
 }  // namespace
@@ -161,7 +144,7 @@ json run_label(dist::Communicator& comm, const LabelOptions& o, const RunDir& ru
   std::sort(parts.begin(), parts.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& [s, sh] : parts) {
-    m.shards[static_cast<std::size_t>(s)] = shard_info_from(sh["info"]);
+    m.shards[static_cast<std::size_t>(s)] = data::ShardInfo::from_json(sh["info"]);
     for (const auto& [k, v] : sh["counts"].items())
       counts[k] = counts.value(k, 0) + v.get<std::int64_t>();
     for (const auto& line : sh["review"]) review.push_back(line.get<std::string>());

@@ -73,16 +73,7 @@ nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt
                   {"truth", opt.truth_dir()}};
 
   if (comm.is_root()) {
-    auto to_info = [](const json& j) {
-      data::ShardInfo s;
-      s.file = j["file"];
-      s.exams = j["exams"];
-      s.images = j["images"];
-      s.bytes = j["bytes"];
-      s.sha256 = j["sha256"];
-      s.content_sha256 = j["content_sha256"];
-      return s;
-    };
+    const auto to_info = &data::ShardInfo::from_json;
     json provenance = {{"command", "synth"},
                        {"git_revision", git_revision()},
                        {"created", utc_timestamp()},

@@ -2,6 +2,10 @@
 // hand-written hard cases, and its lexicon loading.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "../common/test_util.h"
+
 #include "endoked/core/error.h"
 #include "endoked/core/report/eval.h"
 #include "endoked/core/report/rules.h"
@@ -160,6 +164,21 @@ TEST(ReportRules, LexiconErrorsNameTheKey) {
       load_lexicon("language: en\nversion: t\nsentence_breaks: ['.']\ntargets: {polyp: [a. b]}\n",
                    "t.yaml"),
       Error);
+}
+
+TEST(ReportRules, UserLexiconReplacesTheOneOfItsLanguage) {
+  testing::TempDir dir;
+  {
+    std::ofstream f(dir / "mine.yaml");
+    f << "language: en\nversion: en-mine\ntargets: {polyp: [growth]}\n"
+         "modifiers: {negated: {forward: [no]}}\n";
+  }
+  const auto lexicons = recipes::load_lexicons({dir / "mine.yaml"});
+  ASSERT_EQ(lexicons.size(), 2u);
+  const RulesLabeller mine(lexicons);
+  EXPECT_EQ(mine.version(), "rules-1/en-mine,zh-1");
+  EXPECT_EQ(*mine.label("Findings: a growth in the rectum.").polyp_present.value, "positive");
+  EXPECT_EQ(*mine.label("Findings: a polyp in the rectum.").polyp_present.value, "not_mentioned");
 }
 
 }  // namespace

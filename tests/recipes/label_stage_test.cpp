@@ -6,9 +6,9 @@
 #include <fstream>
 
 #include "../common/test_util.h"
+#include "chat_server.h"
 #include "endoked/core/error.h"
 #include "endoked/data/store.h"
-#include "fake_llm_server.h"
 #include "recipes/label/label_stage.h"
 #include "recipes/synth/synth_stage.h"
 
@@ -110,7 +110,7 @@ TEST(LabelStage, RulesThenEvalAndExport) {
 
 TEST(LabelStage, EnsembleReviewsDisagreementsAndRerunsFromCache) {
   Corpus c;
-  FakeServer server(
+  ChatServer server(
       [](int, const json&, httplib::Response& res) { reply_ok(res, always_positive().dump()); });
   LabelOptions rules;
   rules.store = c.dir / "corpus";

@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "../common/test_util.h"
+#include "chat_server.h"
 #include "endoked/core/error.h"
-#include "fake_llm_server.h"
 #include "recipes/label/llm_client.h"
 
 namespace endoked::recipes {
@@ -42,7 +42,7 @@ json good_reply() {
           {"evidence", {"A 6 mm sessile polyp", "not in the report"}}};
 }
 
-LlmOptions options(const FakeServer& s, const std::string& cache) {
+LlmOptions options(const ChatServer& s, const std::string& cache) {
   LlmOptions o;
   o.base_url = s.url();
   o.model = "test-model";
@@ -56,7 +56,7 @@ LlmOptions options(const FakeServer& s, const std::string& cache) {
 
 TEST(LlmClient, GoodReplyThenCacheHit) {
   TempDir dir;
-  FakeServer s([](int, const json& req, httplib::Response& res) {
+  ChatServer s([](int, const json& req, httplib::Response& res) {
     EXPECT_EQ(req["model"], "test-model");
     EXPECT_EQ(req["response_format"]["type"], "json_schema");
     EXPECT_EQ(req["messages"][1]["content"].get<std::string>().find("Report:"), 0u);
@@ -90,7 +90,7 @@ TEST(LlmClient, GoodReplyThenCacheHit) {
 
 TEST(LlmClient, InvalidJsonAndSchemaViolationsAreRetriedThenUncertain) {
   TempDir dir;
-  FakeServer s([](int n, const json&, httplib::Response& res) {
+  ChatServer s([](int n, const json&, httplib::Response& res) {
     if (n == 0) return reply_ok(res, "{not json");
     json bad = good_reply();
     bad["polyp_present"] = "maybe";
@@ -113,7 +113,7 @@ TEST(LlmClient, InvalidJsonAndSchemaViolationsAreRetriedThenUncertain) {
 
 TEST(LlmClient, SchemaViolationThenGoodReply) {
   TempDir dir;
-  FakeServer s([](int n, const json&, httplib::Response& res) {
+  ChatServer s([](int n, const json&, httplib::Response& res) {
     json r = good_reply();
     if (n == 0) r["polyps"][0]["size_mm"] = "six";
     reply_ok(res, r.dump());
@@ -125,7 +125,7 @@ TEST(LlmClient, SchemaViolationThenGoodReply) {
 
 TEST(LlmClient, TooManyRequestsThenSuccess) {
   TempDir dir;
-  FakeServer s([](int n, const json&, httplib::Response& res) {
+  ChatServer s([](int n, const json&, httplib::Response& res) {
     if (n < 2) {
       res.status = 429;
       res.set_header("Retry-After", "0.02");
@@ -142,7 +142,7 @@ TEST(LlmClient, TooManyRequestsThenSuccess) {
 
 TEST(LlmClient, ServerErrorsExhaustRetries) {
   TempDir dir;
-  FakeServer s([](int, const json&, httplib::Response& res) {
+  ChatServer s([](int, const json&, httplib::Response& res) {
     res.status = 500;
     res.set_content("boom", "text/plain");
   });
@@ -158,7 +158,7 @@ TEST(LlmClient, ServerErrorsExhaustRetries) {
 
 TEST(LlmClient, TimeoutsAndASlowServer) {
   TempDir dir;
-  FakeServer s([](int n, const json&, httplib::Response& res) {
+  ChatServer s([](int n, const json&, httplib::Response& res) {
     std::this_thread::sleep_for(std::chrono::milliseconds(n < 2 ? 1500 : 400));
     reply_ok(res, good_reply().dump());
   });
@@ -182,7 +182,7 @@ TEST(LlmClient, TimeoutsAndASlowServer) {
 
 TEST(LlmClient, ResponseFormatDowngradeAndConfigurationErrors) {
   TempDir dir;
-  FakeServer s([](int, const json& req, httplib::Response& res) {
+  ChatServer s([](int, const json& req, httplib::Response& res) {
     if (req.contains("response_format") && req["response_format"]["type"] == "json_schema") {
       res.status = 400;
       res.set_content("{\"error\": \"response_format json_schema is not supported\"}",
@@ -195,7 +195,7 @@ TEST(LlmClient, ResponseFormatDowngradeAndConfigurationErrors) {
   EXPECT_EQ(*c.label(kReport).polyp_present.value, "positive");
   EXPECT_NE(s.last_request().find("json_object"), std::string::npos);
 
-  FakeServer denied([](int, const json&, httplib::Response& res) {
+  ChatServer denied([](int, const json&, httplib::Response& res) {
     res.status = 401;
     res.set_content("{\"error\": \"invalid api key\"}", "application/json");
   });

@@ -34,11 +34,7 @@ void LabelEvaluator::score(const std::string& exam, const std::string& field,
   if (right) ++t.right;
   ++t.confusion[truth][predicted];
   if (right) return;
-  json ev = json::array();
-  for (const auto& s : evidence)
-    if (s.end <= static_cast<std::int64_t>(report.size()) && s.begin <= s.end)
-      ev.push_back(report.substr(static_cast<std::size_t>(s.begin),
-                                 static_cast<std::size_t>(s.end - s.begin)));
+  const json ev = evidence_text(report, evidence);
   errors_.push_back({{"exam", exam},
                      {"field", field},
                      {"predicted", predicted},

@@ -54,6 +54,15 @@ std::int64_t code_point_offset(const std::string& text, std::int64_t byte_offset
   return n;
 }
 
+std::vector<std::string> evidence_text(const std::string& report, const std::vector<Span>& spans) {
+  std::vector<std::string> out;
+  for (const auto& s : spans)
+    if (s.begin >= 0 && s.begin <= s.end && s.end <= static_cast<std::int64_t>(report.size()))
+      out.push_back(report.substr(static_cast<std::size_t>(s.begin),
+                                  static_cast<std::size_t>(s.end - s.begin)));
+  return out;
+}
+
 void code_points_to_bytes(ExamLabels& l, const std::string& report) {
   std::vector<std::int64_t> byte_at;  // code point index → byte offset
   for (std::size_t i = 0; i < report.size(); ++i)
@@ -96,7 +105,8 @@ struct Offsets {
   }
   std::int64_t operator()(std::int64_t b) const {
     if (cp.empty()) return b;
-    return cp[static_cast<std::size_t>(std::clamp<std::int64_t>(b, 0, static_cast<std::int64_t>(cp.size()) - 1))];
+    return cp[static_cast<std::size_t>(
+        std::clamp<std::int64_t>(b, 0, static_cast<std::int64_t>(cp.size()) - 1))];
   }
 };
 

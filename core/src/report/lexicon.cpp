@@ -258,6 +258,10 @@ void Lexicon::finish() {
     });
 }
 
+const std::string& lexicon_language(const Lexicon& lexicon) {
+  return lexicon.language;
+}
+
 std::shared_ptr<const Lexicon> load_lexicon(const std::string& text, const std::string& origin) {
   YAML::Node root;
   try {
@@ -306,7 +310,8 @@ std::shared_ptr<const Lexicon> load_lexicon(const std::string& text, const std::
     }
 
   auto tag = [](Cat c, std::string v = {}, double n = 0) {
-    Tag t{c};
+    Tag t;
+    t.cat = c;
     t.value = std::move(v);
     t.number = n;
     return t;
@@ -364,7 +369,8 @@ std::shared_ptr<const Lexicon> load_lexicon(const std::string& text, const std::
         {"forward", Dir::kForward}, {"backward", Dir::kBackward}, {"both", Dir::kBoth}};
     for (const auto& [dname, dir] : kDirs)
       for (const auto& p : r.list(mods[name][dname], where + "." + dname)) {
-        Tag t{Cat::kModifier};
+        Tag t;
+        t.cat = Cat::kModifier;
         t.dir = dir;
         t.mod = mod;
         L.add_phrase(p, t);

@@ -41,7 +41,7 @@ enum class Dir : std::uint8_t { kForward, kBackward, kBoth };
 enum class Mod : std::uint8_t { kNegated, kPossible, kHistorical, kFamily, kHypothetical };
 
 struct Tag {
-  Cat cat;
+  Cat cat = Cat::kTarget;
   Dir dir = Dir::kForward;
   Mod mod = Mod::kNegated;
   std::string value;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <string_view>
 
 #include "endoked/core/error.h"
 #include "lexicon.h"
@@ -306,13 +307,13 @@ class Labelling {
 
   void sentence(const Sentence& s) {
     const It mb = w.matches.begin() + s.match_first, me = w.matches.begin() + s.match_last;
-    std::vector<Mention> mentions;
-    const Mention* first_affirmed = read_mentions(s, mb, me, mentions);
+    const Mention* first_affirmed = read_mentions(s, mb, me, mentions_);
     quality(s, mb, me);
     if (!current(s.kind)) return;
     // Attributes of this sentence, nearest to the first affirmed mention.
     const std::int32_t anchor = first_affirmed ? first_affirmed->first : s.first;
-    const std::vector<SizeHit> sizes = find_sizes(s, mb, me);
+    find_sizes(s, mb, me, sizes_);
+    const std::vector<SizeHit>& sizes = sizes_;
     const int quantity = find_quantity(s, mb, me, first_affirmed != nullptr, anchor, sizes);
     if (s.kind == SectionKind::kFindings) {
       findings(s, mb, me, first_affirmed != nullptr, anchor, sizes, quantity);
@@ -335,6 +336,7 @@ class Labelling {
 
   // Target mentions with their ConText states; returns the first affirmed polyp mention.
   const Mention* read_mentions(const Sentence& s, It mb, It me, std::vector<Mention>& mentions) {
+    mentions.clear();
     for (auto it = mb; it != me; ++it) {
       const Tag* t = a.tag_of(*it, Cat::kTarget);
       const Tag* h = a.tag_of(*it, Cat::kHistology);
@@ -404,8 +406,8 @@ class Labelling {
   }
 
   // "6 mm", "1.5 cm", ranges "8-9 mm" and products "10 x 8 mm" (the largest number counts).
-  std::vector<SizeHit> find_sizes(const Sentence& s, It mb, It me) const {
-    std::vector<SizeHit> sizes;
+  void find_sizes(const Sentence& s, It mb, It me, std::vector<SizeHit>& sizes) const {
+    sizes.clear();
     for (auto it = mb; it != me; ++it) {
       const Tag* u = a.tag_of(*it, Cat::kSizeUnit);
       if (!u) continue;
@@ -421,8 +423,8 @@ class Labelling {
         // A range or a product: "8-9 mm", "10 x 8 mm", "2 to 3 cm".
         if (k - 1 < s.first) break;
         const Token& sep = w.tokens[static_cast<std::size_t>(k - 1)];
-        const std::string st = w.lower.substr(static_cast<std::size_t>(sep.begin),
-                                              static_cast<std::size_t>(sep.end - sep.begin));
+        const std::string_view st = std::string_view(w.lower).substr(
+            static_cast<std::size_t>(sep.begin), static_cast<std::size_t>(sep.end - sep.begin));
         if (st != "-" && st != "x" && st != "to" && st != "*" && st != "\xC3\x97" && st != "~")
           break;
         k -= 2;
@@ -431,7 +433,6 @@ class Labelling {
       h.mm = best * u->number;
       sizes.push_back(h);
     }
-    return sizes;
   }
 
   // A number right before the target ("two 5 mm polyps"), number + classifier anywhere
@@ -648,8 +649,10 @@ class Labelling {
   std::vector<std::pair<std::string, Span>> prep_votes;
   std::int64_t stated = 0;
   bool multiple = false;
-  const Match* site_only_ =
-      nullptr;  // the last pathology sentence's site, when it had no diagnosis
+  // The last pathology sentence's site, when it had no diagnosis.
+  const Match* site_only_ = nullptr;
+  std::vector<Mention> mentions_;  // per sentence, reused
+  std::vector<SizeHit> sizes_;
 };
 
 }  // namespace

@@ -47,6 +47,10 @@ struct ShardInfo {
   std::int64_t bytes = 0;      // file size
   std::string sha256;          // of the file's bytes
   std::string content_sha256;  // of the logical content (tables and blobs, in order)
+  /// {"file", "exams", "images", "bytes", "sha256", "content_sha256"}, as in manifest.json.
+  nlohmann::json to_json() const;
+  /// Throws nlohmann::json::exception when a key is missing or has the wrong type.
+  static ShardInfo from_json(const nlohmann::json& j);
 };
 
 struct Manifest {

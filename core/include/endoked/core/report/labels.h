@@ -96,6 +96,9 @@ ExamLabels labels_from_json(const nlohmann::json& j);
 /// uncertain −1, not_mentioned −2.
 int presence_code(const std::string& presence);
 
+/// The text of each byte span of `report` (spans outside it are skipped).
+std::vector<std::string> evidence_text(const std::string& report, const std::vector<Span>& spans);
+
 /// Rewrites every evidence span from code-point offsets (labels read back from JSON) to byte
 /// offsets into `report`.
 void code_points_to_bytes(ExamLabels& labels, const std::string& report);

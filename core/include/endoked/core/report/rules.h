@@ -48,6 +48,8 @@ class Lexicon;
 /// Parses a lexicon file's text. Throws endoked::Error naming `origin` and the key.
 std::shared_ptr<const Lexicon> load_lexicon(const std::string& yaml_text,
                                             const std::string& origin);
+/// The lexicon file's `language` ("en", "zh", …).
+const std::string& lexicon_language(const Lexicon& lexicon);
 
 /// The ConText state of one target mention.
 struct MentionState {

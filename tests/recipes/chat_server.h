@@ -26,11 +26,12 @@ inline void reply_ok(httplib::Response& res, const std::string& content) {
   res.set_content(envelope(content), "application/json");
 }
 
-// A chat-completions server whose answer to request n (0-based) is decided by `answer`.
-class FakeServer {
+// A real HTTP server on 127.0.0.1 that speaks the chat-completions shape; its answer to request n
+// (0-based) is decided by `answer` (the test scripts good replies, errors and delays).
+class ChatServer {
  public:
   using Answer = std::function<void(int n, const json& request, httplib::Response&)>;
-  explicit FakeServer(Answer answer) : answer_(std::move(answer)) {
+  explicit ChatServer(Answer answer) : answer_(std::move(answer)) {
     server_.Post(
         "/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
           const int n = requests_++;
@@ -45,7 +46,7 @@ class FakeServer {
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ~FakeServer() {
+  ~ChatServer() {
     server_.stop();
     thread_.join();
   }
