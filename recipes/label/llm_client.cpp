@@ -310,8 +310,18 @@ std::string LlmClient::request_body(const std::string& report, int sample,
 
 LlmClient::Reply LlmClient::post(const std::string& body) const {
   Reply r;
-  CURL* h = curl_easy_init();
+  // One handle per thread, reset per request: its connection (and TLS session) to the server is
+  // reused instead of reconnecting for every report.
+  struct Handle {
+    CURL* h = curl_easy_init();
+    ~Handle() {
+      if (h) curl_easy_cleanup(h);
+    }
+  };
+  thread_local Handle handle;
+  CURL* h = handle.h;
   ENDOKED_CHECK(h, "llm: curl_easy_init failed");
+  curl_easy_reset(h);
   const std::string url = options_.base_url + "/chat/completions";
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
   if (!options_.api_key.empty())
@@ -338,7 +348,6 @@ LlmClient::Reply LlmClient::post(const std::string& body) const {
   else
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
   curl_slist_free_all(headers);
-  curl_easy_cleanup(h);
   return r;
 }
 

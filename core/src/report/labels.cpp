@@ -45,15 +45,6 @@ int presence_code(const std::string& p) {
   return -2;
 }
 
-std::int64_t code_point_offset(const std::string& text, std::int64_t byte_offset) {
-  const std::int64_t end =
-      std::min<std::int64_t>(byte_offset, static_cast<std::int64_t>(text.size()));
-  std::int64_t n = 0;
-  for (std::int64_t i = 0; i < end; ++i)
-    if ((static_cast<unsigned char>(text[static_cast<std::size_t>(i)]) & 0xC0) != 0x80) ++n;
-  return n;
-}
-
 std::vector<std::string> evidence_text(const std::string& report, const std::vector<Span>& spans) {
   std::vector<std::string> out;
   for (const auto& s : spans)

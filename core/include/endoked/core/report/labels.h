@@ -103,7 +103,4 @@ std::vector<std::string> evidence_text(const std::string& report, const std::vec
 /// offsets into `report`.
 void code_points_to_bytes(ExamLabels& labels, const std::string& report);
 
-/// Byte offset → code-point offset in a UTF-8 string.
-std::int64_t code_point_offset(const std::string& text, std::int64_t byte_offset);
-
 }  // namespace endoked::report
