@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """c10d Gloo all_reduce bus bandwidth (python3-torch, the same libtorch c10d), launched under
-mpirun with RANK/WORLD_SIZE from OMPI_COMM_WORLD_* (TOOLCHAIN #13). One JSON line per size."""
+mpirun with RANK/WORLD_SIZE from OMPI_COMM_WORLD_* (the torchrun of python3-torch 1.13 crashes on
+Python 3.11). One JSON line per size."""
 import json
 import os
 import sys

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """python3-torch DistributedDataParallel over Gloo, the peer of endoked_bench_ddp: torchvision
 ResNet-18, batch 16 per rank at 128x128, SGD (lr 0.01, momentum 0.9), 3 warm-up steps.
-Launched under mpirun (RANK/WORLD_SIZE from OMPI_COMM_WORLD_*; TOOLCHAIN #13).
+Launched under mpirun (RANK/WORLD_SIZE from OMPI_COMM_WORLD_*): the torchrun of python3-torch 1.13
+crashes on Python 3.11.
 usage: ddp_peer.py THREADS STEPS"""
 import json
 import os

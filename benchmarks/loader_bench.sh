@@ -2,7 +2,8 @@
 # Loader throughput: images/s (and per core) at 1 and 2 threads, 224x224 float output from
 # ~620x530 JPEGs, against (a) bare libjpeg-turbo full-size decode (the limit) and (b) a Python
 # torch DataLoader on the same store (benchmarks/loader_peer.py). Same malloc settings on both
-# sides (TOOLCHAIN #2): mallopt in the C++ main, GLIBC_TUNABLES for Python.
+# sides (glibc otherwise returns big buffers to the OS every step, 2–3× slower either way):
+# mallopt in the C++ main, GLIBC_TUNABLES for Python.
 # usage: benchmarks/loader_bench.sh [KVASIR_DIR] [SECONDS]
 #   KVASIR_DIR defaults to ../shared/data/kvasir-seg; without it a synthetic 620x530 store is used.
 set -euo pipefail

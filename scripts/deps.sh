@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages endoked builds and tests with (TOOLCHAIN list).
-# Quick when everything is present: it asks dpkg first and runs apt-get only for what is missing.
+# Installs the Debian 12 packages endoked builds and tests with. Quick when everything is
+# present: it asks dpkg first and runs apt-get only for what is missing. apt's output goes to a
+# log file; the terminal gets one line per step.
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git
+  # LibTorch (CPU) and the BLAS it should use (OpenBLAS shares libgomp with torch; without it
+  # the reference BLAS may be picked and matrix products run several times slower)
   libtorch-dev libopenblas0-openmp
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev
   libopencv-dev libturbojpeg0-dev
-  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libcurl4-openssl-dev libcpp-httplib-dev libgloo-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-h5py-mpi python3-numpy
-  # reference peers for benchmarks (python3-torch DataLoader, OpenCV)
-  python3-torch python3-torchvision python3-opencv
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  libssl-dev                                  # SHA-256 (OpenSSL EVP)
+  libcurl4-openssl-dev                        # the LLM client
+  libcpp-httplib-dev                          # the local chat server in the LLM tests
+  libgtest-dev
+  python3 python3-h5py-mpi python3-numpy      # tests read stores with h5py alone
+  python3-torch python3-torchvision           # reference outputs (ResNet) and benchmark peers
+  python3-opencv                              # the Python DataLoader peer of the loader benchmark
 )
 
 missing=()
@@ -29,9 +34,15 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-echo "deps: installing ${missing[*]}"
+log=${ENDOKED_DEPS_LOG:-$(pwd)/deps-install.log}
+echo "deps: installing ${#missing[@]} package(s): ${missing[*]} (log: $log)"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if ! { $SUDO apt-get update -qq && \
+       $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  echo "deps: apt-get failed; the end of $log:" >&2
+  tail -n 30 "$log" >&2
+  exit 1
+fi
+echo "deps: installed"

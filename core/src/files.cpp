@@ -37,6 +37,16 @@ void atomic_rename(const std::string& from, const std::string& to) {
   fsync_path(dir.empty() ? "." : dir.string());
 }
 
+bool exchange(const std::string& a, const std::string& b) {
+  if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) != 0) {
+    if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP) return false;
+    ENDOKED_FAIL("cannot exchange '", a, "' and '", b, "': ", std::strerror(errno));
+  }
+  std::filesystem::path dir = std::filesystem::path(b).parent_path();
+  fsync_path(dir.empty() ? "." : dir.string());
+  return true;
+}
+
 void atomic_write(const std::string& path, std::string_view content) {
   const std::string tmp = temp_name(path);
   {

@@ -15,11 +15,11 @@ void validate(const LrScheduleOptions& o) {
       o.kind == "constant" || o.kind == "step" || o.kind == "cosine" || o.kind == "linear",
       "lr_schedule.kind: '", o.kind, "' is not one of constant, step, cosine, linear");
   ENDOKED_CHECK(o.lr > 0, "lr_schedule.lr must be > 0, got ", o.lr);
-  ENDOKED_CHECK(o.warmup_steps >= 0, "lr_schedule.warmup_steps must be ≥ 0");
-  ENDOKED_CHECK(o.min_lr >= 0 && o.min_lr <= o.lr, "lr_schedule.min_lr must be in [0, lr]");
+  ENDOKED_CHECK(o.warmup_steps >= 0, "lr_schedule.warmup_steps must be ≥ 0, got ", o.warmup_steps);
+  ENDOKED_CHECK(o.min_lr >= 0 && o.min_lr <= o.lr, "lr_schedule.min_lr must be in [0, lr = ", o.lr, "], got ", o.min_lr);
   if (o.kind == "step") {
-    ENDOKED_CHECK(o.step_size > 0, "lr_schedule.step_size must be > 0");
-    ENDOKED_CHECK(o.gamma > 0, "lr_schedule.gamma must be > 0");
+    ENDOKED_CHECK(o.step_size > 0, "lr_schedule.step_size must be > 0, got ", o.step_size);
+    ENDOKED_CHECK(o.gamma > 0, "lr_schedule.gamma must be > 0, got ", o.gamma);
   }
   if (o.kind == "cosine" || o.kind == "linear")
     ENDOKED_CHECK(o.total_steps > o.warmup_steps, "lr_schedule.total_steps (", o.total_steps,

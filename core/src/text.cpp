@@ -103,9 +103,14 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
+void lower_in_place(std::string& s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+}
+
 std::string lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  lower_in_place(out);
   return out;
 }
 

@@ -19,7 +19,8 @@ const char* kReportHeader = "exam_id,centre,language,report\n";
 
 int synth_shard_count(const SynthOptions& o) {
   ENDOKED_CHECK(o.exams >= 0 && o.exams_per_shard > 0,
-                "synth.exams must be ≥ 0 and synth.exams_per_shard > 0");
+                "synth.exams must be ≥ 0 and synth.exams_per_shard > 0, got ", o.exams, " and ",
+                o.exams_per_shard);
   return static_cast<int>((o.exams + o.exams_per_shard - 1) / o.exams_per_shard);
 }
 

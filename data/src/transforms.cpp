@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 #include <opencv2/imgproc.hpp>
 
 #include "endoked/core/error.h"
@@ -275,6 +277,21 @@ class Normalise final : public Transform {
 };
 
 }  // namespace
+
+bool TransformSpec::takes(const std::string& key) const {
+  static const std::map<std::string, std::set<std::string>> kParams = {
+      {"resize", {"size"}},
+      {"random_resized_crop", {"size", "scale", "ratio"}},
+      {"hflip", {"p"}},
+      {"vflip", {"p"}},
+      {"rotate", {"p", "degrees"}},
+      {"colour_jitter", {"brightness", "contrast", "saturation", "hue"}},
+      {"color_jitter", {"brightness", "contrast", "saturation", "hue"}},
+      {"normalise", {"mean", "std"}},
+      {"normalize", {"mean", "std"}}};
+  const auto it = kParams.find(name);
+  return it == kParams.end() || it->second.count(key) > 0;  // unknown names fail in make_transform
+}
 
 std::unique_ptr<Transform> make_transform(const TransformSpec& s) {
   if (s.name == "resize") return std::make_unique<Resize>(spec_size(s));

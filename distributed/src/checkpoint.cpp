@@ -18,10 +18,23 @@ namespace fs = std::filesystem;
 namespace endoked::dist {
 namespace {
 
+// Twelve digits: names sort as text in step order up to 10^12 steps (a million steps needs
+// seven, which the old six-digit names did not have).
 std::string step_name(std::int64_t step) {
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "step-%06lld", static_cast<long long>(step));
+  std::snprintf(buf, sizeof(buf), "step-%012lld", static_cast<long long>(step));
   return buf;
+}
+
+// The step of a checkpoint directory name ("step-<digits>", any width), or -1.
+std::int64_t parse_step(const std::string& name) {
+  if (name.rfind("step-", 0) != 0 || name.size() == 5) return -1;
+  std::int64_t v = 0;
+  for (std::size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    v = v * 10 + (name[i] - '0');
+  }
+  return v;
 }
 
 at::Generator cpu_generator() {
@@ -40,7 +53,8 @@ void on_root(Communicator& comm, const std::function<void()>& fn) {
 
 Checkpointer::Checkpointer(CheckpointOptions options, Communicator& comm)
     : options_(std::move(options)), comm_(comm) {
-  ENDOKED_CHECK(options_.keep_last >= 1, "checkpoint.keep_last must be ≥ 1");
+  ENDOKED_CHECK(options_.keep_last >= 1, "checkpoint.keep_last must be ≥ 1, got ",
+                options_.keep_last);
 }
 
 std::string Checkpointer::save(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
@@ -88,19 +102,34 @@ std::string Checkpointer::save(torch::nn::Module& model, torch::optim::Optimizer
     files::write_file(tmp + "/config.yaml", state.config_yaml);
     if (scheduler) files::write_file(tmp + "/scheduler.json", scheduler->state_json());
     for (const auto& e : fs::directory_iterator(tmp)) files::fsync_path(e.path().string());
-    fs::remove_all(final_dir);
-    files::atomic_rename(tmp, final_dir);
+    // Replace, never delete first: `latest` may point at final_dir. Where the file system can
+    // exchange two names in one step the old checkpoint stays whole until the new one is in
+    // place; elsewhere the old one is parked as .old and load_latest() falls back to it.
+    if (fs::exists(final_dir)) {
+      if (files::exchange(tmp, final_dir)) {
+        fs::remove_all(tmp);  // now the previous checkpoint of this step
+      } else {
+        const std::string old = final_dir + ".old";
+        fs::remove_all(old);
+        files::atomic_rename(final_dir, old);
+        files::atomic_rename(tmp, final_dir);
+        fs::remove_all(old);
+      }
+    } else {
+      files::atomic_rename(tmp, final_dir);
+    }
     files::atomic_write(options_.dir + "/latest", step_name(state.step) + "\n");  // last
-    // Keep the newest keep_last checkpoints.
-    std::vector<std::string> all;
+    // Keep the newest keep_last checkpoints, ordered by step number (not by name).
+    std::vector<std::pair<std::int64_t, std::string>> all;
     for (const auto& e : fs::directory_iterator(options_.dir)) {
       const std::string name = e.path().filename().string();
-      if (e.is_directory() && name.rfind("step-", 0) == 0 && name.find(".tmp") == std::string::npos)
-        all.push_back(name);
+      const std::int64_t step = parse_step(name);
+      if (e.is_directory() && step >= 0) all.emplace_back(step, name);
     }
     std::sort(all.begin(), all.end());
     for (std::size_t i = 0; i + static_cast<std::size_t>(options_.keep_last) < all.size(); ++i)
-      fs::remove_all(options_.dir + "/" + all[i]);
+      if (all[i].second != step_name(state.step))
+        fs::remove_all(options_.dir + "/" + all[i].second);
     log::info("checkpoint: step {} -> {}", state.step, final_dir);
   });
   return final_dir;
@@ -118,7 +147,14 @@ bool Checkpointer::load_latest(torch::nn::Module& model, torch::optim::Optimizer
                 "' is not visible on every rank (not a shared file system?)");
   std::string name = files::read_all(latest);
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-  const std::string dir = options_.dir + "/" + name;
+  std::string dir = options_.dir + "/" + name;
+  // A save interrupted between parking the old checkpoint and moving the new one in.
+  if (!fs::exists(dir) && fs::exists(dir + ".old")) {
+    log::warn("checkpoint: '{}' is missing; resuming from the previous copy '{}.old'", dir, dir);
+    dir += ".old";
+  }
+  ENDOKED_CHECK(fs::exists(dir + "/state.json"), "checkpoint: '", latest, "' points at '", dir,
+                "', which holds no state.json");
   try {
     const nlohmann::json j = nlohmann::json::parse(files::read_all(dir + "/state.json"));
     state.step = j.at("step").get<std::int64_t>();

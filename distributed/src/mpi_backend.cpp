@@ -130,6 +130,9 @@ class MpiCommunicator final : public Communicator {
       check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided), "Init_thread");
       owns_ = true;
     }
+    int provided = 0;
+    MPI_Query_thread(&provided);
+    check_mpi_thread_level(provided);
     // Errors come back as codes (turned into endoked::Error) instead of aborting inside MPI.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
@@ -470,6 +473,20 @@ class MpiCommunicator final : public Communicator {
   bool stop_ = false;
 };
 }  // namespace
+
+void check_mpi_thread_level(int provided) {
+  if (provided >= MPI_THREAD_MULTIPLE) return;
+  const auto name = [](int level) -> std::string {
+    if (level == MPI_THREAD_SINGLE) return "MPI_THREAD_SINGLE";
+    if (level == MPI_THREAD_FUNNELED) return "MPI_THREAD_FUNNELED";
+    if (level == MPI_THREAD_SERIALIZED) return "MPI_THREAD_SERIALIZED";
+    return "level " + std::to_string(level);
+  };
+  ENDOKED_FAIL("MPI granted thread level ", name(provided),
+               " but endoked needs MPI_THREAD_MULTIPLE (a communication thread runs beside the "
+               "training thread); use an MPI library built with thread support (Open MPI: "
+               "--enable-mpi-thread-multiple, the default since 3.0)");
+}
 
 std::unique_ptr<Communicator> make_mpi_communicator(int* argc, char*** argv) {
   return std::make_unique<MpiCommunicator>(argc, argv);

@@ -31,8 +31,8 @@ struct Labellers {
   explicit Labellers(const LabelOptions& opt) : o(opt) {
     ENDOKED_CHECK(o.backend == "rules" || o.backend == "llm" || o.backend == "ensemble",
                   "label.backend must be rules, llm or ensemble, got '", o.backend, "'");
-    ENDOKED_CHECK(o.threads >= 1, "label.threads must be ≥ 1");
-    ENDOKED_CHECK(o.llm_samples >= 1, "label.llm_samples must be ≥ 1");
+    ENDOKED_CHECK(o.threads >= 1, "label.threads must be ≥ 1, got ", o.threads);
+    ENDOKED_CHECK(o.llm_samples >= 1, "label.llm_samples must be ≥ 1, got ", o.llm_samples);
     if (o.backend != "llm")
       rules = std::make_unique<report::RulesLabeller>(load_lexicons(o.lexicons), o.language);
     if (o.backend != "rules") llm = std::make_unique<LlmClient>(o.llm);

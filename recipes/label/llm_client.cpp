@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "endoked/core/error.h"
+#include "endoked/core/text.h"
 #include "endoked/core/files.h"
 #include "endoked/core/log.h"
 #include "endoked/core/sha256.h"
@@ -102,8 +103,7 @@ size_t on_body(char* data, size_t size, size_t n, void* out) {
 
 size_t on_header(char* data, size_t size, size_t n, void* out) {
   std::string line(data, size * n);
-  std::string lower = line;
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string lower = text::lower(line);
   if (lower.rfind("retry-after:", 0) == 0) {
     std::string v = line.substr(12);
     v.erase(0, v.find_first_not_of(" \t"));
@@ -275,7 +275,7 @@ LlmClient::LlmClient(LlmOptions options)
                 format_, "'");
   ENDOKED_CHECK(!options_.model.empty(),
                 "label.llm.model is empty: name the served model (or set ENDOKED_LLM_MODEL)");
-  ENDOKED_CHECK(options_.concurrency >= 1, "label.llm.concurrency must be ≥ 1");
+  ENDOKED_CHECK(options_.concurrency >= 1, "label.llm.concurrency must be ≥ 1, got ", options_.concurrency);
   while (!options_.base_url.empty() && options_.base_url.back() == '/')
     options_.base_url.pop_back();
   if (options_.api_key.empty())

@@ -166,6 +166,23 @@ TEST(ReportRules, LexiconErrorsNameTheKey) {
       Error);
 }
 
+// A value of the wrong type is an error naming the file, line and column, not yaml-cpp's raw
+// "bad conversion".
+TEST(ReportRules, LexiconValueErrorsNameFileLineAndColumn) {
+  try {
+    load_lexicon("language: en\nversion: t\nscope_tokens: many\n", "bad.yaml");
+    FAIL() << "scope_tokens: many was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.yaml:3:15"), std::string::npos) << e.what();
+  }
+  try {
+    load_lexicon("language: en\nversion: t\nsize_units: {mm: [1]}\n", "units.yaml");
+    FAIL() << "a list as a size factor was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("units.yaml:3:"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ReportRules, UserLexiconReplacesTheOneOfItsLanguage) {
   testing::TempDir dir;
   {

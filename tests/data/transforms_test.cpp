@@ -5,6 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "../common/test_util.h"
+#include "endoked/core/config.h"
 #include "endoked/core/error.h"
 #include "endoked/data/image_codec.h"
 
@@ -153,6 +154,40 @@ TEST(Transforms, DecodePlanningPicksTheDctScale) {
   cv::resize(full, b, {224, 224}, 0, 0, cv::INTER_AREA);
   EXPECT_LT(cv::norm(a, b, cv::NORM_L1) / (224.0 * 224 * 3), 6.0);
   EXPECT_THROW(decode_rgb(jpeg.substr(0, jpeg.size() / 2), 0, 0), Error);
+}
+
+// A transform's spec takes only its own parameters: another transform's key is an error that
+// names the file position, not a value silently ignored.
+struct TransformsRoot {
+  std::vector<TransformSpec> transforms;
+  template <class V>
+  void visit(V& v) {
+    v("transforms", transforms);
+  }
+};
+
+TEST(Transforms, SpecRefusesAnotherTransformsParameters) {
+  using Root = TransformsRoot;
+  config::Tree good;
+  good.merge_text("transforms:\n  - {name: rotate, degrees: 30, p: 1}\n  - {name: hflip, p: 0.2}\n",
+                  "good.yaml");
+  Root r;
+  config::decode(good.root(), r);
+  ASSERT_EQ(r.transforms.size(), 2u);
+  EXPECT_EQ(r.transforms[0].degrees, 30);
+  EXPECT_EQ(r.transforms[1].p, 0.2);
+  EXPECT_EQ(config::to_yaml(r).find("brightness"), std::string::npos);  // only its own keys
+  config::Tree bad;
+  bad.merge_text("transforms:\n  - {name: hflip, degrees: 30}\n", "bad.yaml");
+  try {
+    Root b;
+    config::decode(bad.root(), b);
+    FAIL() << "hflip accepted degrees";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("transforms[0].degrees"), std::string::npos) << m;
+    EXPECT_NE(m.find("bad.yaml:2"), std::string::npos) << m;
+  }
 }
 
 }  // namespace

@@ -9,10 +9,10 @@ trap 'rm -rf "$T"' EXIT
 run() { timeout 120 "$MPIRUN" -np 2 --oversubscribe --bind-to none "$BIN" "$@"; }
 run 10 0 "$T/none" "$T/straight.bin"
 run 10 5 "$T/ckpt" "$T/unused.bin"
-[ "$(cat "$T/ckpt/latest")" = "step-000005" ] || { echo "FAIL: latest pointer"; exit 1; }
-[ -f "$T/ckpt/step-000005/rng-rank1.pt" ] && [ -f "$T/ckpt/step-000005/optimizer.pt" ] \
-  && [ -f "$T/ckpt/step-000005/scheduler.json" ] || { echo "FAIL: checkpoint content"; exit 1; }
-grep -q '"last_step": 4' "$T/ckpt/step-000005/scheduler.json" || { echo "FAIL: scheduler step"; exit 1; }
+[ "$(cat "$T/ckpt/latest")" = "step-000000000005" ] || { echo "FAIL: latest pointer"; exit 1; }
+[ -f "$T/ckpt/step-000000000005/rng-rank1.pt" ] && [ -f "$T/ckpt/step-000000000005/optimizer.pt" ] \
+  && [ -f "$T/ckpt/step-000000000005/scheduler.json" ] || { echo "FAIL: checkpoint content"; exit 1; }
+grep -q '"last_step": 4' "$T/ckpt/step-000000000005/scheduler.json" || { echo "FAIL: scheduler step"; exit 1; }
 run 10 0 "$T/ckpt" "$T/resumed.bin" 0.5
 cmp "$T/straight.bin" "$T/resumed.bin" || { echo "FAIL: resumed parameters differ from the straight run"; exit 1; }
 # and resuming changes nothing if the checkpoint is wrong: a run from scratch differs

@@ -1,9 +1,13 @@
 // Collectives and world-size independence of synth and ingest, run at 2 and 3 ranks.
 #include <gtest/gtest.h>
 
+#include <mpi.h>
+
 #include <memory>
 
 #include "../common/test_util.h"
+#include "backends.h"
+#include "endoked/core/error.h"
 #include "endoked/core/sha256.h"
 #include "endoked/data/store.h"
 #include "recipes/ingest/ingest_stage.h"
@@ -130,6 +134,21 @@ TEST(World, AFailureOnRootReachesEveryRank) {
   o.reports = d / "missing.csv";
   o.output = d / "never";
   EXPECT_THROW(recipes::run_ingest(world(), o, RunDir(d / "run", world().is_root())), Error);
+}
+
+// Two threads call MPI (the reducer's communication thread and the training thread): the
+// runtime must hold MPI_THREAD_MULTIPLE and refuse anything less by name.
+TEST(World, RunsWithThreadMultipleAndRefusesLess) {
+  int provided = 0;
+  MPI_Query_thread(&provided);
+  EXPECT_EQ(provided, MPI_THREAD_MULTIPLE);
+  EXPECT_NO_THROW(dist::check_mpi_thread_level(MPI_THREAD_MULTIPLE));
+  try {
+    dist::check_mpi_thread_level(MPI_THREAD_SERIALIZED);
+    FAIL() << "MPI_THREAD_SERIALIZED was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("MPI_THREAD_SERIALIZED"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "endoked/core/error.h"
+#include "endoked/core/text.h"
 #include "endoked/core/report/rules.h"
 
 namespace endoked::report {
@@ -25,12 +26,6 @@ std::size_t utf8_length(unsigned char lead) {
   if ((lead & 0xF0) == 0xE0) return 3;
   if ((lead & 0xF8) == 0xF0) return 4;
   return 1;  // a stray continuation byte: one token of its own
-}
-
-std::string lower_ascii(std::string s) {
-  for (auto& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return s;
 }
 
 // Reads a lexicon file, rejecting keys it does not know (a misspelt key would silently drop
@@ -208,7 +203,7 @@ void Lexicon::match(const std::vector<Token>& tokens, std::size_t first, std::si
 }
 
 void Lexicon::add_phrase(const std::string& text, Tag tag) {
-  const std::string lower = lower_ascii(text);
+  const std::string lower = text::lower(text);
   // Tokenize with an empty vocabulary view: every token becomes a new vocabulary word.
   std::vector<Token> toks;
   std::string scratch;
@@ -262,13 +257,23 @@ const std::string& lexicon_language(const Lexicon& lexicon) {
   return lexicon.language;
 }
 
+namespace {
+std::shared_ptr<const Lexicon> build_lexicon(const YAML::Node& root, const std::string& origin);
+}  // namespace
+
 std::shared_ptr<const Lexicon> load_lexicon(const std::string& text, const std::string& origin) {
-  YAML::Node root;
+  // yaml-cpp's own errors (syntax, a value of the wrong type) become errors naming the file and
+  // the value's line:column, like every other lexicon error.
   try {
-    root = YAML::Load(text);
+    return build_lexicon(YAML::Load(text), origin);
   } catch (const YAML::Exception& e) {
-    ENDOKED_FAIL("lexicon ", origin, ": ", e.what());
+    if (e.mark.is_null()) ENDOKED_FAIL("lexicon ", origin, ": ", e.msg);
+    ENDOKED_FAIL("lexicon ", origin, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg);
   }
+}
+
+namespace {
+std::shared_ptr<const Lexicon> build_lexicon(const YAML::Node& root, const std::string& origin) {
   Reader r(origin);
   r.keys(root, "",
          {"language",      "version",    "typo_min_length", "scope_tokens", "sentence_breaks",
@@ -304,7 +309,7 @@ std::shared_ptr<const Lexicon> load_lexicon(const std::string& text, const std::
     for (const auto& kv : sections["headers"]) {
       const SectionKind k = section_kind(kv.first.as<std::string>(), r, kv.first);
       for (const auto& h : r.list(kv.second, "sections.headers")) {
-        L.headers[lower_ascii(h)] = k;
+        L.headers[text::lower(h)] = k;
         L.header_lengths.insert(h.size());
       }
     }
@@ -436,5 +441,6 @@ std::shared_ptr<const Lexicon> load_lexicon(const std::string& text, const std::
   L.finish();
   return lex;
 }
+}  // namespace
 
 }  // namespace endoked::report

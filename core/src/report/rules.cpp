@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "endoked/core/error.h"
+#include "endoked/core/text.h"
 #include "lexicon.h"
 
 namespace endoked::report {
@@ -47,8 +48,7 @@ class Analysis {
   void split(bool headers = true) {
     auto& lower = w.lower;
     lower.assign(text);
-    for (auto& c : lower)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    text::lower_in_place(lower);
     w.tokens.clear();
     w.sentences.clear();
     w.matches.clear();

@@ -15,6 +15,10 @@ void write_file(const std::string& path, std::string_view content);
 void fsync_path(const std::string& path);
 /// rename(2) + fsync of the target's directory.
 void atomic_rename(const std::string& from, const std::string& to);
+/// Swaps two existing paths (files or directories) in one step (renameat2 RENAME_EXCHANGE), so
+/// that each name always refers to something complete; fsyncs the directory. Returns false when
+/// the file system cannot exchange (then nothing changed); throws Error on other failures.
+bool exchange(const std::string& a, const std::string& b);
 /// Whole file as bytes; throws Error naming the file.
 std::string read_all(const std::string& path);
 /// Appends one line (a '\n' is added) and flushes; used for JSON-lines metrics.

@@ -26,6 +26,9 @@ Decoded to_utf8(std::string_view s);
 /// Strips leading/trailing ASCII white space and a UTF-8 byte-order mark.
 std::string trim(std::string_view s);
 /// Lower-case ASCII.
+/// ASCII A–Z to a–z; every other byte (UTF-8 sequences included) unchanged.
 std::string lower(std::string_view s);
+/// The same in place (hot loops that reuse one buffer).
+void lower_in_place(std::string& s);
 
 }  // namespace endoked::text

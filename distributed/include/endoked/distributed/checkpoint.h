@@ -1,10 +1,12 @@
 #pragma once
-// Checkpoints for exact resume. A checkpoint is a directory <dir>/step-000042/ holding the model
+// Checkpoints for exact resume. A checkpoint is a directory <dir>/step-000000000042/ holding the model
 // (model.pt), the optimizer with its state (optimizer.pt), the LR scheduler (scheduler.json,
 // when one is passed), every rank's LibTorch CPU RNG state
 // (rng-rank<r>.pt), the training position (state.json: step, epoch, data cursor) and the
 // resolved config. Rank 0 builds it under a temporary name, fsyncs, renames it into place, and
-// only then points <dir>/latest at it (atomically); the last `keep_last` are kept.
+// only then points <dir>/latest at it (atomically); the last `keep_last` by step number are
+// kept. Saving a step that already has a checkpoint exchanges the two directories in one rename
+// (renameat2), so the one `latest` names is complete at every moment.
 // Resume restores all of it, so N steps straight and N/2 + restart + N/2 give bitwise-identical
 // parameters on CPU. On another world size, ranks without a saved RNG state keep their own; the
 // data cursor is global, so the sample order continues (data/sampler.h).
