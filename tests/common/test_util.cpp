@@ -11,11 +11,16 @@
 #include <filesystem>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include <opencv2/core.hpp>
+
 #include "endoked/core/error.h"
 #include "endoked/core/files.h"
 #include "endoked/core/seed.h"
 #include "endoked/core/sha256.h"
 #include "endoked/data/image_codec.h"
+#include "endoked/data/store.h"
 
 namespace fs = std::filesystem;
 
@@ -50,6 +55,51 @@ std::string make_jpeg(int width, int height, std::uint64_t seed, int quality) {
         rgb[(static_cast<std::size_t>(y) * width + x) * 3 + c] = static_cast<std::uint8_t>(
             127 + 100 * std::sin(fx * x + fy * y * (c + 1) + ph) + r.uniform(-20, 20));
   return data::encode_jpeg_rgb(rgb.data(), width, height, quality);
+}
+
+std::int64_t make_labelled_store(const std::string& dir, const std::string& labels_dir, int exams,
+                                 int images_per_exam, int width, int height,
+                                 int exams_per_shard) {
+  data::begin_store(dir, true);
+  data::begin_store(labels_dir, true);
+  data::Manifest records, labels;
+  records.kind = "records";
+  records.image_columns = {"images/bytes"};
+  labels.kind = "labels";
+  std::int64_t images = 0;
+  for (int first = 0, s = 0; first < exams; first += exams_per_shard, ++s) {
+    data::ShardWriter rw(data::partial_dir(dir), s, "records");
+    data::ShardWriter lw(data::partial_dir(labels_dir), s, "labels");
+    for (int e = first; e < std::min(exams, first + exams_per_shard); ++e) {
+      data::ExamRecord exam;
+      exam.id = fmt::format("E{:04d}", e);
+      exam.report = "report " + exam.id;
+      exam.metadata = "{}";
+      std::vector<data::ImageRecord> imgs;
+      lw.add_string("exams", "id", exam.id);
+      lw.add_int("exams", "first_image", lw.rows("images"));
+      lw.add_int("exams", "image_count", images_per_exam);
+      for (int k = 0; k < images_per_exam; ++k) {
+        data::ImageRecord im;
+        im.bytes = make_jpeg(width, height, static_cast<std::uint64_t>(1000 + e * 31 + k));
+        im.format = "jpeg";
+        im.width = width;
+        im.height = height;
+        im.source_path = fmt::format("{}/{:03d}.jpg", exam.id, k);
+        const cv::Mat rgb = data::decode_rgb(im.bytes, 0, 0);
+        const cv::Scalar mean = cv::mean(rgb);
+        lw.add_int("images", "label", mean[0] > mean[2] ? 1 : 0);
+        imgs.push_back(std::move(im));
+        ++images;
+      }
+      data::add_exam(rw, exam, imgs);
+    }
+    records.shards.push_back(rw.close());
+    labels.shards.push_back(lw.close());
+  }
+  data::commit_store(dir, records);
+  data::commit_store(labels_dir, labels);
+  return images;
 }
 
 std::string tree_hash(const std::string& dir) {

@@ -22,6 +22,13 @@ class TempDir {
 void write_file(const std::string& path, const std::string& bytes);
 /// A real JPEG (libjpeg-turbo) of a smooth random pattern; different seeds, different images.
 std::string make_jpeg(int width, int height, std::uint64_t seed, int quality = 90);
+/// Writes a record store `dir` of `exams` exams with `images_per_exam` real JPEGs each
+/// (width × height, exam ids "E0000", …) and a sidecar store `labels_dir` with
+/// images/label ∈ {0, 1} (1 when the image's mean red exceeds its mean blue), shards of
+/// `exams_per_shard` exams. Single process; returns the number of images.
+std::int64_t make_labelled_store(const std::string& dir, const std::string& labels_dir, int exams,
+                                 int images_per_exam, int width, int height,
+                                 int exams_per_shard = 4);
 /// SHA-256 over every file's relative path and bytes below `dir` (to show a tree is unchanged).
 std::string tree_hash(const std::string& dir);
 /// Runs a shell command; returns its exit status and fills `output` with stdout+stderr.
