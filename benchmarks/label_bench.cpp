@@ -14,7 +14,7 @@
 #include "endoked/core/report/rules.h"
 #include "endoked/data/csv.h"
 #include "endoked/data/synth.h"
-#include "recipes/label/lexicons.h"
+#include "lexicons.h"
 
 using nlohmann::json;
 using namespace endoked;

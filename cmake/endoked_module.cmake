@@ -19,3 +19,18 @@ endfunction()
 function(endoked_mpi_c_only target)
   target_compile_definitions(${target} PUBLIC OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
 endfunction()
+
+# endoked_add_stage(NAME <stage> SOURCES <files...> [DEPS <deps...>] [PRIVATE_DEPS <deps...>])
+# One folder under recipes/ is one stage library, endoked::recipe_<stage>. Its register.cpp
+# defines endoked::recipes::register_<stage>(engine::Registry&); the app calls every registered
+# one (a file generated from this list). The folder itself is the library's include directory,
+# so a stage cannot include another stage's headers (it does not link it either).
+function(endoked_add_stage)
+  cmake_parse_arguments(S "" "NAME" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  endoked_add_module(NAME recipe_${S_NAME}
+    SOURCES ${S_SOURCES} register.cpp
+    DEPS endoked::engine ${S_DEPS}
+    PRIVATE_DEPS ${S_PRIVATE_DEPS})
+  target_include_directories(endoked_recipe_${S_NAME} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+  set_property(GLOBAL APPEND PROPERTY ENDOKED_STAGES ${S_NAME})
+endfunction()

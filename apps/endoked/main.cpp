@@ -1,17 +1,22 @@
-// endoked — one executable, one subcommand per stage.
-//   endoked <command> --config base.yaml [--config overlay.yaml …] [--set a.b=c …]
+// endoked — one executable; its commands come from the stage registry.
+//   endoked <stage> --config base.yaml [--config overlay.yaml …] [--set a.b=c …]
+//   endoked run --config recipes/endoked.yaml        (the stages listed in pipeline.stages)
+//   endoked <tool> ARGS                               (store info|verify, label export)
 #include <malloc.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "endoked/core/error.h"
 #include "endoked/core/log.h"
 #include "endoked/distributed/runtime.h"
-#include "pipeline.h"
-#include "recipes/label/label_stage.h"
-#include "recipes/store/store_commands.h"
+#include "endoked/engine/stage.h"
+
+namespace endoked::recipes {
+void register_all(engine::Registry& registry);  // generated from the stage folders
+}
 
 namespace {
 
@@ -35,15 +40,49 @@ std::string command_line(int argc, char** argv) {
   return s;
 }
 
-template <typename Root, typename Fn>
-int run_command(dist::Runtime& rt, const std::string& name, const ConfigArgs& args,
-                const std::string& cmdline, Fn&& fn) {
-  const config::Tree tree = recipes::load_tree(args.files, args.sets);
-  const Root root = recipes::decode_root<Root>(tree);
-  const RunDir run =
-      recipes::open_run(root.run, name, config::to_yaml(root), cmdline, rt.rank(), rt.size());
-  return fn(root, run);
+// "label eval" → the subcommand eval of label, creating label as a group when it is not a
+// command of its own.
+CLI::App* subcommand(CLI::App& app, std::map<std::string, CLI::App*>& made,
+                     const std::string& path, const std::string& summary) {
+  const auto space = path.rfind(' ');
+  CLI::App* parent = &app;
+  if (space != std::string::npos) {
+    const std::string up = path.substr(0, space);
+    auto it = made.find(up);
+    if (it == made.end()) {
+      parent = subcommand(app, made, up, "");
+      parent->require_subcommand(1);
+    } else {
+      parent = it->second;
+      parent->require_subcommand(0, 1);
+    }
+  }
+  auto it = made.find(path);
+  if (it != made.end()) {  // a group made earlier for a child: now a command with a summary
+    it->second->description(summary);
+    it->second->require_subcommand(0, 1);
+    return it->second;
+  }
+  CLI::App* cmd = parent->add_subcommand(path.substr(space == std::string::npos ? 0 : space + 1),
+                                         summary.empty() ? path + " commands" : summary);
+  made[path] = cmd;
+  return cmd;
 }
+
+struct StageCommand {
+  const engine::StageEntry* entry;
+  CLI::App* cmd;
+  ConfigArgs args;
+  std::map<std::string, std::string> values;  // flag → value given
+  std::map<std::string, bool> switches;
+};
+
+struct ToolCommand {
+  const engine::ToolDef* tool;
+  CLI::App* cmd;
+  std::map<std::string, std::string> values;
+  std::map<std::string, bool> switches;
+};
 
 }  // namespace
 
@@ -54,122 +93,109 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
+  engine::Registry registry;
+  try {
+    recipes::register_all(registry);
+  } catch (const Error& e) {
+    log::error("{}", e.what());
+    return 2;
+  }
+
   CLI::App app{"endoked: colonoscopy records -> labelled image datasets -> trained models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("endoked ") + git_revision());
 
-  ConfigArgs synth_args, ingest_args, run_args, label_args, eval_args;
-  auto* synth = app.add_subcommand("synth", "write a synthetic corpus with ground truth");
-  add_config_args(synth, synth_args, config::help_text(recipes::SynthConfig{}));
-  auto* ingest = app.add_subcommand("ingest", "raw exam records -> record store");
-  add_config_args(ingest, ingest_args, config::help_text(recipes::IngestConfig{}));
-  bool ingest_strict = false;
-  ingest->add_flag("--strict", ingest_strict,
-                   "exit non-zero (3) when any input was rejected (= ingest.strict)");
-  auto* pipeline =
-      app.add_subcommand("run", "run the pipeline recipe (demo: synth -> ingest -> verify)");
-  add_config_args(pipeline, run_args, config::help_text(app::PipelineConfig{}));
-
-  auto* label = app.add_subcommand(
-      "label", "report text -> exam labels with evidence (rules | llm | ensemble), on N ranks");
-  add_config_args(label, label_args, config::help_text(recipes::LabelConfig{}));
-  label->require_subcommand(0, 1);
-  auto* label_eval =
-      label->add_subcommand("eval", "score a labels store against a truth store or a CSV");
-  add_config_args(label_eval, eval_args, config::help_text(recipes::LabelEvalConfig{}));
-  std::string eval_labels, eval_truth;
-  label_eval->add_option("--labels", eval_labels, "labels store (= label_eval.labels)");
-  label_eval->add_option("--truth", eval_truth, "truth store or CSV (= label_eval.truth)");
-  auto* label_export = label->add_subcommand("export", "labels store -> CSV and/or JSONL");
-  std::string export_dir, export_csv, export_jsonl;
-  label_export->add_option("labels", export_dir, "labels store")->required();
-  label_export->add_option("--csv", export_csv, "CSV file to write");
-  label_export->add_option("--jsonl", export_jsonl, "JSONL file to write");
-
-  auto* store = app.add_subcommand("store", "inspect and check record stores");
-  store->require_subcommand(1);
-  std::string store_dir;
-  bool info_json = false, deep = false;
-  auto* info = store->add_subcommand("info", "counts, shards, provenance");
-  info->add_option("dir", store_dir, "store directory")->required();
-  info->add_flag("--json", info_json, "print the manifest as JSON");
-  auto* verify =
-      store->add_subcommand("verify", "checksums and counts; --deep decodes every image");
-  verify->add_option("dir", store_dir, "store directory")->required();
-  verify->add_flag("--deep", deep, "decode every image");
+  std::map<std::string, CLI::App*> made;
+  std::vector<std::unique_ptr<StageCommand>> stages;
+  for (const auto& e : registry.stages()) {
+    auto s = std::make_unique<StageCommand>();
+    s->entry = &e;
+    s->cmd = subcommand(app, made, e.name, e.summary);
+    add_config_args(s->cmd, s->args, e.keys_help());
+    for (const auto& f : e.flags) {
+      if (f.is_switch)
+        s->cmd->add_flag(f.flag, s->switches[f.flag], f.help + " (= " + f.key + ")");
+      else
+        s->cmd->add_option(f.flag, s->values[f.flag], f.help + " (= " + f.key + ")");
+    }
+    stages.push_back(std::move(s));
+  }
+  std::vector<std::unique_ptr<ToolCommand>> tools;
+  for (const auto& t : registry.tools()) {
+    auto c = std::make_unique<ToolCommand>();
+    c->tool = &t;
+    c->cmd = subcommand(app, made, t.name, t.summary);
+    for (const auto& a : t.args) {
+      if (a.is_switch) {
+        c->cmd->add_flag(a.name, c->switches[a.name], a.help);
+      } else {
+        auto* opt = c->cmd->add_option(a.name, c->values[a.name], a.help);
+        if (a.required) opt->required();
+      }
+    }
+    tools.push_back(std::move(c));
+  }
+  ConfigArgs run_args;
+  auto* pipeline = app.add_subcommand("run", "run the stages listed in pipeline.stages, in order");
+  std::string sections;
+  for (const auto& s : registry.sections()) sections += (sections.empty() ? "" : ", ") + s;
+  add_config_args(pipeline, run_args,
+                  config::help_text(engine::PipelineOptions{}) +
+                      "  … and the section of each listed stage (" + sections +
+                      "): see endoked <stage> --help\n");
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-
   const std::string cmdline = command_line(argc, argv);
-  int code = 0;
-  if (*info || *verify || *label_export) {  // single-process commands: no MPI needed
+
+  for (const auto& t : tools) {  // single-process commands: no MPI needed
+    if (!t->cmd->parsed()) continue;
+    std::map<std::string, std::string> a;
+    for (const auto& [k, v] : t->values)
+      if (!v.empty()) a[k] = v;
+    for (const auto& [k, on] : t->switches)
+      if (on) a[k] = "1";
     try {
-      if (*label_export)
-        recipes::export_labels(export_dir, export_csv, export_jsonl);
-      else
-        code = *info ? recipes::store_info(store_dir, info_json)
-                     : recipes::store_verify(store_dir, deep);
+      return t->tool->run(a);
     } catch (const Error& e) {
       log::error("{}", e.what());
-      code = 2;
+      return 2;
     }
-    return code;
   }
 
   std::unique_ptr<dist::Runtime> rt;
   try {
     rt = std::make_unique<dist::Runtime>(&argc, &argv);
-    if (*synth) {
-      code = run_command<recipes::SynthConfig>(*rt, "synth", synth_args, cmdline,
-                                               [&](const auto& c, const RunDir& run) {
-                                                 recipes::run_synth(rt->world(), c.synth, run);
-                                                 return 0;
-                                               });
-    } else if (*ingest) {
-      if (ingest_strict) ingest_args.sets.push_back("ingest.strict=true");
-      code = run_command<recipes::IngestConfig>(
-          *rt, "ingest", ingest_args, cmdline, [&](const auto& c, const RunDir& run) {
-            const auto s = recipes::run_ingest(rt->world(), c.ingest, run);
-            if (s.exams == 0) {
-              log::error("ingest: no valid exam found");
-              return 1;
-            }
-            if (c.ingest.strict && s.rejects > 0) {
-              log::error(
-                  "ingest: {} input(s) rejected and ingest.strict is set (see {}/rejects.jsonl)",
-                  s.rejects, c.ingest.output);
-              return 3;
-            }
-            return 0;
-          });
-    } else if (*label_eval) {
-      if (!eval_labels.empty()) eval_args.sets.push_back("label_eval.labels=" + eval_labels);
-      if (!eval_truth.empty()) eval_args.sets.push_back("label_eval.truth=" + eval_truth);
-      code = run_command<recipes::LabelEvalConfig>(*rt, "label_eval", eval_args, cmdline,
-                                                   [&](const auto& c, const RunDir& run) {
-                                                     if (rt->rank() == 0)
-                                                       recipes::run_label_eval(c.label_eval, run);
-                                                     return 0;
-                                                   });
-    } else if (*label) {
-      code = run_command<recipes::LabelConfig>(*rt, "label", label_args, cmdline,
-                                               [&](const auto& c, const RunDir& run) {
-                                                 recipes::run_label(rt->world(), c.label, run);
-                                                 return 0;
-                                               });
-    } else if (*pipeline) {
-      code = run_command<app::PipelineConfig>(
-          *rt, "run", run_args, cmdline,
-          [&](const auto& c, const RunDir& run) { return app::run_pipeline(rt->world(), c, run); });
+    if (*pipeline) {
+      const config::Tree tree = engine::load_tree(run_args.files, run_args.sets);
+      return engine::run_pipeline(registry, tree, rt->world(), cmdline);
     }
+    // The deepest parsed stage command ("label eval" rather than "label").
+    StageCommand* chosen = nullptr;
+    for (auto& s : stages)
+      if (s->cmd->parsed() &&
+          (!chosen || s->entry->name.size() > chosen->entry->name.size()))
+        chosen = s.get();
+    ENDOKED_CHECK(chosen != nullptr, "no command given");
+    for (const auto& f : chosen->entry->flags) {
+      if (f.is_switch && chosen->switches[f.flag]) chosen->args.sets.push_back(f.key + "=true");
+      if (!f.is_switch && !chosen->values[f.flag].empty())
+        chosen->args.sets.push_back(f.key + "=" + chosen->values[f.flag]);
+    }
+    const config::Tree tree = engine::load_tree(chosen->args.files, chosen->args.sets);
+    const engine::PreparedStage p = registry.prepare(chosen->entry->name, tree);
+    const RunDir run = engine::open_run(p.run_options, chosen->entry->section, p.resolved_yaml,
+                                        cmdline, rt->rank(), rt->size());
+    engine::StageContext ctx{rt->world(), run};
+    const engine::StageResult r = p.run(ctx);
+    run.log_metrics({{"stage", chosen->entry->section}, {"exit_code", r.code}});
+    return r.code;
   } catch (const std::exception& e) {
     if (rt) rt->fail(e.what());
     log::error("{}", e.what());
     return 2;
   }
-  return code;
 }

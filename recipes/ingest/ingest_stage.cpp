@@ -1,4 +1,4 @@
-#include "recipes/ingest/ingest_stage.h"
+#include "ingest_stage.h"
 
 #include <algorithm>
 
@@ -7,6 +7,7 @@
 #include "endoked/core/log.h"
 #include "endoked/core/progress.h"
 #include "endoked/data/store.h"
+#include "endoked/engine/sharded_stage.h"
 
 using nlohmann::json;
 
@@ -26,34 +27,22 @@ IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& op
             plan.exams.size(), shards, comm.size(), plan.rejects.size());
 
   const std::string partial = data::partial_dir(opt.output);
-  std::int64_t my_images = 0;
-  for (int s = comm.rank(); s < shards; s += comm.size())
+  engine::ShardedWork w;
+  w.stage = "ingest";
+  w.shards = shards;
+  w.unit = "images";
+  w.items = [&](int s) {
+    std::int64_t n = 0;
     for (auto e : plan.shards[static_cast<std::size_t>(s)])
-      my_images += static_cast<std::int64_t>(plan.exams[static_cast<std::size_t>(e)].images.size());
-  Progress progress("ingest", my_images, "images");
-  json mine = json::array();
-  std::string error;
-  try {
-    for (int s = comm.rank(); s < shards; s += comm.size()) {
-      auto outcome = data::ingest_shard(plan, s, partial, opt, [&] { progress.add(); });
-      json o = outcome.to_json();
-      o["shard"] = s;
-      mine.push_back(o);
-    }
-  } catch (const Error& e) {
-    error = e.what();
-  }
-  progress.finish();
-  // Errors travel with the results: every rank learns that one failed, none waits forever.
-  const auto gathered = comm.all_gather_bytes(error.empty() ? mine.dump() : "!" + error);
-  for (std::size_t r = 0; r < gathered.size(); ++r)
-    if (!gathered[r].empty() && gathered[r][0] == '!')
-      ENDOKED_FAIL("ingest failed on rank ", r, ": ", gathered[r].substr(1));
-
-  std::vector<data::ShardOutcome> outcomes(static_cast<std::size_t>(shards));
-  for (const auto& part : gathered)
-    for (const auto& o : json::parse(part))
-      outcomes[o["shard"].get<std::size_t>()] = data::ShardOutcome::from_json(o);
+      n += static_cast<std::int64_t>(plan.exams[static_cast<std::size_t>(e)].images.size());
+    return n;
+  };
+  w.work = [&](int s, Progress& progress) {
+    return data::ingest_shard(plan, s, partial, opt, [&] { progress.add(); }).to_json();
+  };
+  const engine::ShardedResult done = engine::run_shards(comm, w);
+  std::vector<data::ShardOutcome> outcomes;
+  for (const auto& o : done.shards) outcomes.push_back(data::ShardOutcome::from_json(o));
 
   std::vector<data::Reject> rejects = plan.rejects;
   data::Manifest m;
@@ -66,8 +55,7 @@ IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& op
     // Shards whose every exam was rejected stay (empty) so that shard numbers never shift.
     m.shards.push_back(o.info);
   }
-  double seconds = progress.elapsed_s();
-  comm.all_reduce(&seconds, 1, dist::ReduceOp::kMax);
+  const double seconds = done.seconds;
 
   IngestSummary summary;
   summary.exams = m.exam_count();
@@ -85,19 +73,14 @@ IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& op
                   {"converted", plan.counters},
                   {"content_sha256", summary.content_sha256}};
 
-  dist::run_on_root(comm, [&] {
-    m.provenance = {{"command", "ingest"},
-                    {"git_revision", git_revision()},
-                    {"created", utc_timestamp()},
-                    {"source", plan.source},
-                    {"layout", opt.layout}};
+  engine::commit_on_root(comm, [&] {
+    m.provenance = engine::provenance("ingest", {{"source", plan.source}, {"layout", opt.layout}});
     m.summary = summary.json;
     std::string lines;
     for (const auto& r : rejects) lines += r.to_json().dump() + "\n";
     files::atomic_write(partial + "/rejects.jsonl", lines);
     data::commit_store(opt.output, m);
     run.log_metrics(json{{"stage", "ingest"}, {"summary", summary.json}});
-    return std::string();
   });
 
   log::info("ingest: {} exams, {} images in {} shard(s), {} rejected, {:.1f}s -> {}", summary.exams,

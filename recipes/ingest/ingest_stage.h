@@ -8,19 +8,8 @@
 #include "endoked/core/run_dir.h"
 #include "endoked/data/ingest.h"
 #include "endoked/distributed/communicator.h"
-#include "recipes/common/stage.h"
 
 namespace endoked::recipes {
-
-struct IngestConfig {
-  RunOptions run;
-  data::IngestOptions ingest;
-  template <class V>
-  void visit(V& v) {
-    v("run", run);
-    v("ingest", ingest);
-  }
-};
 
 struct IngestSummary {
   std::int64_t exams = 0;

@@ -1,4 +1,4 @@
-#include "recipes/label/ensemble.h"
+#include "ensemble.h"
 
 #include <map>
 

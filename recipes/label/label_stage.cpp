@@ -1,9 +1,10 @@
-#include "recipes/label/label_stage.h"
+#include "label_stage.h"
 
 #include <filesystem>
 #include <fstream>
 #include <memory>
 
+#include "endoked/core/config.h"
 #include "endoked/core/error.h"
 #include "endoked/core/files.h"
 #include "endoked/core/log.h"
@@ -13,8 +14,9 @@
 #include "endoked/core/sha256.h"
 #include "endoked/data/csv.h"
 #include "endoked/data/store.h"
-#include "recipes/label/ensemble.h"
-#include "recipes/label/lexicons.h"
+#include "endoked/engine/sharded_stage.h"
+#include "ensemble.h"
+#include "lexicons.h"
 
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -92,7 +94,7 @@ json label_shard(const Labellers& labellers, const LabelOptions& o, const data::
     counts[presence] = counts.value(presence, 0) + 1;
     for (const auto& row : reviews[k]) review.push_back(review_csv_line(ids[k], row));
   }
-  return {{"shard", s}, {"info", w.close().to_json()}, {"counts", counts}, {"review", review}};
+  return {{"info", w.close().to_json()}, {"counts", counts}, {"review", review}};
 }
 
 }  // namespace
@@ -101,49 +103,32 @@ json run_label(dist::Communicator& comm, const LabelOptions& o, const RunDir& ru
   ENDOKED_CHECK(!o.store.empty(), "label.store is empty: name the record store to label");
   const Labellers labellers(o);
   const data::Manifest in = data::Manifest::load(o.store);
-  dist::run_on_root(comm, [&] {
-    data::begin_store(o.output, o.overwrite);
-    return std::string();
-  });
+  engine::begin_outputs(comm, {o.output}, o.overwrite);
   const std::string partial = data::partial_dir(o.output);
   const int shards = static_cast<int>(in.shards.size());
-  std::int64_t mine_total = 0;
-  for (int s = comm.rank(); s < shards; s += comm.size())
-    mine_total += in.shards[static_cast<std::size_t>(s)].exams;
   log::info("label: {} exams in {} shard(s) with the {} backend ({}) on {} rank(s)",
             in.exam_count(), shards, o.backend, labellers.version(), comm.size());
-  Progress progress("label", mine_total, "reports");
-  json mine = {{"shards", json::array()}, {"llm", json::object()}};
-  std::string error;
-  try {
-    for (int s = comm.rank(); s < shards; s += comm.size())
-      mine["shards"].push_back(label_shard(labellers, o, in, s, partial, progress));
-  } catch (const Error& e) {
-    error = e.what();
-  }
-  progress.finish();
-  if (labellers.llm) mine["llm"] = labellers.llm->stats().to_json();
-  const auto gathered = comm.all_gather_bytes(error.empty() ? mine.dump() : "!" + error);
-  for (std::size_t r = 0; r < gathered.size(); ++r)
-    if (!gathered[r].empty() && gathered[r][0] == '!')
-      ENDOKED_FAIL("label failed on rank ", r, ": ", gathered[r].substr(1));
-  double seconds = progress.elapsed_s();
-  comm.all_reduce(&seconds, 1, dist::ReduceOp::kMax);
+  engine::ShardedWork w;
+  w.stage = "label";
+  w.shards = shards;
+  w.unit = "reports";
+  w.items = [&](int s) { return in.shards[static_cast<std::size_t>(s)].exams; };
+  w.work = [&](int s, Progress& progress) {
+    return label_shard(labellers, o, in, s, partial, progress);
+  };
+  w.rank_part = [&] { return labellers.llm ? labellers.llm->stats().to_json() : json::object(); };
+  const engine::ShardedResult done = engine::run_shards(comm, w);
+  const double seconds = done.seconds;
 
   data::Manifest m;
   m.kind = "labels";
   m.shards.resize(static_cast<std::size_t>(shards));
   json counts = json::object(), llm = json::object();
   std::vector<std::string> review;
-  std::vector<std::pair<int, json>> parts;
-  for (const auto& g : gathered) {
-    const json part = json::parse(g);
-    for (const auto& sh : part["shards"]) parts.emplace_back(sh["shard"].get<int>(), sh);
-    for (const auto& [k, v] : part["llm"].items()) llm[k] = llm.value(k, 0) + v.get<std::int64_t>();
-  }
-  std::sort(parts.begin(), parts.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (const auto& [s, sh] : parts) {
+  for (const auto& part : done.ranks)
+    for (const auto& [k, v] : part.items()) llm[k] = llm.value(k, 0) + v.get<std::int64_t>();
+  for (int s = 0; s < shards; ++s) {
+    const json& sh = done.shards[static_cast<std::size_t>(s)];
     m.shards[static_cast<std::size_t>(s)] = data::ShardInfo::from_json(sh["info"]);
     for (const auto& [k, v] : sh["counts"].items())
       counts[k] = counts.value(k, 0) + v.get<std::int64_t>();
@@ -159,21 +144,18 @@ json run_label(dist::Communicator& comm, const LabelOptions& o, const RunDir& ru
                   {"reports_per_s", seconds > 0 ? static_cast<double>(exams) / seconds : 0.0},
                   {"review_rows", review.size()}};
   if (!llm.empty()) summary["llm"] = llm;
-  dist::run_on_root(comm, [&] {
-    m.provenance = {{"command", "label"},
-                    {"git_revision", git_revision()},
-                    {"created", utc_timestamp()},
-                    {"input_store", fs::absolute(o.store).lexically_normal().string()},
-                    {"input_content_sha256", in.content_sha256()},
-                    {"labeller", labellers.version()},
-                    {"config_sha256", sha256_hex(config::to_yaml(LabelConfig{RunOptions{}, o}))}};
+  engine::commit_on_root(comm, [&] {
+    m.provenance = engine::provenance(
+        "label", {{"input_store", fs::absolute(o.store).lexically_normal().string()},
+                  {"input_content_sha256", in.content_sha256()},
+                  {"labeller", labellers.version()},
+                  {"config_sha256", sha256_hex(config::to_yaml(o))}});
     m.summary = summary;
     std::string csv = std::string(kReviewCsvHeader) + "\n";
     for (const auto& line : review) csv += line + "\n";
     files::atomic_write(partial + "/review.csv", csv);
     data::commit_store(o.output, m);
     run.log_metrics(json{{"stage", "label"}, {"summary", summary}});
-    return std::string();
   });
   log::info("label: {} reports in {:.2f}s ({:.0f} reports/s) -> {}", exams, seconds,
             summary["reports_per_s"].get<double>(), o.output);

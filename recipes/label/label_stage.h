@@ -21,8 +21,7 @@
 
 #include "endoked/core/run_dir.h"
 #include "endoked/distributed/communicator.h"
-#include "recipes/common/stage.h"
-#include "recipes/label/llm_client.h"
+#include "llm_client.h"
 
 namespace endoked::recipes {
 
@@ -52,16 +51,6 @@ struct LabelOptions {
   }
 };
 
-struct LabelConfig {
-  RunOptions run;
-  LabelOptions label;
-  template <class V>
-  void visit(V& v) {
-    v("run", run);
-    v("label", label);
-  }
-};
-
 /// Collective over `comm`. Returns the summary (label counts, rate, LLM stats) on every rank.
 nlohmann::json run_label(dist::Communicator& comm, const LabelOptions& options, const RunDir& run);
 
@@ -74,16 +63,6 @@ struct LabelEvalOptions {
     v("labels", labels, "labels store to score");
     v("truth", truth, "truth store (synthetic) or CSV of human labels");
     v("errors_listed", errors_listed, "errors printed (all go to errors.jsonl)");
-  }
-};
-
-struct LabelEvalConfig {
-  RunOptions run;
-  LabelEvalOptions label_eval;
-  template <class V>
-  void visit(V& v) {
-    v("run", run);
-    v("label_eval", label_eval);
   }
 };
 

@@ -1,4 +1,4 @@
-#include "recipes/label/lexicons.h"
+#include "lexicons.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "recipes/label/llm_client.h"
+#include "llm_client.h"
 
 #include <curl/curl.h>
 

@@ -1,4 +1,4 @@
-#include "recipes/store/store_commands.h"
+#include "store_commands.h"
 
 #include <fmt/format.h>
 

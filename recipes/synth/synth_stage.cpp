@@ -1,4 +1,4 @@
-#include "recipes/synth/synth_stage.h"
+#include "synth_stage.h"
 
 #include <filesystem>
 
@@ -6,6 +6,7 @@
 #include "endoked/core/log.h"
 #include "endoked/core/progress.h"
 #include "endoked/data/store.h"
+#include "endoked/engine/sharded_stage.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -24,43 +25,35 @@ nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt
   };
   ENDOKED_CHECK(!nested(opt.output, opt.truth_dir()), "synth.output '", opt.output,
                 "' and synth.truth '", opt.truth_dir(), "' must not contain one another");
-  // Rank 0 prepares both partial directories; a failure there is broadcast so no rank hangs.
-  dist::run_on_root(comm, [&] {
-    data::begin_store(opt.output, opt.overwrite);
-    data::begin_store(opt.truth_dir(), opt.overwrite);
-    return std::string();
-  });
+  engine::begin_outputs(comm, {opt.output, opt.truth_dir()}, opt.overwrite);
 
-  // Frames this rank will draw, for the progress line (rank 0 shows its own share).
-  std::int64_t my_exams = 0;
-  for (int s = comm.rank(); s < shards; s += comm.size())
-    my_exams += std::min(opt.exams, (s + 1) * opt.exams_per_shard) - s * opt.exams_per_shard;
-  Progress progress("synth", my_exams * (opt.min_images + opt.max_images) / 2, "images");
-  json mine = json::array();
-  for (int s = comm.rank(); s < shards; s += comm.size()) {
+  // Rank 0's progress line shows its own share of frames.
+  engine::ShardedWork w;
+  w.stage = "synth";
+  w.shards = shards;
+  w.unit = "images";
+  w.items = [&](int s) {
+    const std::int64_t exams =
+        std::min(opt.exams, (s + 1) * opt.exams_per_shard) - s * opt.exams_per_shard;
+    return exams * (opt.min_images + opt.max_images) / 2;
+  };
+  w.work = [&](int s, Progress& progress) -> json {
     auto o = data::synth_shard(opt, s, out_partial, truth_partial, [&] { progress.add(); });
-    mine.push_back({{"shard", s},
-                    {"records", o.records},
-                    {"truth", o.truth},
-                    {"exams", o.exams},
-                    {"images", o.images},
-                    {"positive_images", o.positive_images}});
-  }
-  progress.finish();
-  const double seconds = progress.elapsed_s();
-  const auto gathered = comm.all_gather_bytes(mine.dump());
-
-  std::vector<json> by_shard(static_cast<std::size_t>(shards));
-  for (const auto& part : gathered)
-    for (const auto& o : json::parse(part)) by_shard[o["shard"].get<std::size_t>()] = o;
+    return {{"records", o.records},
+            {"truth", o.truth},
+            {"exams", o.exams},
+            {"images", o.images},
+            {"positive_images", o.positive_images}};
+  };
+  const engine::ShardedResult done = engine::run_shards(comm, w);
+  const std::vector<json>& by_shard = done.shards;
+  const double slowest = done.seconds;
   std::int64_t exams = 0, images = 0, positive = 0;
   for (const auto& o : by_shard) {
     exams += o["exams"].get<std::int64_t>();
     images += o["images"].get<std::int64_t>();
     positive += o["positive_images"].get<std::int64_t>();
   }
-  double slowest = seconds;
-  comm.all_reduce(&slowest, 1, dist::ReduceOp::kMax);
   json summary = {{"exams", exams},
                   {"images", images},
                   {"positive_images", positive},
@@ -72,13 +65,9 @@ nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt
                   {"output", opt.output},
                   {"truth", opt.truth_dir()}};
 
-  if (comm.is_root()) {
+  engine::commit_on_root(comm, [&] {
     const auto to_info = &data::ShardInfo::from_json;
-    json provenance = {{"command", "synth"},
-                       {"git_revision", git_revision()},
-                       {"created", utc_timestamp()},
-                       {"source", "synthetic"},
-                       {"seed", opt.seed}};
+    const json provenance = engine::provenance("synth", {{"source", "synthetic"}, {"seed", opt.seed}});
     data::Manifest truth;
     truth.kind = "truth";
     truth.image_columns = {"images/mask"};
@@ -115,8 +104,7 @@ nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt
         "{}",
         exams, images, positive, slowest, summary["images_per_s"].get<double>(), comm.size(),
         opt.output);
-  }
-  comm.barrier();
+  });
   return summary;
 }
 

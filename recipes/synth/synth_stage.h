@@ -7,19 +7,8 @@
 #include "endoked/core/run_dir.h"
 #include "endoked/data/synth.h"
 #include "endoked/distributed/communicator.h"
-#include "recipes/common/stage.h"
 
 namespace endoked::recipes {
-
-struct SynthConfig {
-  RunOptions run;
-  data::SynthOptions synth;
-  template <class V>
-  void visit(V& v) {
-    v("run", run);
-    v("synth", synth);
-  }
-};
 
 /// Collective over `comm`. Returns the summary (also logged to the run's metrics) on every rank.
 nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& options,

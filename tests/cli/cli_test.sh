@@ -82,6 +82,30 @@ if "$BIN" label --set label.store="$T/s1" --set label.output="$T/labels1" --set 
   fail "label overwrote an existing store"
 fi
 
+# endoked run: the recipe lists stages by name; a store that fails verification stops the run
+# before the label stage reads it (and an unknown stage name is refused before any work).
+cat >"$T/pipe.yaml" <<YAML
+pipeline:
+  stages: [verify, label]
+verify:
+  store: $T/damaged
+  deep: false
+label:
+  store: $T/damaged
+  output: $T/labels-damaged
+YAML
+set +e
+mpi 2 "$BIN" run --config "$T/pipe.yaml" --set run.dir="$T/run-pipe" >"$T/pipe.txt" 2>&1
+code=$?
+set -e
+[ "$code" = 1 ] || { cat "$T/pipe.txt"; fail "a failed verification gave exit code $code"; }
+[ ! -e "$T/labels-damaged" ] && [ ! -e "$T/labels-damaged.partial" ] || fail "label ran on a store that failed verification"
+grep -q "stage verify ended with exit code 1" "$T/pipe.txt" || { cat "$T/pipe.txt"; fail "no stop message"; }
+if "$BIN" run --config "$T/pipe.yaml" --set 'pipeline.stages=[verify, lable]' --set run.dir="$T/r" 2>"$T/err.txt"; then
+  fail "an unknown stage was accepted"
+fi
+grep -q "unknown stage 'lable'" "$T/err.txt" || { cat "$T/err.txt"; fail "unknown stage message"; }
+
 # A rank that fails aborts the world instead of hanging it.
 start=$(date +%s)
 if mpi 2 "$BIN" ingest --set ingest.images_dir="$T/nowhere" --set ingest.reports="$T/none.csv" --set ingest.output="$T/x" --set run.dir="$T/r" 2>"$T/err.txt"; then

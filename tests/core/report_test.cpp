@@ -10,7 +10,7 @@
 #include "endoked/core/report/eval.h"
 #include "endoked/core/report/rules.h"
 #include "endoked/data/synth.h"
-#include "recipes/label/lexicons.h"
+#include "lexicons.h"
 
 namespace endoked::report {
 namespace {

@@ -11,7 +11,7 @@
 #include "endoked/core/run_dir.h"
 #include "endoked/core/text.h"
 #include "endoked/distributed/communicator.h"
-#include "recipes/ingest/ingest_stage.h"
+#include "ingest_stage.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -9,7 +9,7 @@
 #include "endoked/core/error.h"
 #include "endoked/data/store.h"
 #include "endoked/distributed/communicator.h"
-#include "recipes/synth/synth_stage.h"
+#include "synth_stage.h"
 
 namespace endoked::data {
 namespace {

@@ -1,3 +1,4 @@
+#include "endoked/core/error.h"
 #include "endoked/data/synth.h"
 
 #include <gtest/gtest.h>
@@ -11,7 +12,7 @@
 #include "endoked/data/image_codec.h"
 #include "endoked/data/store.h"
 #include "endoked/distributed/communicator.h"
-#include "recipes/synth/synth_stage.h"
+#include "synth_stage.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

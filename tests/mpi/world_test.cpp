@@ -10,8 +10,8 @@
 #include "endoked/core/error.h"
 #include "endoked/core/sha256.h"
 #include "endoked/data/store.h"
-#include "recipes/ingest/ingest_stage.h"
-#include "recipes/synth/synth_stage.h"
+#include "ingest_stage.h"
+#include "synth_stage.h"
 #include "world.h"
 
 using nlohmann::json;

@@ -9,8 +9,8 @@
 #include "chat_server.h"
 #include "endoked/core/error.h"
 #include "endoked/data/store.h"
-#include "recipes/label/label_stage.h"
-#include "recipes/synth/synth_stage.h"
+#include "label_stage.h"
+#include "synth_stage.h"
 
 namespace endoked::recipes {
 namespace {

@@ -11,7 +11,7 @@
 #include "../common/test_util.h"
 #include "chat_server.h"
 #include "endoked/core/error.h"
-#include "recipes/label/llm_client.h"
+#include "llm_client.h"
 
 namespace endoked::recipes {
 namespace {

@@ -1,0 +1,55 @@
+#pragma once
+// The helper every stage that maps shards to shards uses (synth, ingest, label; next the
+// scores, boxes and masks sidecars): outputs prepared on rank 0, shard s worked by rank
+// s % world (so the output is the same for every world size), per-shard results gathered on
+// every rank in shard order, the error protocol (a failure on any rank becomes an Error on
+// every rank naming that rank and its message — no rank waits forever), the slowest rank's time,
+// the standard provenance, and the commit on rank 0.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "endoked/core/progress.h"
+#include "endoked/data/store.h"
+#include "endoked/distributed/communicator.h"
+
+namespace endoked::engine {
+
+/// Collective. Rank 0 starts every output store (data::begin_store: refuses an existing one
+/// unless `overwrite`); its error reaches every rank.
+void begin_outputs(dist::Communicator& comm, const std::vector<std::string>& outputs,
+                   bool overwrite);
+
+struct ShardedWork {
+  std::string stage;  // "label": names progress lines and errors
+  int shards = 0;
+  std::string unit;  // what progress counts ("reports", "images")
+  /// Items in shard s (progress total of this rank); may be empty (no ETA then).
+  std::function<std::int64_t(int shard)> items;
+  /// The work of shard s, on the rank that owns it. Returns the shard's part of the result.
+  /// Throwing endoked::Error fails the stage on every rank with the message.
+  std::function<nlohmann::json(int shard, Progress& progress)> work;
+  /// Optional: this rank's part after all its shards (counters kept per rank, e.g. LLM stats).
+  std::function<nlohmann::json()> rank_part;
+};
+
+struct ShardedResult {
+  std::vector<nlohmann::json> shards;  // by shard index, on every rank
+  std::vector<nlohmann::json> ranks;   // rank_part() by rank (null without one)
+  double seconds = 0;                  // the slowest rank's working time
+};
+
+/// Collective.
+ShardedResult run_shards(dist::Communicator& comm, const ShardedWork& work);
+
+/// {"command", "git_revision", "created"} plus `extra`'s keys: the provenance of a stage output.
+nlohmann::json provenance(const std::string& command, const nlohmann::json& extra = {});
+
+/// Collective. Runs `commit` on rank 0 (build the manifest, write extra files, commit_store);
+/// its error reaches every rank.
+void commit_on_root(dist::Communicator& comm, const std::function<void()>& commit);
+
+}  // namespace endoked::engine
