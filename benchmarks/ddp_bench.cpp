@@ -10,7 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "endoked/core/models/resnet.h"
+#include "endoked/vision/resnet.h"
 #include "endoked/distributed/data_parallel.h"
 #include "endoked/distributed/runtime.h"
 
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   const int steps = argc > 3 ? std::atoi(argv[3]) : 10;
   torch::set_num_threads(threads);
   torch::manual_seed(0);
-  auto model = endoked::models::resnet18(1000);
+  auto model = endoked::vision::resnet18(1000);
   model->train();
   std::unique_ptr<endoked::dist::DataParallel> ddp;
   if (mode == "ddp") ddp = std::make_unique<endoked::dist::DataParallel>(*model, rt.world());

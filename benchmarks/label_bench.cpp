@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "endoked/core/files.h"
-#include "endoked/core/report/rules.h"
+#include "endoked/report/rules.h"
 #include "endoked/data/csv.h"
 #include "endoked/data/synth.h"
-#include "lexicons.h"
+#include "endoked/report/lexicons.h"
 
 using nlohmann::json;
 using namespace endoked;
@@ -36,7 +36,7 @@ int speed(std::int64_t n, int rounds, const std::vector<std::string>& files) {
     reports.push_back(texts.empty() ? data::synth_exam(o, i).report : texts[static_cast<std::size_t>(i) % texts.size()]);
     bytes += reports.back().size();
   }
-  report::RulesLabeller rules(recipes::load_lexicons());
+  report::RulesLabeller rules(report::load_lexicons());
   double best_label = 1e30, best_json = 1e30;
   std::int64_t positive = 0;
   for (int r = 0; r < rounds; ++r) {
@@ -123,7 +123,7 @@ json score(const report::RulesLabeller& r, const data::CsvTable& t) {
 int negex(const std::string& tsv, const std::string& triggers) {
   const data::CsvTable t = data::read_csv(tsv, '\t');
   json out = {{"data", tsv}};
-  out["endoked_lexicon"] = score(report::RulesLabeller(recipes::load_lexicons(), "en"), t);
+  out["endoked_lexicon"] = score(report::RulesLabeller(report::load_lexicons(), "en"), t);
   if (!triggers.empty())
     out["negex_triggers"] =
         score(report::RulesLabeller({report::load_lexicon(negex_lexicon(triggers), triggers)}, "en"), t);

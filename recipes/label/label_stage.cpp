@@ -10,13 +10,13 @@
 #include "endoked/core/log.h"
 #include "endoked/core/parallel.h"
 #include "endoked/core/progress.h"
-#include "endoked/core/report/eval.h"
+#include "endoked/report/eval.h"
 #include "endoked/core/sha256.h"
 #include "endoked/data/csv.h"
 #include "endoked/data/store.h"
 #include "endoked/engine/sharded_stage.h"
-#include "ensemble.h"
-#include "lexicons.h"
+#include "endoked/report/ensemble.h"
+#include "endoked/report/lexicons.h"
 
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -27,7 +27,7 @@ namespace {
 // The labellers of one run.
 struct Labellers {
   std::unique_ptr<report::RulesLabeller> rules;
-  std::unique_ptr<LlmClient> llm;
+  std::unique_ptr<report::LlmClient> llm;
   const LabelOptions& o;
 
   explicit Labellers(const LabelOptions& opt) : o(opt) {
@@ -36,8 +36,8 @@ struct Labellers {
     ENDOKED_CHECK(o.threads >= 1, "label.threads must be ≥ 1, got ", o.threads);
     ENDOKED_CHECK(o.llm_samples >= 1, "label.llm_samples must be ≥ 1, got ", o.llm_samples);
     if (o.backend != "llm")
-      rules = std::make_unique<report::RulesLabeller>(load_lexicons(o.lexicons), o.language);
-    if (o.backend != "rules") llm = std::make_unique<LlmClient>(o.llm);
+      rules = std::make_unique<report::RulesLabeller>(report::load_lexicons(o.lexicons), o.language);
+    if (o.backend != "rules") llm = std::make_unique<report::LlmClient>(o.llm);
   }
   std::string version() const {
     std::string v = rules ? rules->version() : "";
@@ -46,12 +46,12 @@ struct Labellers {
   }
   int threads() const { return llm ? o.llm.concurrency : o.threads; }
 
-  report::ExamLabels label(const std::string& text, std::vector<ReviewRow>& review) const {
+  report::ExamLabels label(const std::string& text, std::vector<report::ReviewRow>& review) const {
     if (o.backend == "rules") return rules->label(text);
     if (o.backend == "llm") return llm->label(text, 0);
     std::vector<report::ExamLabels> samples;
     for (int k = 0; k < o.llm_samples; ++k) samples.push_back(llm->label(text, k));
-    return ensemble_labels(rules->label(text), samples, text, o.count_review, review);
+    return report::ensemble_labels(rules->label(text), samples, text, o.count_review, review);
   }
 };
 
@@ -66,7 +66,7 @@ json label_shard(const Labellers& labellers, const LabelOptions& o, const data::
   }
   const auto n = static_cast<std::int64_t>(ids.size());
   std::vector<report::ExamLabels> labels(ids.size());
-  std::vector<std::vector<ReviewRow>> reviews(ids.size());
+  std::vector<std::vector<report::ReviewRow>> reviews(ids.size());
   parallel_for(n, labellers.threads(), [&](std::int64_t i) {
     const auto k = static_cast<std::size_t>(i);
     try {
@@ -92,7 +92,7 @@ json label_shard(const Labellers& labellers, const LabelOptions& o, const data::
     w.add_string("exams", "labeller", l.labeller);
     w.add_string("exams", "language", l.language);
     counts[presence] = counts.value(presence, 0) + 1;
-    for (const auto& row : reviews[k]) review.push_back(review_csv_line(ids[k], row));
+    for (const auto& row : reviews[k]) review.push_back(report::review_csv_line(ids[k], row));
   }
   return {{"info", w.close().to_json()}, {"counts", counts}, {"review", review}};
 }
@@ -151,7 +151,7 @@ json run_label(dist::Communicator& comm, const LabelOptions& o, const RunDir& ru
                   {"labeller", labellers.version()},
                   {"config_sha256", sha256_hex(config::to_yaml(o))}});
     m.summary = summary;
-    std::string csv = std::string(kReviewCsvHeader) + "\n";
+    std::string csv = std::string(report::kReviewCsvHeader) + "\n";
     for (const auto& line : review) csv += line + "\n";
     files::atomic_write(partial + "/review.csv", csv);
     data::commit_store(o.output, m);

@@ -3,7 +3,7 @@
 //   Input:  label.store (a record store).
 //   Output: label.output, a sidecar store of kind "labels" with the input's shard layout
 //           (shard s written by rank s % N, so the same store for every N), /exams columns:
-//             id, labels (the JSON of endoked/core/report/labels.h, code-point offsets),
+//             id, labels (the JSON of endoked/report/labels.h, code-point offsets),
 //             polyp_present (string), positive (1 positive, 0 negative, −1 uncertain,
 //             −2 not_mentioned; a label column for datasets), polyp_count (−1 when unknown),
 //             count_exact (0/1), confidence, labeller, language;
@@ -21,7 +21,7 @@
 
 #include "endoked/core/run_dir.h"
 #include "endoked/distributed/communicator.h"
-#include "llm_client.h"
+#include "endoked/report/llm_client.h"
 
 namespace endoked::recipes {
 
@@ -35,7 +35,7 @@ struct LabelOptions {
   int llm_samples = 1;
   bool count_review = true;
   bool overwrite = false;
-  LlmOptions llm;
+  report::LlmOptions llm;
   template <class V>
   void visit(V& v) {
     v("store", store, "input record store");

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "../common/test_util.h"
-#include "chat_server.h"
+#include "../common/chat_server.h"
 #include "endoked/core/error.h"
 #include "endoked/data/store.h"
 #include "label_stage.h"
@@ -14,6 +14,11 @@
 
 namespace endoked::recipes {
 namespace {
+
+using testing::ChatServer;
+using testing::envelope;
+using testing::reply_ok;
+using nlohmann::json;
 
 using testing::TempDir;
 

@@ -1,4 +1,4 @@
-#include "endoked/core/report/labels.h"
+#include "endoked/report/labels.h"
 
 #include <algorithm>
 

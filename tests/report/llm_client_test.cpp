@@ -9,12 +9,17 @@
 #include <thread>
 
 #include "../common/test_util.h"
-#include "chat_server.h"
+#include "../common/chat_server.h"
 #include "endoked/core/error.h"
-#include "llm_client.h"
+#include "endoked/report/llm_client.h"
 
-namespace endoked::recipes {
+namespace endoked::report {
 namespace {
+
+using testing::ChatServer;
+using testing::envelope;
+using testing::reply_ok;
+using nlohmann::json;
 
 using nlohmann::json;
 using testing::TempDir;
@@ -230,4 +235,4 @@ TEST(LlmClient, ValidatorChecksEveryField) {
 }
 
 }  // namespace
-}  // namespace endoked::recipes
+}  // namespace endoked::report

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "endoked/core/report/labels.h"
+#include "endoked/report/labels.h"
 
-namespace endoked::recipes {
+namespace endoked::report {
 
 struct ReviewRow {
   std::string field;
@@ -29,4 +29,4 @@ report::ExamLabels ensemble_labels(const report::ExamLabels& rules,
 std::string review_csv_line(const std::string& exam_id, const ReviewRow& row);
 inline constexpr const char* kReviewCsvHeader = "exam_id,field,answers,evidence";
 
-}  // namespace endoked::recipes
+}  // namespace endoked::report

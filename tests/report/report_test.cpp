@@ -7,16 +7,16 @@
 #include "../common/test_util.h"
 
 #include "endoked/core/error.h"
-#include "endoked/core/report/eval.h"
-#include "endoked/core/report/rules.h"
+#include "endoked/report/eval.h"
+#include "endoked/report/rules.h"
 #include "endoked/data/synth.h"
-#include "lexicons.h"
+#include "endoked/report/lexicons.h"
 
 namespace endoked::report {
 namespace {
 
 const RulesLabeller& labeller() {
-  static const RulesLabeller r(recipes::load_lexicons());
+  static const RulesLabeller r(load_lexicons());
   return r;
 }
 
@@ -190,7 +190,7 @@ TEST(ReportRules, UserLexiconReplacesTheOneOfItsLanguage) {
     f << "language: en\nversion: en-mine\ntargets: {polyp: [growth]}\n"
          "modifiers: {negated: {forward: [no]}}\n";
   }
-  const auto lexicons = recipes::load_lexicons({dir / "mine.yaml"});
+  const auto lexicons = load_lexicons({dir / "mine.yaml"});
   ASSERT_EQ(lexicons.size(), 2u);
   const RulesLabeller mine(lexicons);
   EXPECT_EQ(mine.version(), "rules-1/en-mine,zh-1");

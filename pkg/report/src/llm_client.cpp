@@ -1,4 +1,4 @@
-#include "llm_client.h"
+#include "endoked/report/llm_client.h"
 
 #include <curl/curl.h>
 
@@ -18,7 +18,7 @@
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-namespace endoked::recipes {
+namespace endoked::report {
 namespace {
 
 std::string env_or(const char* name, const std::string& fallback) {
@@ -442,4 +442,4 @@ report::ExamLabels LlmClient::label(const std::string& report, int sample) {
   }
 }
 
-}  // namespace endoked::recipes
+}  // namespace endoked::report

@@ -1,10 +1,10 @@
-#include "ensemble.h"
+#include "endoked/report/ensemble.h"
 
 #include <map>
 
 #include "endoked/data/csv.h"
 
-namespace endoked::recipes {
+namespace endoked::report {
 namespace {
 
 using report::ExamLabels;
@@ -121,4 +121,4 @@ std::string review_csv_line(const std::string& exam_id, const ReviewRow& row) {
          "," + csv_field(join(row.evidence));
 }
 
-}  // namespace endoked::recipes
+}  // namespace endoked::report

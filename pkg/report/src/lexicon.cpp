@@ -8,7 +8,7 @@
 
 #include "endoked/core/error.h"
 #include "endoked/core/text.h"
-#include "endoked/core/report/rules.h"
+#include "endoked/report/rules.h"
 
 namespace endoked::report {
 namespace {

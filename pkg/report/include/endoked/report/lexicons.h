@@ -1,14 +1,14 @@
 #pragma once
-// The lexicons shipped with the program (recipes/label/lexicon/*.yaml, embedded at build time)
+// The lexicons shipped with the program (pkg/report/lexicon/*.yaml, embedded at build time)
 // and the rules labeller built from them or from files the user names.
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "endoked/core/report/rules.h"
+#include "endoked/report/rules.h"
 
-namespace endoked::recipes {
+namespace endoked::report {
 
 /// {file name, text} of every embedded lexicon.
 const std::vector<std::pair<std::string, std::string>>& embedded_lexicons();
@@ -18,4 +18,4 @@ const std::vector<std::pair<std::string, std::string>>& embedded_lexicons();
 std::vector<std::shared_ptr<const report::Lexicon>> load_lexicons(
     const std::vector<std::string>& files = {});
 
-}  // namespace endoked::recipes
+}  // namespace endoked::report

@@ -1,6 +1,6 @@
 #pragma once
 // Internal: a compiled lexicon (vocabulary, phrase index) and the tokenizer/phrase matcher the
-// rules labeller runs on. See endoked/core/report/rules.h for the algorithm.
+// rules labeller runs on. See endoked/report/rules.h for the algorithm.
 #include <cstdint>
 #include <set>
 #include <string>
@@ -8,7 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "endoked/core/report/labels.h"
+#include "endoked/report/labels.h"
 
 namespace endoked::report {
 

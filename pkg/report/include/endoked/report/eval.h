@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "endoked/core/report/labels.h"
+#include "endoked/report/labels.h"
 
 namespace endoked::report {
 

@@ -1,7 +1,7 @@
 #pragma once
 // The rule-based report labeller (the embedded default of the `label` stage).
 //
-// All vocabulary lives in lexicon files (YAML; recipes/label/lexicon/en.yaml and zh.yaml are
+// All vocabulary lives in lexicon files (YAML; pkg/report/lexicon/en.yaml and zh.yaml are
 // the shipped ones): section headers, targets, colon segments, sizes, morphology, Paris types,
 // removal methods, histology, dysplasia, numbers, bowel preparation, caecal intubation, and the
 // ConText modifiers (Harkema et al., J Biomed Inform 2009; NegEx, Chapman et al. 2001):
@@ -39,7 +39,7 @@
 #include <string>
 #include <vector>
 
-#include "endoked/core/report/labels.h"
+#include "endoked/report/labels.h"
 
 namespace endoked::report {
 

@@ -1,4 +1,4 @@
-#include "endoked/core/report/eval.h"
+#include "endoked/report/eval.h"
 
 #include <cmath>
 

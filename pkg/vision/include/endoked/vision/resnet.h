@@ -10,7 +10,7 @@
 
 #include <vector>
 
-namespace endoked::models {
+namespace endoked::vision {
 
 class BasicBlockImpl : public torch::nn::Module {
  public:
@@ -41,4 +41,4 @@ TORCH_MODULE(ResNet);
 
 ResNet resnet18(int64_t num_classes = 1000);
 
-}  // namespace endoked::models
+}  // namespace endoked::vision

@@ -19,9 +19,9 @@
 #include <mutex>
 #include <string>
 
-#include "endoked/core/report/labels.h"
+#include "endoked/report/labels.h"
 
-namespace endoked::recipes {
+namespace endoked::report {
 
 struct LlmOptions {
   std::string base_url;  // default: $ENDOKED_LLM_BASE_URL, else http://127.0.0.1:8000/v1
@@ -107,4 +107,4 @@ class LlmClient {
   LlmStats stats_;
 };
 
-}  // namespace endoked::recipes
+}  // namespace endoked::report

@@ -1,8 +1,8 @@
-#include "endoked/core/models/resnet.h"
+#include "endoked/vision/resnet.h"
 
 #include <torch/torch.h>
 
-namespace endoked::models {
+namespace endoked::vision {
 namespace nn = torch::nn;
 
 BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
@@ -50,4 +50,4 @@ torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
 
 ResNet resnet18(int64_t num_classes) { return ResNet(std::vector<int>{2, 2, 2, 2}, num_classes); }
 
-}  // namespace endoked::models
+}  // namespace endoked::vision

@@ -1,4 +1,4 @@
-#include "endoked/core/models/resnet.h"
+#include "endoked/vision/resnet.h"
 #include "endoked/core/error.h"
 #include "endoked/core/lr_schedule.h"
 
@@ -7,7 +7,7 @@
 
 #include <set>
 
-namespace endoked::models {
+namespace endoked::vision {
 namespace {
 
 TEST(Models, ResNet18HasTorchvisionShapeAndNames) {
@@ -31,7 +31,7 @@ TEST(Models, ResNet18HasTorchvisionShapeAndNames) {
 }
 
 }  // namespace
-}  // namespace endoked::models
+}  // namespace endoked::vision
 
 namespace endoked {
 namespace {

@@ -1,6 +1,6 @@
 // The rule-based report labeller: sections → sentences → phrase matches → ConText states →
-// polyp descriptions → report-level labels. See endoked/core/report/rules.h.
-#include "endoked/core/report/rules.h"
+// polyp descriptions → report-level labels. See endoked/report/rules.h.
+#include "endoked/report/rules.h"
 
 #include <algorithm>
 #include <cmath>

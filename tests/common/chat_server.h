@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-namespace endoked::recipes {
+namespace endoked::testing {
 
 using nlohmann::json;
 
@@ -71,4 +71,4 @@ class ChatServer {
   std::string last_request_, last_authorization_;
 };
 
-}  // namespace endoked::recipes
+}  // namespace endoked::testing

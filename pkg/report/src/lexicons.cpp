@@ -1,16 +1,16 @@
-#include "lexicons.h"
+#include "endoked/report/lexicons.h"
 
 #include <algorithm>
 
 #include "endoked/core/files.h"
 
-namespace endoked::recipes {
+namespace endoked::report {
 
 std::vector<std::shared_ptr<const report::Lexicon>> load_lexicons(
     const std::vector<std::string>& files) {
   std::vector<std::shared_ptr<const report::Lexicon>> out;
   for (const auto& [name, text] : embedded_lexicons())
-    out.push_back(report::load_lexicon(text, "recipes/label/lexicon/" + name + " (embedded)"));
+    out.push_back(report::load_lexicon(text, "pkg/report/lexicon/" + name + " (embedded)"));
   for (const auto& f : files) {
     auto user = report::load_lexicon(files::read_all(f), f);
     const std::string& language = report::lexicon_language(*user);
@@ -25,4 +25,4 @@ std::vector<std::shared_ptr<const report::Lexicon>> load_lexicons(
   return out;
 }
 
-}  // namespace endoked::recipes
+}  // namespace endoked::report
