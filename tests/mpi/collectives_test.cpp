@@ -4,6 +4,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "endoked/core/error.h"
 #include "world.h"
 
@@ -119,6 +122,42 @@ TEST(Collectives, TimeoutOnACollectiveEveryRankReaches) {
   o.timeout_s = 30;
   world().all_reduce(t, o);
   EXPECT_EQ(t[0].item<float>(), static_cast<float>(world().size()));
+}
+
+// Async all_reduces run in the order they were issued, each on its own tensor: many of
+// different sizes (small ones finish fast, large ones slowly) waited for in reverse order each
+// hold exactly their own sum; a blocking collective issued after them first completes them all;
+// a rank that issues them with a delay changes nothing.
+TEST(Collectives, AsyncAllReducesKeepTheirOrderAndTheirTensors) {
+  auto& c = world();
+  const int n = c.size();
+  for (int round = 0; round < 3; ++round) {
+    std::vector<at::Tensor> tensors;
+    std::vector<std::shared_ptr<dist::Work>> work;
+    for (int k = 0; k < 12; ++k) {
+      const std::int64_t size = (k % 3 == 0) ? 300000 : 7 + k;
+      tensors.push_back(at::full({size}, static_cast<double>(k * 100 + c.rank()), at::kDouble));
+      if (c.rank() == 1 && k == 5) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      dist::CollectiveOptions o;
+      o.verify = false;
+      work.push_back(c.all_reduce_async(tensors.back(), o));
+    }
+    // Waiting on the last one first must not deadlock nor mix tensors.
+    for (int k = 11; k >= 0; --k) work[static_cast<std::size_t>(k)]->wait();
+    for (int k = 0; k < 12; ++k) {
+      const double expect = k * 100.0 * n + n * (n - 1) / 2.0;
+      EXPECT_EQ(tensors[static_cast<std::size_t>(k)].min().item<double>(), expect) << k;
+      EXPECT_EQ(tensors[static_cast<std::size_t>(k)].max().item<double>(), expect) << k;
+    }
+    // Issued then a blocking all_reduce: the blocking one waits for the async ones before it.
+    at::Tensor a = at::full({200000}, 1.0, at::kFloat);
+    auto w = c.all_reduce_async(a);
+    at::Tensor b = at::full({3}, 2.0, at::kFloat);
+    c.all_reduce(b);
+    EXPECT_EQ(a.min().item<float>(), static_cast<float>(n)) << "blocking ran before the async one";
+    EXPECT_EQ(b[0].item<float>(), 2.0f * n);
+    w->wait();
+  }
 }
 
 }  // namespace

@@ -1,11 +1,15 @@
+// The C++ ResNet against torchvision: names and sizes, and the same forward output for the same
+// weights (python3-torchvision makes the reference inside the test).
 #include "endoked/vision/resnet.h"
-#include "endoked/core/error.h"
-#include "endoked/core/lr_schedule.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
 #include <set>
+
+#include "../common/test_util.h"
+#include "endoked/core/files.h"
 
 namespace endoked::vision {
 namespace {
@@ -30,62 +34,61 @@ TEST(Models, ResNet18HasTorchvisionShapeAndNames) {
   EXPECT_EQ(y.sizes(), (std::vector<std::int64_t>{2, 1000}));
 }
 
+// torchvision's resnet18 with random weights and batch-norm statistics, saved by Python as a
+// plain dict (with the input and its output); the same weights loaded by name into our ResNet
+// give the same logits.
+TEST(Models, ResNet18MatchesTorchvisionForward) {
+  testing::TempDir t;
+  const std::string path = t / "ref.pt";
+  const std::string script = t / "ref.py";
+  testing::write_file(script, R"PY(
+import sys, torch, torchvision
+torch.manual_seed(0)
+m = torchvision.models.resnet18(num_classes=10).eval()
+with torch.no_grad():
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.weight.uniform_(0.5, 1.5); mod.bias.uniform_(-0.2, 0.2)
+            mod.running_mean.uniform_(-0.2, 0.2); mod.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 96, 80)
+    y = m(x)
+d = {k: v.clone() for k, v in m.state_dict().items()}
+d["__input"] = x
+d["__output"] = y
+torch.save(d, sys.argv[1])
+)PY");
+  std::string out;
+  const int rc = testing::run_shell("/usr/bin/python3 " + script + " " + path, &out);
+  ASSERT_EQ(rc, 0) << "python3-torchvision could not make the reference: " << out;
+  const std::string bytes = files::read_all(path);
+  const c10::IValue v = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+  ASSERT_TRUE(v.isGenericDict());
+  std::map<std::string, at::Tensor> ref;
+  for (const auto& kv : v.toGenericDict()) ref[kv.key().toStringRef()] = kv.value().toTensor();
+
+  auto net = resnet18(10);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  std::size_t loaded = 0;
+  for (auto& p : net->named_parameters()) {
+    ASSERT_TRUE(ref.count(p.key())) << p.key();
+    ASSERT_EQ(p.value().sizes(), ref[p.key()].sizes()) << p.key();
+    p.value().copy_(ref[p.key()]);
+    ++loaded;
+  }
+  for (auto& b : net->named_buffers()) {
+    ASSERT_TRUE(ref.count(b.key())) << b.key();
+    b.value().copy_(ref[b.key()]);
+    ++loaded;
+  }
+  EXPECT_EQ(loaded + 2, ref.size());  // every torchvision entry has its counterpart
+  const at::Tensor y = net->forward(ref["__input"]);
+  const at::Tensor want = ref["__output"];
+  ASSERT_EQ(y.sizes(), want.sizes());
+  const double diff = (y - want).abs().max().item<double>();
+  EXPECT_LT(diff, 1e-4) << "max |ours - torchvision| = " << diff;
+  EXPECT_GT(want.abs().max().item<double>(), 0.1);  // not a trivially zero output
+}
+
 }  // namespace
 }  // namespace endoked::vision
-
-namespace endoked {
-namespace {
-
-TEST(LrSchedule, KindsFollowTheirFormulas) {
-  LrScheduleOptions o;
-  o.lr = 0.1;
-  EXPECT_DOUBLE_EQ(lr_at(o, 0), 0.1);
-  EXPECT_DOUBLE_EQ(lr_at(o, 12345), 0.1);
-  o.kind = "step";
-  o.step_size = 10;
-  o.gamma = 0.5;
-  EXPECT_DOUBLE_EQ(lr_at(o, 9), 0.1);
-  EXPECT_DOUBLE_EQ(lr_at(o, 10), 0.05);
-  EXPECT_DOUBLE_EQ(lr_at(o, 25), 0.025);
-  o.kind = "cosine";
-  o.warmup_steps = 4;
-  o.total_steps = 14;
-  o.min_lr = 0.01;
-  EXPECT_DOUBLE_EQ(lr_at(o, 0), 0.025);  // warm-up: lr·1/4
-  EXPECT_DOUBLE_EQ(lr_at(o, 3), 0.1);
-  EXPECT_DOUBLE_EQ(lr_at(o, 4), 0.1);                  // cosine starts at the peak
-  EXPECT_NEAR(lr_at(o, 9), 0.01 + 0.09 * 0.5, 1e-12);  // halfway
-  EXPECT_NEAR(lr_at(o, 14), 0.01, 1e-12);              // end
-  EXPECT_NEAR(lr_at(o, 100), 0.01, 1e-12);             // stays
-  o.kind = "linear";
-  EXPECT_NEAR(lr_at(o, 9), 0.055, 1e-12);
-  o.kind = "poly";
-  EXPECT_THROW(validate(o), Error);
-  o.kind = "cosine";
-  o.total_steps = 4;
-  EXPECT_THROW(validate(o), Error);
-}
-
-TEST(LrSchedule, SchedulerSetsGroupsAndRestoresSavedState) {
-  torch::nn::Linear lin(2, 2);
-  torch::optim::SGD opt(lin->parameters(), torch::optim::SGDOptions(1.0));
-  LrScheduleOptions o;
-  o.kind = "step";
-  o.lr = 0.2;
-  o.step_size = 2;
-  o.gamma = 0.1;
-  LrScheduler a(o, opt);
-  a.apply(5);
-  EXPECT_NEAR(opt.param_groups()[0].options().get_lr(), 0.2 * 0.01, 1e-15);
-  const std::string state = a.state_json();
-  o.lr = 0.9;  // the config changed since the checkpoint
-  LrScheduler b(o, opt);
-  b.load_state_json(state, "scheduler.json");
-  EXPECT_EQ(b.last_step(), 5);
-  EXPECT_DOUBLE_EQ(b.options().lr, 0.2);
-  EXPECT_NEAR(opt.param_groups()[0].options().get_lr(), 0.002, 1e-15);
-  EXPECT_THROW(b.load_state_json("{\"kind\": \"step\"}", "scheduler.json"), Error);
-}
-
-}  // namespace
-}  // namespace endoked
