@@ -1,4 +1,5 @@
 #include "endoked/data/dataset.h"
+#include "h5.h"
 
 #include <nlohmann/json.hpp>
 

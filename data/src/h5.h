@@ -5,6 +5,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <mutex>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -113,3 +114,10 @@ class ByteAppender {
 };
 
 }  // namespace endoked::data::h5
+
+namespace endoked::data {
+/// The HDF5 library (Debian's parallel build) is not thread-safe: every HDF5 call goes under this
+/// process-wide lock. ShardReader and ShardWriter take it in every method, so code outside data/
+/// never needs it; inside data/ it also makes a sequence of calls atomic.
+std::recursive_mutex& hdf5_mutex();
+}  // namespace endoked::data

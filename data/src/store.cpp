@@ -177,6 +177,7 @@ struct ShardWriter::Impl {
 
 ShardWriter::ShardWriter(const std::string& dir, int index, const std::string& kind)
     : impl_(std::make_unique<Impl>()) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   impl_->final_path = dir + "/" + shard_file_name(index);
   impl_->tmp_path = files::temp_name(impl_->final_path);
   impl_->kind = kind;
@@ -185,6 +186,7 @@ ShardWriter::ShardWriter(const std::string& dir, int index, const std::string& k
 }
 
 ShardWriter::~ShardWriter() {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   if (impl_ && !impl_->closed) {
     impl_->tables.clear();
     impl_->groups.clear();
@@ -195,16 +197,20 @@ ShardWriter::~ShardWriter() {
 
 void ShardWriter::add_string(const std::string& table, const std::string& column,
                              std::string value) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   impl_->column(table, column, ColumnType::kString).strings.push_back(std::move(value));
 }
 void ShardWriter::add_int(const std::string& table, const std::string& column, std::int64_t value) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   impl_->column(table, column, ColumnType::kInt).ints.push_back(value);
 }
 void ShardWriter::add_float(const std::string& table, const std::string& column, double value) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   impl_->column(table, column, ColumnType::kFloat).floats.push_back(value);
 }
 void ShardWriter::add_blob(const std::string& table, const std::string& column,
                            std::string_view bytes) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   Column& c = impl_->column(table, column, ColumnType::kBlob);
   c.ints.push_back(c.blob->append(bytes));
   c.lengths.push_back(static_cast<std::int64_t>(bytes.size()));
@@ -212,12 +218,14 @@ void ShardWriter::add_blob(const std::string& table, const std::string& column,
 }
 
 std::int64_t ShardWriter::rows(const std::string& table) const {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   auto it = impl_->tables.find(table);
   if (it == impl_->tables.end() || it->second.empty()) return 0;
   return it->second.begin()->second.rows();
 }
 
 ShardInfo ShardWriter::close() {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   Impl& m = *impl_;
   ENDOKED_CHECK(!m.closed, m.final_path, ": shard closed twice");
   Sha256 content;
@@ -300,18 +308,23 @@ struct ShardReader::Impl {
 };
 
 ShardReader::ShardReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   impl_->path = path;
   impl_->file = h5::open_file(path);
   ENDOKED_CHECK(h5::read_attr_string(impl_->file.get(), "format", path) == kStoreFormat, path,
                 ": not an endoked shard");
 }
-ShardReader::~ShardReader() = default;
+ShardReader::~ShardReader() {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
+  impl_.reset();  // closes the HDF5 handles under the lock
+}
 
 const std::string& ShardReader::path() const {
   return impl_->path;
 }
 
 std::int64_t ShardReader::rows(const std::string& table) const {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   // A table's row count is the length of any of its columns; "id" for exams, else the first.
   h5::Handle g(H5Gopen2(impl_->file.get(), table.c_str(), H5P_DEFAULT), H5Gclose);
   ENDOKED_CHECK(g.get() >= 0, impl_->path, ": missing table '", table, "'");
@@ -327,6 +340,7 @@ std::int64_t ShardReader::rows(const std::string& table) const {
 }
 
 bool ShardReader::has(const std::string& table, const std::string& column) const {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   return h5::exists(impl_->file.get(), table) &&
          h5::exists(impl_->file.get(), table + "/" + column);
 }
@@ -344,6 +358,7 @@ const std::vector<T>& cached(std::map<std::string, std::vector<T>>& cache, const
 
 const std::vector<std::string>& ShardReader::strings(const std::string& table,
                                                      const std::string& column) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   const std::string key = table + "/" + column;
   return cached(impl_->strings, key,
                 [&] { return h5::read_strings(impl_->file.get(), key, impl_->path); });
@@ -351,6 +366,7 @@ const std::vector<std::string>& ShardReader::strings(const std::string& table,
 
 const std::vector<std::int64_t>& ShardReader::ints(const std::string& table,
                                                    const std::string& column) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   const std::string key = table + "/" + column;
   return cached(impl_->ints, key,
                 [&] { return h5::read_i64(impl_->file.get(), key, impl_->path); });
@@ -358,12 +374,14 @@ const std::vector<std::int64_t>& ShardReader::ints(const std::string& table,
 
 const std::vector<double>& ShardReader::floats(const std::string& table,
                                                const std::string& column) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   const std::string key = table + "/" + column;
   return cached(impl_->floats, key,
                 [&] { return h5::read_f64(impl_->file.get(), key, impl_->path); });
 }
 
 std::vector<double> ShardReader::numbers(const std::string& table, const std::string& column) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   if (h5::is_float(impl_->file.get(), table + "/" + column, impl_->path))
     return floats(table, column);
   const auto& v = ints(table, column);
@@ -398,6 +416,7 @@ hid_t ShardReader::Impl::blob_dataset(const std::string& key) {
 
 std::string ShardReader::blob(const std::string& table, const std::string& column,
                               std::int64_t row) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   const BlobRow b = blob_row(*this, table, column, row);
   return h5::read_bytes(impl_->blob_dataset(b.key), b.offset, b.length, impl_->path + " " + b.key);
 }
@@ -405,6 +424,7 @@ std::string ShardReader::blob(const std::string& table, const std::string& colum
 std::optional<ShardReader::BlobLocation> ShardReader::blob_location(const std::string& table,
                                                                     const std::string& column,
                                                                     std::int64_t row) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   const BlobRow b = blob_row(*this, table, column, row);
   const std::string& key = b.key;
   auto at = impl_->blob_at.find(key);
@@ -441,6 +461,7 @@ std::string ShardReader::read_blob_at(const BlobLocation& at) {
 }
 
 std::string ShardReader::attr(const std::string& name) const {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   return h5::read_attr_string(impl_->file.get(), name, impl_->path);
 }
 

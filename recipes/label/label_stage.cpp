@@ -173,7 +173,6 @@ std::vector<std::pair<std::string, json>> read_labels(const std::string& dir) {
   const data::Manifest m = data::Manifest::load(dir);
   ENDOKED_CHECK(m.kind == "labels", "'", dir, "' is a ", m.kind, " store, not a labels store");
   std::vector<std::pair<std::string, json>> out;
-  std::lock_guard<std::recursive_mutex> lock(data::hdf5_mutex());
   for (const auto& s : m.shards) {
     data::ShardReader r(dir + "/" + s.file);
     const auto& ids = r.strings("exams", "id");
@@ -193,8 +192,7 @@ std::map<std::string, json> read_truth(const std::string& path) {
   std::map<std::string, json> truth;
   if (fs::is_directory(path)) {
     const data::Manifest m = data::Manifest::load(path);
-    std::lock_guard<std::recursive_mutex> lock(data::hdf5_mutex());
-    for (const auto& s : m.shards) {
+      for (const auto& s : m.shards) {
       data::ShardReader r(path + "/" + s.file);
       ENDOKED_CHECK(r.has("exams", "report_truth"), "truth store '", path,
                     "' has no exams/report_truth column (a store written by endoked synth has)");

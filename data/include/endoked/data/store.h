@@ -32,11 +32,6 @@ namespace endoked::data {
 inline constexpr int kSchemaVersion = 1;
 inline constexpr const char* kStoreFormat = "endoked-store";
 
-/// The HDF5 library (Debian's parallel build) is not thread-safe: every HDF5 call made while
-/// other threads may make one goes under this process-wide lock (RecordStore and the datasets
-/// take it; single-threaded writers need not).
-std::recursive_mutex& hdf5_mutex();
-
 /// "shard-00042.h5"
 std::string shard_file_name(int index);
 
@@ -74,7 +69,9 @@ struct Manifest {
 
 /// Writes one shard. Columns are appended row by row; every column of a table must have the
 /// same number of rows at close(). Strings and ints are buffered; blobs stream to the file.
-/// Not thread-safe. A writer destroyed before close() removes its temporary file.
+/// Every call takes the process-wide HDF5 lock (Debian's parallel HDF5 is not thread-safe), so
+/// writers and readers may be used from any thread. A writer destroyed before close() removes
+/// its temporary file.
 class ShardWriter {
  public:
   ShardWriter(const std::string& dir, int index, const std::string& kind);
@@ -95,7 +92,9 @@ class ShardWriter {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Reads one shard. Column arrays are cached after first use. Not thread-safe.
+/// Reads one shard. Column arrays are cached after first use (references stay valid for the
+/// reader's life). Thread-safe: every call takes the process-wide HDF5 lock; blobs read with
+/// read_blob_at() need no lock.
 class ShardReader {
  public:
   explicit ShardReader(const std::string& path);
@@ -166,7 +165,7 @@ struct ImageRecord {
 void add_exam(ShardWriter& shard, const ExamRecord& exam, const std::vector<ImageRecord>& images);
 
 /// Random access and scans over a record store (or any store with the same tables).
-/// Thread-safe: HDF5 access is serialised by hdf5_mutex().
+/// Thread-safe: HDF5 access is serialised by the store's internal lock.
 class RecordStore {
  public:
   explicit RecordStore(const std::string& dir);
