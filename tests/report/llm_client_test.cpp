@@ -234,5 +234,65 @@ TEST(LlmClient, ValidatorChecksEveryField) {
   EXPECT_EQ(llm_reply_schema()["properties"]["polyps"]["items"]["required"].size(), 9u);
 }
 
+// The label fields are declared once (labels.h): the reply schema, the validator and the JSON
+// form all follow the declaration — every asked field is in the schema and checked, every
+// derived one is absent from it, and every field survives the JSON round trip.
+TEST(LlmClient, SchemaValidatorAndJsonFollowTheFieldDeclaration) {
+  const json& schema = llm_reply_schema();
+  const json& exam_props = schema["properties"];
+  const json& polyp_props = exam_props["polyps"]["items"]["properties"];
+  ExamLabels l;
+  l.polyps.emplace_back();
+  int asked = 0, derived = 0;
+  const auto check = [&](const json& props) {
+    return [&, &props](const FieldSpec& s, auto& f) {
+      using T = typename std::decay_t<decltype(f.value)>::value_type;
+      EXPECT_EQ(props.contains(s.key), s.asked) << s.key;
+      (s.asked ? asked : derived)++;
+      // Give every field a value and evidence for the round trip.
+      if constexpr (std::is_same_v<T, std::string>) {
+        f.set(s.allowed->back(), 0.5, {1, 3});
+      } else if constexpr (std::is_same_v<T, bool>) {
+        f.set(true, 0.5, {1, 3});
+      } else {
+        f.set(T(7), 0.5, {1, 3});
+      }
+    };
+  };
+  visit_fields(l, check(exam_props));
+  visit_fields(l.polyps[0], check(polyp_props));
+  EXPECT_EQ(asked, 12);
+  EXPECT_EQ(derived, 2);  // size_class and pathology_group follow from size and histology
+  const ExamLabels back = labels_from_json(labels_to_json(l));
+  ASSERT_EQ(back.polyps.size(), 1u);
+  visit_fields(l, [&](const FieldSpec& s, const auto& f) {
+    visit_fields(back, [&](const FieldSpec& t, const auto& g) {
+      if constexpr (std::is_same_v<decltype(f.value), decltype(g.value)>)
+        if (std::string(s.key) == t.key) {
+          EXPECT_EQ(f.value, g.value) << s.key;
+          EXPECT_EQ(g.evidence.size(), 1u) << s.key;
+        }
+    });
+  });
+  // A value outside a field's allowed set is refused for every asked enum field.
+  json reply = {{"polyp_present", "positive"}, {"polyp_count", 1}, {"count_exact", true},
+                {"history_of_polypectomy", nullptr}, {"bowel_prep", nullptr},
+                {"caecum_reached", nullptr}, {"confidence", 0.9}, {"evidence", json::array()}};
+  json polyp = {{"quantity", 1}, {"evidence", json::array()}};
+  report::PolypLabel p0;
+  visit_fields(p0, [&](const FieldSpec& s, const auto&) {
+    if (s.asked) polyp[s.key] = nullptr;
+  });
+  reply["polyps"] = json::array({polyp});
+  EXPECT_EQ(validate_llm_reply(reply), "");
+  visit_fields(p0, [&](const FieldSpec& s, const auto&) {
+    if (!s.asked || !s.allowed) return;
+    json bad = reply;
+    bad["polyps"][0][s.key] = "nonsense";
+    EXPECT_NE(validate_llm_reply(bad).find(std::string("polyps[0].") + s.key), std::string::npos)
+        << s.key;
+  });
+}
+
 }  // namespace
 }  // namespace endoked::report

@@ -23,15 +23,7 @@ void fill(report::Field<T>& mine, const report::Field<T>& other) {
 }
 
 void fill_polyp(report::PolypLabel& p, const report::PolypLabel& o) {
-  fill(p.segment, o.segment);
-  fill(p.size_mm, o.size_mm);
-  fill(p.size_class, o.size_class);
-  fill(p.morphology, o.morphology);
-  fill(p.paris, o.paris);
-  fill(p.removal, o.removal);
-  fill(p.histology, o.histology);
-  fill(p.dysplasia, o.dysplasia);
-  fill(p.group, o.group);
+  report::polyp_fields([&](const report::FieldSpec&, auto m) { fill(p.*m, o.*m); });
 }
 
 }  // namespace
@@ -98,9 +90,12 @@ ExamLabels ensemble_labels(const ExamLabels& rules, const std::vector<ExamLabels
   }
   if (!llm.empty()) {
     const ExamLabels& first = llm.front();
-    fill(out.history_of_polypectomy, first.history_of_polypectomy);
-    fill(out.bowel_prep, first.bowel_prep);
-    fill(out.caecum_reached, first.caecum_reached);
+    // Presence and count were decided above; every other exam field the rules left empty
+    // comes from the first LLM answer.
+    report::exam_fields([&](const report::FieldSpec& s, auto m) {
+      if (std::string(s.key) != "polyp_present" && std::string(s.key) != "polyp_count")
+        fill(out.*m, first.*m);
+    });
     if (out.polyps.empty() && !first.polyps.empty())
       out.polyps = first.polyps;
     else if (out.polyps.size() == first.polyps.size())

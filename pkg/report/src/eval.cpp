@@ -44,15 +44,14 @@ void LabelEvaluator::score(const std::string& exam, const std::string& field,
 
 void LabelEvaluator::add(const std::string& exam, const ExamLabels& p, const json& truth,
                          const std::string& report) {
-  auto scalar = [&](const std::string& field, const auto& f) {
-    if (!truth.contains(field) || truth[field].is_null()) return;
+  // Fields compared value for value come from the schema (labels.h); count and size have rules
+  // of their own below.
+  visit_fields(p, [&](const FieldSpec& s, const auto& f) {
+    const std::string field = s.truth();
+    if (!s.scored || !truth.contains(field) || truth[field].is_null()) return;
     const std::string pv = str(f), tv = str(truth[field]);
-    score(exam, field, pv, tv, f.evidence, report, pv == tv);
-  };
-  scalar("polyp_present", p.polyp_present);
-  scalar("history_of_polypectomy", p.history_of_polypectomy);
-  scalar("bowel_prep", p.bowel_prep);
-  scalar("caecum_reached", p.caecum_reached);
+    score(exam, s.key, pv, tv, f.evidence, report, pv == tv);
+  });
   const bool both_positive = p.polyp_present.value && *p.polyp_present.value == "positive" &&
                              truth.value("polyp_present", "") == "positive";
   if (!both_positive) return;
@@ -66,18 +65,16 @@ void LabelEvaluator::add(const std::string& exam, const ExamLabels& p, const jso
     const PolypLabel& pp = p.polyps[i];
     const json& tp = truth["polyps"][i];
     const std::string who = exam + "#" + std::to_string(i + 1);
-    auto field = [&](const std::string& name, const std::string& key, const Field<std::string>& f) {
+    auto field = [&](const std::string& name, const std::string& key, const auto& f) {
       if (!tp.contains(key)) return;
       const std::string pv = str(f), tv = str(tp[key]);
       score(who, "polyp." + name, pv, tv, f.evidence.empty() ? pp.evidence : f.evidence, report,
             pv == tv);
     };
-    field("segment", "segment", pp.segment);
-    field("morphology", "morphology", pp.morphology);
-    field("removal", "removal", pp.removal);
-    field("histology", "pathology", pp.histology);
-    field("dysplasia", "dysplasia", pp.dysplasia);
-    field("pathology_group", "pathology_group", pp.group);
+    visit_fields(pp, [&](const FieldSpec& s, const auto& f) {
+      if (s.scored) field(s.key, s.truth(), f);
+    });
+    // Paris types: scored only where the report gives one (most reports do not).
     if (tp.contains("paris") && pp.paris.value) field("paris", "paris", pp.paris);
     if (tp.contains("size_mm") && !tp["size_mm"].is_null()) {
       const double truth_mm = tp["size_mm"].get<double>();

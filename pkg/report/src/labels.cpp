@@ -24,6 +24,7 @@ const std::vector<std::string> kDysplasia = {"low", "high"};
 const std::vector<std::string> kGroups = {"non_neoplastic", "adenoma", "cancer"};
 const std::vector<std::string> kSizeClass = {"diminutive", "small", "large"};
 const std::vector<std::string> kPrep = {"excellent", "good", "fair", "poor"};
+const FieldSpec kPolypPresentSpec{"polyp_present", &kPresence, true, false};
 
 std::optional<std::string> pathology_group(const std::string& h) {
   if (h == "hyperplastic_polyp" || h == "inflammatory") return std::string("non_neoplastic");
@@ -70,11 +71,10 @@ void code_points_to_bytes(ExamLabels& l, const std::string& report) {
       s = {at(s.begin), at(s.end)};
     }
   };
-  auto fields = [&](auto&... f) { (fix(f.evidence), ...); };
-  fields(l.polyp_present, l.polyp_count, l.history_of_polypectomy, l.caecum_reached, l.bowel_prep);
+  const auto field = [&](const FieldSpec&, auto& f) { fix(f.evidence); };
+  visit_fields(l, field);
   for (auto& p : l.polyps) {
-    fields(p.segment, p.morphology, p.paris, p.removal, p.histology, p.dysplasia, p.group,
-           p.size_class, p.size_mm);
+    visit_fields(p, field);
     fix(p.evidence);
   }
 }
@@ -169,30 +169,19 @@ Field<T> field_from(const json& parent, const std::string& key,
 json labels_to_json(const ExamLabels& l, const std::string& text) {
   const Offsets report(text);
   json polyps = json::array();
-  for (const auto& p : l.polyps)
-    polyps.push_back({{"segment", field_json(p.segment, report)},
-                      {"size_mm", field_json(p.size_mm, report)},
-                      {"size_class", field_json(p.size_class, report)},
-                      {"morphology", field_json(p.morphology, report)},
-                      {"paris", field_json(p.paris, report)},
-                      {"removal", field_json(p.removal, report)},
-                      {"histology", field_json(p.histology, report)},
-                      {"dysplasia", field_json(p.dysplasia, report)},
-                      {"pathology_group", field_json(p.group, report)},
-                      {"quantity", p.quantity},
-                      {"evidence", spans_json(p.evidence, report)}});
-  json count = field_json(l.polyp_count, report);
-  count["exact"] = l.count_exact;
-  return {{"labeller", l.labeller},
-          {"version", l.version},
-          {"language", l.language},
-          {"polyp_present", field_json(l.polyp_present, report)},
-          {"polyp_count", count},
-          {"polyps", polyps},
-          {"history_of_polypectomy", field_json(l.history_of_polypectomy, report)},
-          {"bowel_prep", field_json(l.bowel_prep, report)},
-          {"caecum_reached", field_json(l.caecum_reached, report)},
-          {"notes", l.notes}};
+  for (const auto& p : l.polyps) {
+    json pj = json::object();
+    visit_fields(p, [&](const FieldSpec& s, const auto& f) { pj[s.key] = field_json(f, report); });
+    pj["quantity"] = p.quantity;
+    pj["evidence"] = spans_json(p.evidence, report);
+    polyps.push_back(std::move(pj));
+  }
+  json j = {{"labeller", l.labeller}, {"version", l.version}, {"language", l.language}};
+  visit_fields(l, [&](const FieldSpec& s, const auto& f) { j[s.key] = field_json(f, report); });
+  j["polyp_count"]["exact"] = l.count_exact;
+  j["polyps"] = std::move(polyps);
+  j["notes"] = l.notes;
+  return j;
 }
 
 ExamLabels labels_from_json(const json& j) {
@@ -201,10 +190,15 @@ ExamLabels labels_from_json(const json& j) {
   l.labeller = j.value("labeller", "");
   l.version = j.value("version", "");
   l.language = j.value("language", "");
-  ENDOKED_CHECK(j.contains("polyp_present"), "labels: 'polyp_present' is missing");
-  l.polyp_present = field_from<std::string>(j, "polyp_present", &kPresence);
-  ENDOKED_CHECK(l.polyp_present.value.has_value(), "labels: 'polyp_present.value' is null");
-  l.polyp_count = field_from<std::int64_t>(j, "polyp_count");
+  const auto read = [](const json& parent) {
+    return [&parent](const FieldSpec& s, auto& f) {
+      using T = typename std::decay_t<decltype(f.value)>::value_type;
+      ENDOKED_CHECK(s.nullable || parent.contains(s.key), "labels: '", s.key, "' is missing");
+      f = field_from<T>(parent, s.key, s.allowed);
+      ENDOKED_CHECK(s.nullable || f.value.has_value(), "labels: '", s.key, ".value' is null");
+    };
+  };
+  visit_fields(l, read(j));
   if (j.contains("polyp_count") && j["polyp_count"].contains("exact"))
     l.count_exact = j["polyp_count"]["exact"].get<bool>();
   if (j.contains("polyps")) {
@@ -212,23 +206,12 @@ ExamLabels labels_from_json(const json& j) {
     for (const auto& pj : j["polyps"]) {
       ENDOKED_CHECK(pj.is_object(), "labels: 'polyps[]' must hold objects");
       PolypLabel p;
-      p.segment = field_from<std::string>(pj, "segment", &kSegments);
-      p.size_mm = field_from<double>(pj, "size_mm");
-      p.size_class = field_from<std::string>(pj, "size_class", &kSizeClass);
-      p.morphology = field_from<std::string>(pj, "morphology", &kMorphology);
-      p.paris = field_from<std::string>(pj, "paris", &kParis);
-      p.removal = field_from<std::string>(pj, "removal", &kRemoval);
-      p.histology = field_from<std::string>(pj, "histology", &kHistology);
-      p.dysplasia = field_from<std::string>(pj, "dysplasia", &kDysplasia);
-      p.group = field_from<std::string>(pj, "pathology_group", &kGroups);
+      visit_fields(p, read(pj));
       p.quantity = pj.value("quantity", 1);
       if (pj.contains("evidence")) p.evidence = spans_from(pj["evidence"], "polyps[].evidence");
       l.polyps.push_back(std::move(p));
     }
   }
-  l.history_of_polypectomy = field_from<bool>(j, "history_of_polypectomy");
-  l.bowel_prep = field_from<std::string>(j, "bowel_prep", &kPrep);
-  l.caecum_reached = field_from<bool>(j, "caecum_reached");
   if (j.contains("notes"))
     for (const auto& n : j["notes"]) l.notes.push_back(n.get<std::string>());
   return l;

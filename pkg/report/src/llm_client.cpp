@@ -89,12 +89,59 @@ std::string check_strings(const json& v, const std::string& key) {
   return "";
 }
 
-const std::vector<std::string> kReplyKeys = {
-    "polyp_present", "polyp_count",    "count_exact", "polyps",  "history_of_polypectomy",
-    "bowel_prep",    "caecum_reached", "confidence",  "evidence"};
-const std::vector<std::string> kPolypKeys = {"segment",   "size_mm",  "morphology",
-                                             "paris",     "removal",  "histology",
-                                             "dysplasia", "quantity", "evidence"};
+// The reply's keys: every field the schema asks for (labels.h), plus the reply's own.
+std::vector<std::string> reply_keys(bool polyp) {
+  std::vector<std::string> keys;
+  const auto add = [&](const report::FieldSpec& s, const auto&) {
+    if (s.asked) keys.push_back(s.key);
+  };
+  if (polyp) {
+    report::PolypLabel p;
+    report::visit_fields(p, add);
+    keys.insert(keys.end(), {"quantity", "evidence"});
+  } else {
+    report::ExamLabels l;
+    report::visit_fields(l, add);
+    keys.insert(keys.end(), {"count_exact", "polyps", "confidence", "evidence"});
+  }
+  return keys;
+}
+
+// The JSON schema of one field's value, from its type and spec.
+template <typename T>
+json value_schema(const report::FieldSpec& s) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!s.nullable) return {{"type", "string"}, {"enum", *s.allowed}};
+    return enum_or_null(*s.allowed);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return {{"type", {"boolean", "null"}}};
+  } else if constexpr (std::is_integral_v<T>) {
+    return {{"type", {"integer", "null"}}};
+  } else {
+    return {{"type", {"number", "null"}}};
+  }
+}
+
+// Error text when a reply's value breaks its field's spec ("" when it is fine).
+template <typename T>
+std::string check_value(const json& v, const report::FieldSpec& s, const std::string& key) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return check_enum(v, *s.allowed, s.nullable, key);
+  } else {
+    if (v.is_null()) return s.nullable ? "" : key + " must not be null";
+    if constexpr (std::is_same_v<T, bool>) {
+      return v.is_boolean() ? "" : key + " must be a boolean or null";
+    } else if constexpr (std::is_integral_v<T>) {
+      if (!v.is_number_integer() || (s.positive && v.get<std::int64_t>() < 0))
+        return key + " must be a non-negative integer or null";
+      return "";
+    } else {
+      if (!v.is_number() || (s.positive && v.get<double>() <= 0))
+        return key + " must be a positive number or null";
+      return "";
+    }
+  }
+}
 
 size_t on_body(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
@@ -139,67 +186,63 @@ json LlmStats::to_json() const {
 
 const json& llm_reply_schema() {
   static const json schema = [] {
-    json polyp = {{"type", "object"},
-                  {"additionalProperties", false},
-                  {"required", kPolypKeys},
-                  {"properties",
-                   {{"segment", enum_or_null(report::kSegments)},
-                    {"size_mm", {{"type", {"number", "null"}}}},
-                    {"morphology", enum_or_null(report::kMorphology)},
-                    {"paris", enum_or_null(report::kParis)},
-                    {"removal", enum_or_null(report::kRemoval)},
-                    {"histology", enum_or_null(report::kHistology)},
-                    {"dysplasia", enum_or_null(report::kDysplasia)},
-                    {"quantity", {{"type", "integer"}}},
-                    {"evidence", strings()}}}};
-    json presence = {{"type", "string"}, {"enum", report::kPresence}};
+    const auto properties = [](auto& labels) {
+      json props = json::object();
+      report::visit_fields(labels, [&](const report::FieldSpec& s, const auto& f) {
+        using T = typename std::decay_t<decltype(f.value)>::value_type;
+        if (s.asked) props[s.key] = value_schema<T>(s);
+      });
+      return props;
+    };
+    report::PolypLabel p;
+    json polyp_props = properties(p);
+    polyp_props["quantity"] = {{"type", "integer"}};
+    polyp_props["evidence"] = strings();
+    const json polyp = {{"type", "object"},
+                        {"additionalProperties", false},
+                        {"required", reply_keys(true)},
+                        {"properties", polyp_props}};
+    report::ExamLabels l;
+    json props = properties(l);
+    props["count_exact"] = {{"type", "boolean"}};
+    props["polyps"] = {{"type", "array"}, {"items", polyp}};
+    props["confidence"] = {{"type", "number"}, {"minimum", 0}, {"maximum", 1}};
+    props["evidence"] = strings();
     return json{{"type", "object"},
                 {"additionalProperties", false},
-                {"required", kReplyKeys},
-                {"properties",
-                 {{"polyp_present", presence},
-                  {"polyp_count", {{"type", {"integer", "null"}}}},
-                  {"count_exact", {{"type", "boolean"}}},
-                  {"polyps", {{"type", "array"}, {"items", polyp}}},
-                  {"history_of_polypectomy", {{"type", {"boolean", "null"}}}},
-                  {"bowel_prep", enum_or_null(report::kPrep)},
-                  {"caecum_reached", {{"type", {"boolean", "null"}}}},
-                  {"confidence", {{"type", "number"}, {"minimum", 0}, {"maximum", 1}}},
-                  {"evidence", strings()}}}};
+                {"required", reply_keys(false)},
+                {"properties", props}};
   }();
   return schema;
 }
 
 std::string validate_llm_reply(const json& r) {
+  static const std::vector<std::string> kReplyKeys = reply_keys(false), kPolypKeys = reply_keys(true);
   std::string e = check_keys(r, kReplyKeys, "reply");
   if (!e.empty()) return e;
-  if (!(e = check_enum(r["polyp_present"], report::kPresence, false, "polyp_present")).empty())
-    return e;
-  const json& c = r["polyp_count"];
-  if (!c.is_null() && !(c.is_number_integer() && c.get<std::int64_t>() >= 0))
-    return "polyp_count must be a non-negative integer or null";
+  const auto check_fields = [&](auto& labels, const json& reply, const std::string& prefix) {
+    std::string err;
+    report::visit_fields(labels, [&](const report::FieldSpec& s, const auto& f) {
+      using T = typename std::decay_t<decltype(f.value)>::value_type;
+      if (s.asked && err.empty()) err = check_value<T>(reply[s.key], s, prefix + s.key);
+    });
+    return err;
+  };
+  report::ExamLabels exam;
+  if (!(e = check_fields(exam, r, "")).empty()) return e;
   if (!r["count_exact"].is_boolean()) return "count_exact must be a boolean";
   if (!r["polyps"].is_array()) return "polyps must be an array";
   for (std::size_t i = 0; i < r["polyps"].size(); ++i) {
     const json& p = r["polyps"][i];
     const std::string w = "polyps[" + std::to_string(i) + "]";
     if (!(e = check_keys(p, kPolypKeys, w)).empty()) return e;
-    const std::pair<const char*, const std::vector<std::string>*> enums[] = {
-        {"segment", &report::kSegments},    {"morphology", &report::kMorphology},
-        {"paris", &report::kParis},         {"removal", &report::kRemoval},
-        {"histology", &report::kHistology}, {"dysplasia", &report::kDysplasia}};
-    for (const auto& [k, allowed] : enums)
-      if (!(e = check_enum(p[k], *allowed, true, w + "." + k)).empty()) return e;
-    if (!p["size_mm"].is_null() && !(p["size_mm"].is_number() && p["size_mm"].get<double>() > 0))
-      return w + ".size_mm must be a positive number or null";
+    report::PolypLabel polyp;
+    if (!(e = check_fields(polyp, p, w + ".")).empty()) return e;
     if (!p["quantity"].is_number_integer() ||
         (p["quantity"].get<int>() < 1 && p["quantity"].get<int>() != -1))
       return w + ".quantity must be an integer ≥ 1, or -1";
     if (!(e = check_strings(p["evidence"], w + ".evidence")).empty()) return e;
   }
-  for (const char* k : {"history_of_polypectomy", "caecum_reached"})
-    if (!r[k].is_null() && !r[k].is_boolean()) return std::string(k) + " must be a boolean or null";
-  if (!(e = check_enum(r["bowel_prep"], report::kPrep, true, "bowel_prep")).empty()) return e;
   if (!r["confidence"].is_number() || r["confidence"].get<double>() < 0 ||
       r["confidence"].get<double>() > 1)
     return "confidence must be a number in [0, 1]";
@@ -224,28 +267,23 @@ report::ExamLabels llm_reply_to_labels(const json& r, const std::string& text,
       out.push_back({static_cast<std::int64_t>(at), static_cast<std::int64_t>(at + s.size())});
     }
   };
-  l.polyp_present.value = r["polyp_present"].get<std::string>();
-  l.polyp_present.confidence = conf;
+  // Every asked field: its value when not null, at the reply's confidence.
+  const auto take = [&](const json& reply) {
+    return [&reply, conf](const report::FieldSpec& s, auto& f) {
+      using T = typename std::decay_t<decltype(f.value)>::value_type;
+      if (!s.asked || reply[s.key].is_null()) return;
+      f.value = reply[s.key].get<T>();
+      f.confidence = conf;
+    };
+  };
+  report::visit_fields(l, take(r));
   locate(r["evidence"], l.polyp_present.evidence);
-  if (!r["polyp_count"].is_null()) {
-    l.polyp_count.value = r["polyp_count"].get<std::int64_t>();
-    l.polyp_count.confidence = conf;
-  }
   l.count_exact = r["count_exact"].get<bool>();
   for (const auto& p : r["polyps"]) {
     report::PolypLabel pl;
-    auto str = [&](const char* k, report::Field<std::string>& f) {
-      if (!p[k].is_null()) f.value = p[k].get<std::string>(), f.confidence = conf;
-    };
-    str("segment", pl.segment);
-    str("morphology", pl.morphology);
-    str("paris", pl.paris);
-    str("removal", pl.removal);
-    str("histology", pl.histology);
-    str("dysplasia", pl.dysplasia);
-    if (!p["size_mm"].is_null()) {
-      pl.size_mm.value = p["size_mm"].get<double>();
-      pl.size_mm.confidence = conf;
+    report::visit_fields(pl, take(p));
+    // Derived fields (not asked of the model).
+    if (pl.size_mm.value) {
       pl.size_class.value = report::size_class(*pl.size_mm.value);
       pl.size_class.confidence = conf;
     }
@@ -256,13 +294,6 @@ report::ExamLabels llm_reply_to_labels(const json& r, const std::string& text,
     locate(p["evidence"], pl.evidence);
     l.polyps.push_back(std::move(pl));
   }
-  if (!r["history_of_polypectomy"].is_null())
-    l.history_of_polypectomy.value = r["history_of_polypectomy"].get<bool>(),
-    l.history_of_polypectomy.confidence = conf;
-  if (!r["bowel_prep"].is_null())
-    l.bowel_prep.value = r["bowel_prep"].get<std::string>(), l.bowel_prep.confidence = conf;
-  if (!r["caecum_reached"].is_null())
-    l.caecum_reached.value = r["caecum_reached"].get<bool>(), l.caecum_reached.confidence = conf;
   return l;
 }
 

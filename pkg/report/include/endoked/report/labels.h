@@ -66,6 +66,20 @@ std::optional<std::string> pathology_group(const std::string& histology);
 /// diminutive ≤ 5 mm < small < 10 mm ≤ large.
 std::string size_class(double mm);
 
+/// How one labelled field is named, checked and asked for. Every consumer of the label schema
+/// (JSON, offset conversion, the LLM's reply schema and its validator, the ensemble, the
+/// evaluator) walks the fields through visit_fields() below instead of naming them.
+struct FieldSpec {
+  const char* key;                                 // JSON key
+  const std::vector<std::string>* allowed = nullptr;  // string fields: the allowed values
+  bool asked = true;      // in the LLM's reply (false: derived from another field)
+  bool nullable = true;   // false: the value is required (polyp_present)
+  bool positive = false;  // numbers: > 0 (size) — integers: ≥ 0 (counts)
+  const char* truth_key = nullptr;  // the synthetic truth's key when it differs
+  bool scored = true;     // compared with the truth field by field (false: a rule of its own)
+  const char* truth() const { return truth_key ? truth_key : key; }
+};
+
 struct PolypLabel {
   Field<std::string> segment, morphology, paris, removal, histology, dysplasia, group, size_class;
   Field<double> size_mm;
@@ -85,6 +99,65 @@ struct ExamLabels {
   Field<std::string> bowel_prep;
   std::vector<std::string> notes;  // why a value is uncertain (LLM failures, disagreement)
 };
+
+extern const FieldSpec kPolypPresentSpec;
+
+/// The label schema, declared once: f(const FieldSpec&, member pointer) for every field of a
+/// polyp, in JSON order. Use with `obj.*member` (visit_fields below), or on two objects at once
+/// (the ensemble fills one polyp's fields from another's).
+template <class F>
+void polyp_fields(F&& f) {
+  static const FieldSpec segment{"segment", &kSegments};
+  static const FieldSpec size_mm{"size_mm", nullptr, true, true, true, nullptr, false};
+  static const FieldSpec size_class{"size_class", &kSizeClass, false, true, false, nullptr, false};
+  static const FieldSpec morphology{"morphology", &kMorphology};
+  static const FieldSpec paris{"paris", &kParis, true, true, false, nullptr, false};
+  static const FieldSpec removal{"removal", &kRemoval};
+  static const FieldSpec histology{"histology", &kHistology, true, true, false, "pathology"};
+  static const FieldSpec dysplasia{"dysplasia", &kDysplasia};
+  static const FieldSpec group{"pathology_group", &kGroups, false};
+  f(segment, &PolypLabel::segment);
+  f(size_mm, &PolypLabel::size_mm);
+  f(size_class, &PolypLabel::size_class);
+  f(morphology, &PolypLabel::morphology);
+  f(paris, &PolypLabel::paris);
+  f(removal, &PolypLabel::removal);
+  f(histology, &PolypLabel::histology);
+  f(dysplasia, &PolypLabel::dysplasia);
+  f(group, &PolypLabel::group);
+}
+
+/// The same for the exam-level fields (polyps are visited per polyp).
+template <class F>
+void exam_fields(F&& f) {
+  static const FieldSpec count{"polyp_count", nullptr, true, true, true, nullptr, false};
+  static const FieldSpec history{"history_of_polypectomy"};
+  static const FieldSpec prep{"bowel_prep", &kPrep};
+  static const FieldSpec caecum{"caecum_reached"};
+  f(kPolypPresentSpec, &ExamLabels::polyp_present);
+  f(count, &ExamLabels::polyp_count);
+  f(history, &ExamLabels::history_of_polypectomy);
+  f(prep, &ExamLabels::bowel_prep);
+  f(caecum, &ExamLabels::caecum_reached);
+}
+
+/// v(const FieldSpec&, Field<T>&) for every field of one polyp or one exam (const or not).
+template <class V>
+void visit_fields(PolypLabel& p, V&& v) {
+  polyp_fields([&](const FieldSpec& s, auto m) { v(s, p.*m); });
+}
+template <class V>
+void visit_fields(const PolypLabel& p, V&& v) {
+  polyp_fields([&](const FieldSpec& s, auto m) { v(s, p.*m); });
+}
+template <class V>
+void visit_fields(ExamLabels& l, V&& v) {
+  exam_fields([&](const FieldSpec& s, auto m) { v(s, l.*m); });
+}
+template <class V>
+void visit_fields(const ExamLabels& l, V&& v) {
+  exam_fields([&](const FieldSpec& s, auto m) { v(s, l.*m); });
+}
 
 /// Code-point offsets when `report` is given (else the byte offsets as they are).
 nlohmann::json labels_to_json(const ExamLabels& labels, const std::string& report = {});
