@@ -65,16 +65,18 @@ ShardInfo ShardInfo::from_json(const nlohmann::json& j) {
 nlohmann::json Manifest::to_json() const {
   nlohmann::json shards_json = nlohmann::json::array();
   for (const auto& s : shards) shards_json.push_back(s.to_json());
-  return {{"format", kStoreFormat},
-          {"kind", kind},
-          {"schema_version", schema_version},
-          {"exam_count", exam_count()},
-          {"image_count", image_count()},
-          {"content_sha256", content_sha256()},
-          {"image_columns", image_columns},
-          {"provenance", provenance},
-          {"summary", summary},
-          {"shards", shards_json}};
+  nlohmann::json j = {{"format", kStoreFormat},
+                      {"kind", kind},
+                      {"schema_version", schema_version},
+                      {"exam_count", exam_count()},
+                      {"image_count", image_count()},
+                      {"content_sha256", content_sha256()},
+                      {"image_columns", image_columns},
+                      {"provenance", provenance},
+                      {"summary", summary},
+                      {"shards", shards_json}};
+  if (!columns.empty()) j["columns"] = columns;
+  return j;
 }
 
 Manifest Manifest::from_json(const nlohmann::json& j, const std::string& where) {
@@ -88,6 +90,7 @@ Manifest Manifest::from_json(const nlohmann::json& j, const std::string& where) 
     m.image_columns = j.value("image_columns", std::vector<std::string>{});
     m.provenance = j.value("provenance", nlohmann::json::object());
     m.summary = j.value("summary", nlohmann::json::object());
+    m.columns = j.value("columns", nlohmann::json::array());
     for (const auto& s : j.at("shards")) {
       ShardInfo info = ShardInfo::from_json(s);
       ENDOKED_CHECK(info.file.find('/') == std::string::npos, where, ": shard name '", info.file,

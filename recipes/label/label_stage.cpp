@@ -13,6 +13,7 @@
 #include "endoked/report/eval.h"
 #include "endoked/core/sha256.h"
 #include "endoked/data/csv.h"
+#include "endoked/data/sidecars.h"
 #include "endoked/data/store.h"
 #include "endoked/engine/sharded_stage.h"
 #include "endoked/report/ensemble.h"
@@ -77,20 +78,15 @@ json label_shard(const Labellers& labellers, const LabelOptions& o, const data::
     progress.add();
   });
   data::ShardWriter w(partial, s, "labels");
+  data::TableWriter<data::LabelsRow> rows(w, "exams");
   json counts = json::object();
   json review = json::array();
   for (std::size_t k = 0; k < ids.size(); ++k) {
     const auto& l = labels[k];
     const std::string presence = l.polyp_present.value.value_or("not_mentioned");
-    w.add_string("exams", "id", ids[k]);
-    w.add_string("exams", "labels", report::labels_to_json(l, reports[k]).dump());
-    w.add_string("exams", "polyp_present", presence);
-    w.add_int("exams", "positive", report::presence_code(presence));
-    w.add_int("exams", "polyp_count", l.polyp_count.value.value_or(-1));
-    w.add_int("exams", "count_exact", l.count_exact ? 1 : 0);
-    w.add_float("exams", "confidence", l.polyp_present.confidence);
-    w.add_string("exams", "labeller", l.labeller);
-    w.add_string("exams", "language", l.language);
+    rows.add({ids[k], report::labels_to_json(l, reports[k]).dump(), presence,
+              report::presence_code(presence), l.polyp_count.value.value_or(-1),
+              l.count_exact ? 1 : 0, l.polyp_present.confidence, l.labeller, l.language});
     counts[presence] = counts.value(presence, 0) + 1;
     for (const auto& row : reviews[k]) review.push_back(report::review_csv_line(ids[k], row));
   }
@@ -122,6 +118,7 @@ json run_label(dist::Communicator& comm, const LabelOptions& o, const RunDir& ru
 
   data::Manifest m;
   m.kind = "labels";
+  m.columns = data::layout<data::LabelsRow>("exams");
   m.shards.resize(static_cast<std::size_t>(shards));
   json counts = json::object(), llm = json::object();
   std::vector<std::string> review;
@@ -175,13 +172,11 @@ std::vector<std::pair<std::string, json>> read_labels(const std::string& dir) {
   std::vector<std::pair<std::string, json>> out;
   for (const auto& s : m.shards) {
     data::ShardReader r(dir + "/" + s.file);
-    const auto& ids = r.strings("exams", "id");
-    const auto& labels = r.strings("exams", "labels");
-    for (std::size_t i = 0; i < ids.size(); ++i) {
+    for (const auto& row : data::read_rows<data::LabelsRow>(r, "exams")) {
       try {
-        out.emplace_back(ids[i], json::parse(labels[i]));
+        out.emplace_back(row.id, json::parse(row.labels));
       } catch (const json::exception& e) {
-        ENDOKED_FAIL("labels store '", dir, "', exam '", ids[i], "': bad labels JSON: ", e.what());
+        ENDOKED_FAIL("labels store '", dir, "', exam '", row.id, "': bad labels JSON: ", e.what());
       }
     }
   }

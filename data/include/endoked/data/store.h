@@ -55,6 +55,9 @@ struct Manifest {
   std::vector<std::string> image_columns;  // blob columns holding encoded images ("images/bytes")
   nlohmann::json provenance = nlohmann::json::object();  // command, source, revision, config hash
   nlohmann::json summary = nlohmann::json::object();     // stage summary (e.g. ingest rejects)
+  /// Sidecars: the datasets of each shard as h5py sees them (data/sidecars.h layout()), so a
+  /// Python user can read the store from its manifest alone. Empty for stores without a schema.
+  nlohmann::json columns = nlohmann::json::array();
 
   std::int64_t exam_count() const;
   std::int64_t image_count() const;
