@@ -1,7 +1,35 @@
-# endoked_add_module(NAME <name> SOURCES <files...> DEPS <public deps...> [PRIVATE_DEPS <deps...>])
+# The layering rule (DESIGN.md §2): the endoked modules each layer may link. A module that lists
+# another is refused at configure time, so an include across the rule cannot build (a module's
+# headers are visible only to targets that link it).
+set(ENDOKED_MAY_LINK_core "")
+set(ENDOKED_MAY_LINK_data core)
+set(ENDOKED_MAY_LINK_distributed core)
+set(ENDOKED_MAY_LINK_engine core data distributed)
+set(ENDOKED_MAY_LINK_pkg core data)
+set(ENDOKED_MAY_LINK_recipe core data distributed engine pkg)
+
+# endoked_add_module(NAME <name> [LAYER <layer>] SOURCES <files...> DEPS <public deps...>
+#                    [PRIVATE_DEPS <deps...>])
 # One static library per module; its dependencies are readable in the one call that declares it.
+# LAYER defaults to NAME (core, data, distributed, engine); pkg/* and recipes/* give theirs.
 function(endoked_add_module)
-  cmake_parse_arguments(M "" "NAME" "SOURCES;DEPS;PRIVATE_DEPS;DEFINITIONS" ${ARGN})
+  cmake_parse_arguments(M "" "NAME;LAYER" "SOURCES;DEPS;PRIVATE_DEPS;DEFINITIONS" ${ARGN})
+  if(NOT M_LAYER)
+    set(M_LAYER ${M_NAME})
+  endif()
+  set_property(GLOBAL PROPERTY ENDOKED_LAYER_OF_${M_NAME} ${M_LAYER})
+  foreach(dep IN LISTS M_DEPS M_PRIVATE_DEPS)
+    if(dep MATCHES "^endoked::(.+)$")
+      get_property(dep_layer GLOBAL PROPERTY ENDOKED_LAYER_OF_${CMAKE_MATCH_1})
+      if(NOT dep_layer)
+        message(FATAL_ERROR "layering: ${M_NAME} links ${dep}, which is not declared (yet)")
+      endif()
+      if(NOT dep_layer IN_LIST ENDOKED_MAY_LINK_${M_LAYER})
+        message(FATAL_ERROR "layering: ${M_NAME} (layer ${M_LAYER}) may not link ${dep} "
+                            "(layer ${dep_layer}); ${M_LAYER} may link: ${ENDOKED_MAY_LINK_${M_LAYER}}")
+      endif()
+    endif()
+  endforeach()
   set(target endoked_${M_NAME})
   add_library(${target} STATIC ${M_SOURCES})
   add_library(endoked::${M_NAME} ALIAS ${target})
@@ -27,7 +55,7 @@ endfunction()
 # so a stage cannot include another stage's headers (it does not link it either).
 function(endoked_add_stage)
   cmake_parse_arguments(S "" "NAME" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
-  endoked_add_module(NAME recipe_${S_NAME}
+  endoked_add_module(NAME recipe_${S_NAME} LAYER recipe
     SOURCES ${S_SOURCES} register.cpp
     DEPS endoked::engine ${S_DEPS}
     PRIVATE_DEPS ${S_PRIVATE_DEPS})

@@ -65,61 +65,60 @@ struct LabelsRow {
   }
 };
 
-/// scores sidecar, /images (MIL): one score per image.
-struct ScoreRow {
+/// The first two columns of every image-level sidecar row: where the image is.
+struct ImageKey {
   std::int64_t exam = 0;
   std::int64_t position = 0;
+  template <class V>
+  void visit_key(V& v) {
+    v("exam", exam, "row of the exam in /exams");
+    v("position", position, "position of the image in its exam (0-based)");
+  }
+};
+
+/// scores sidecar, /images (MIL): one score per image.
+struct ScoreRow : ImageKey {
   double score = 0;
   double attention = 0;
   template <class V>
   void visit(V& v) {
-    v("exam", exam, "row of the exam in /exams");
-    v("position", position, "position of the image in its exam (0-based)");
+    visit_key(v);
     v("score", score, "probability that the image shows a polyp");
     v("attention", attention, "the MIL attention weight of the image in its exam's bag");
   }
 };
 
 /// boxes sidecar, /images (localise): boxes in original-image pixels.
-struct BoxesRow {
-  std::int64_t exam = 0;
-  std::int64_t position = 0;
+struct BoxesRow : ImageKey {
   std::string boxes = "[]";
   std::int64_t count = 0;
   template <class V>
   void visit(V& v) {
-    v("exam", exam, "row of the exam in /exams");
-    v("position", position, "position of the image in its exam (0-based)");
+    visit_key(v);
     v("boxes", boxes, "JSON [[x0, y0, x1, y1, score], …] in pixels, end-exclusive");
     v("count", count, "number of boxes");
   }
 };
 
 /// masks sidecar, /images (refine, distill): a 1-bit PNG per image.
-struct MaskRow {
-  std::int64_t exam = 0;
-  std::int64_t position = 0;
+struct MaskRow : ImageKey {
   Blob mask;
   double quality = 0;
   template <class V>
   void visit(V& v) {
-    v("exam", exam, "row of the exam in /exams");
-    v("position", position, "position of the image in its exam (0-based)");
+    visit_key(v);
     v("mask", mask, "PNG, 0/255 when decoded to 8 bits, the image's size");
     v("quality", quality, "the refiner's quality estimate in [0, 1]");
   }
 };
 
 /// embeddings sidecar, /images (pretrain): one float32 vector per image.
-struct EmbeddingRow {
-  std::int64_t exam = 0;
-  std::int64_t position = 0;
+struct EmbeddingRow : ImageKey {
   Blob embedding;
   std::int64_t dim = 0;
   template <class V>
   void visit(V& v) {
-    v("exam", exam, "row of the exam in /exams");
-    v("position", position, "position of the image in its exam (0-based)");
+    visit_key(v);
     v("embedding", embedding, "dim float32 values, little-endian");
     v("dim", dim, "embedding length");
   }
