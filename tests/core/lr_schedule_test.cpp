@@ -60,5 +60,29 @@ TEST(LrSchedule, SchedulerSetsGroupsAndRestoresSavedState) {
   EXPECT_THROW(b.load_state_json("{\"kind\": \"step\"}", "scheduler.json"), Error);
 }
 
+// A refused value is named in the message with the key, so the user sees what to fix.
+TEST(LrSchedule, ErrorsNameTheKeyAndTheValue) {
+  const auto message = [](LrScheduleOptions o) {
+    try {
+      validate(o);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  LrScheduleOptions o;
+  o.warmup_steps = -3;
+  EXPECT_NE(message(o).find("lr_schedule.warmup_steps must be ≥ 0, got -3"), std::string::npos)
+      << message(o);
+  o = {};
+  o.min_lr = 0.5;
+  EXPECT_NE(message(o).find("got 0.5"), std::string::npos) << message(o);
+  o = {};
+  o.kind = "step";
+  o.gamma = -2;
+  EXPECT_NE(message(o).find("lr_schedule.gamma must be > 0, got -2"), std::string::npos)
+      << message(o);
+}
+
 }  // namespace
 }  // namespace endoked

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "endoked/core/error.h"
 #include "endoked/core/files.h"
 #include "endoked/distributed/checkpoint.h"
 #include "../common/test_util.h"
@@ -77,6 +78,18 @@ TEST(Checkpoint, ResavingTheLatestStepNeverLeavesItMissing) {
   ASSERT_TRUE(ck.load_latest(*back, opt, bs));
   EXPECT_EQ(back->weight[0][0].item<float>(), 39.0f);  // the last save won
   EXPECT_FALSE(fs::exists(dir + "/step-000000000005.old"));
+}
+
+TEST(Checkpoint, KeepLastErrorNamesTheValue) {
+  auto comm = make_local_communicator();
+  try {
+    Checkpointer ck({"unused", 0}, *comm);
+    FAIL() << "keep_last 0 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint.keep_last must be ≥ 1, got 0"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
