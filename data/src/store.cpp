@@ -109,6 +109,10 @@ Manifest Manifest::load(const std::string& dir) {
     if (fs::exists(partial_dir(dir)))
       ENDOKED_FAIL("store '", dir, "' is incomplete: its write was interrupted ('",
                    partial_dir(dir), "' exists, no manifest); rerun the command that makes it");
+    if (!fs::exists(dir) && fs::exists(dir + ".old/manifest.json"))
+      ENDOKED_FAIL("store '", dir, "' is missing but its previous copy is at '", dir,
+                   ".old' (a replace was interrupted): `endoked store verify ", dir,
+                   "` or the next run that writes it restores it");
     if (fs::is_directory(dir))
       ENDOKED_FAIL("'", dir, "' has no manifest.json: not a store, or an interrupted write");
     ENDOKED_FAIL("store '", dir, "' does not exist");
@@ -474,37 +478,6 @@ std::string partial_dir(const std::string& dir) {
   std::string d = dir;
   while (d.size() > 1 && d.back() == '/') d.pop_back();
   return d + ".partial";
-}
-
-std::string begin_store(const std::string& dir, bool overwrite) {
-  ENDOKED_CHECK(!dir.empty(), "empty store directory name");
-  if (fs::exists(dir) && !overwrite)
-    ENDOKED_FAIL("output store '", dir, "' exists; choose another path or set overwrite=true");
-  const std::string partial = partial_dir(dir);
-  fs::remove_all(partial);
-  fs::create_directories(partial);
-  return partial;
-}
-
-void commit_store(const std::string& dir, const Manifest& manifest) {
-  const std::string partial = partial_dir(dir);
-  for (const auto& s : manifest.shards)
-    ENDOKED_CHECK(fs::exists(partial + "/" + s.file), partial, ": shard ", s.file,
-                  " missing at commit");
-  commit_directory(dir, "manifest.json", manifest.to_json().dump(2) + "\n");
-}
-
-void commit_directory(const std::string& dir, const std::string& file, const std::string& content) {
-  const std::string partial = partial_dir(dir);
-  ENDOKED_CHECK(fs::is_directory(partial), "nothing to commit: '", partial, "' does not exist");
-  files::atomic_write(partial + "/" + file, content);
-  std::string old;
-  if (fs::exists(dir)) {
-    old = dir + ".old-" + std::to_string(::getpid());
-    files::atomic_rename(dir, old);
-  }
-  files::atomic_rename(partial, dir);
-  if (!old.empty()) fs::remove_all(old);
 }
 
 // ---------------- record store ----------------

@@ -7,10 +7,19 @@ using nlohmann::json;
 
 namespace endoked::engine {
 
-void begin_outputs(dist::Communicator& comm, const std::vector<std::string>& outputs,
-                   bool overwrite) {
+void begin_outputs(dist::Communicator& comm, const std::vector<Output>& outputs, bool overwrite,
+                   const std::vector<std::string>& inputs) {
   dist::run_on_root(comm, [&] {
-    for (const auto& o : outputs) data::begin_store(o, overwrite);
+    std::vector<std::string> begun;
+    try {
+      for (const auto& o : outputs) {
+        data::begin_store(o.dir, overwrite, o.kind, inputs);
+        begun.push_back(o.dir);
+      }
+    } catch (...) {
+      for (const auto& d : begun) data::abandon_store(d);
+      throw;
+    }
     return std::string();
   });
 }

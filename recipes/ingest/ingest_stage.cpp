@@ -17,8 +17,16 @@ IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& op
                          const RunDir& run) {
   log::info("ingest: planning ({} layout)", opt.layout);
   const std::string plan_text = dist::run_on_root(comm, [&] {
-    data::IngestPlan plan = data::plan_ingest(opt);
-    data::begin_store(opt.output, opt.overwrite);
+    // The inputs the output must stay clear of (an overwrite there would destroy them).
+    const std::vector<std::string> inputs = {opt.images_dir, opt.reports, opt.manifest};
+    data::begin_store(opt.output, opt.overwrite, "records", inputs);
+    data::IngestPlan plan;
+    try {
+      plan = data::plan_ingest(opt);
+    } catch (...) {
+      data::abandon_store(opt.output);
+      throw;
+    }
     return plan.to_json().dump();
   });
   const data::IngestPlan plan = data::IngestPlan::from_json(json::parse(plan_text));
@@ -73,14 +81,23 @@ IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& op
                   {"converted", plan.counters},
                   {"content_sha256", summary.content_sha256}};
 
+  // A run that failed (nothing valid; strict with rejects) never replaces what is there.
+  summary.committed = summary.exams > 0 && !(opt.strict && summary.rejects > 0);
+  summary.rejects_file =
+      summary.committed ? opt.output + "/rejects.jsonl" : run.path() + "/rejects.jsonl";
   engine::commit_on_root(comm, [&] {
     m.provenance = engine::provenance("ingest", {{"source", plan.source}, {"layout", opt.layout}});
     m.summary = summary.json;
     std::string lines;
     for (const auto& r : rejects) lines += r.to_json().dump() + "\n";
+    run.log_metrics(json{{"stage", "ingest"}, {"summary", summary.json}});
+    if (!summary.committed) {
+      files::atomic_write(summary.rejects_file, lines);
+      data::abandon_store(opt.output);
+      return;
+    }
     files::atomic_write(partial + "/rejects.jsonl", lines);
     data::commit_store(opt.output, m);
-    run.log_metrics(json{{"stage", "ingest"}, {"summary", summary.json}});
   });
 
   log::info("ingest: {} exams, {} images in {} shard(s), {} rejected, {:.1f}s -> {}", summary.exams,

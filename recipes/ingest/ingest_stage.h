@@ -17,6 +17,11 @@ struct IngestSummary {
   std::int64_t rejects = 0;
   std::string content_sha256;
   nlohmann::json json;
+  /// false when the run found nothing valid, or rejected inputs under ingest.strict: then no
+  /// store is written (an existing one stays as it was) and the rejects go to the run
+  /// directory's rejects.jsonl.
+  bool committed = false;
+  std::string rejects_file;  // where rejects.jsonl went
 };
 
 /// Collective over `comm`. Every rank returns the same summary.

@@ -20,12 +20,14 @@ void register_ingest(engine::Registry& registry) {
                               s.exams, s.images, s.rejects, o.output,
                               s.content_sha256.substr(0, 16));
          if (s.exams == 0) {
-           log::error("ingest: no valid exam found");
+           log::error("ingest: no valid exam found; nothing was written to {} (rejects: {})",
+                      o.output, s.rejects_file);
            r.code = 1;
          } else if (o.strict && s.rejects > 0) {
            log::error(
-               "ingest: {} input(s) rejected and ingest.strict is set (see {}/rejects.jsonl)",
-               s.rejects, o.output);
+               "ingest: {} input(s) rejected and ingest.strict is set; nothing was written to {} "
+               "(rejects: {})",
+               s.rejects, o.output, s.rejects_file);
            r.code = 3;
          }
          return r;

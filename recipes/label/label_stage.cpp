@@ -99,7 +99,7 @@ json run_label(dist::Communicator& comm, const LabelOptions& o, const RunDir& ru
   ENDOKED_CHECK(!o.store.empty(), "label.store is empty: name the record store to label");
   const Labellers labellers(o);
   const data::Manifest in = data::Manifest::load(o.store);
-  engine::begin_outputs(comm, {o.output}, o.overwrite);
+  engine::begin_outputs(comm, {{o.output, "labels"}}, o.overwrite, {o.store});
   const std::string partial = data::partial_dir(o.output);
   const int shards = static_cast<int>(in.shards.size());
   log::info("label: {} exams in {} shard(s) with the {} backend ({}) on {} rank(s)",

@@ -32,6 +32,8 @@ int store_info(const std::string& dir, bool json_output) {
 }
 
 int store_verify(const std::string& dir, bool deep) {
+  const std::string recovered = data::recover_store(dir);
+  if (!recovered.empty()) fmt::print("RECOVERED {}\n", recovered);
   const data::VerifyResult r = data::verify_store(dir, data::VerifyOptions{deep});
   if (r.ok()) {
     fmt::print("OK {}: {} exams, {} images{}\n", dir, r.exams, r.images,

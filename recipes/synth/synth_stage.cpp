@@ -25,7 +25,9 @@ nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt
   };
   ENDOKED_CHECK(!nested(opt.output, opt.truth_dir()), "synth.output '", opt.output,
                 "' and synth.truth '", opt.truth_dir(), "' must not contain one another");
-  engine::begin_outputs(comm, {opt.output, opt.truth_dir()}, opt.overwrite);
+  engine::begin_outputs(
+      comm, {{opt.output, opt.format == "store" ? "records" : "corpus"}, {opt.truth_dir(), "truth"}},
+      opt.overwrite);
 
   // Rank 0's progress line shows its own share of frames.
   engine::ShardedWork w;

@@ -57,7 +57,31 @@ set +e
 code=$?
 set -e
 [ "$code" = 3 ] || fail "--strict exit code $code"
-grep -q 'zero-byte file' "$T/s-strict/rejects.jsonl" || fail "reject not recorded"
+[ ! -e "$T/s-strict" ] || fail "a strict run with rejects wrote its store"
+grep -q 'zero-byte file' "$T/r/rejects.jsonl" || fail "reject not recorded in the run directory"
+
+# Nothing is lost: an overwrite run that finds nothing valid keeps the previous store; an
+# output equal to an input, or a folder endoked did not make, is refused before any work.
+before=$(sha "$T/s1")
+mkdir -p "$T/bad/images/EX1" && : >"$T/bad/images/EX1/1.jpg"
+printf 'exam_id,centre,language,report\nEX1,c,en,text\n' >"$T/bad/reports.csv"
+set +e
+"$BIN" ingest --config "$T/ingest.yaml" --set ingest.images_dir="$T/bad/images" --set ingest.reports="$T/bad/reports.csv" \
+  --set ingest.output="$T/s1" --set ingest.overwrite=true --set run.dir="$T/r-bad" >"$T/bad.txt" 2>&1
+code=$?
+set -e
+[ "$code" = 1 ] || { cat "$T/bad.txt"; fail "nothing valid gave exit code $code"; }
+[ "$(sha "$T/s1")" = "$before" ] || fail "an overwrite that found nothing valid replaced the store"
+"$BIN" store verify "$T/s1" | grep -q '^OK' || fail "the kept store does not verify"
+if "$BIN" label --set label.store="$T/s1" --set label.output="$T/s1" --set label.overwrite=true --set run.dir="$T/r" 2>"$T/err.txt"; then
+  fail "label.output == label.store accepted"
+fi
+grep -q "overlap" "$T/err.txt" || { cat "$T/err.txt"; fail "overlap message"; }
+[ "$(sha "$T/s1")" = "$before" ] || fail "label over its own input changed it"
+if "$BIN" ingest --config "$T/ingest.yaml" --set ingest.output="$T/raw/images" --set ingest.overwrite=true --set run.dir="$T/r" 2>"$T/err.txt"; then
+  fail "ingest into its own images_dir accepted"
+fi
+[ -f "$T/raw/reports.csv" ] && [ -d "$T/raw/images/EX0000003" ] || fail "the ingest source was touched"
 
 # Labelling on 1, 2 and 3 ranks gives the same labels store; eval against the synthetic truth;
 # export to CSV and JSONL.

@@ -134,15 +134,33 @@ class ShardReader {
 
 /// "<dir>.partial"
 std::string partial_dir(const std::string& dir);
-/// Rank 0, before any shard is written: fails if `dir` exists and !overwrite; clears a stale
-/// partial directory; creates a new one. Returns the partial directory.
-std::string begin_store(const std::string& dir, bool overwrite);
-/// Rank 0, after every shard is in place: writes the manifest (last) and moves the partial
-/// directory to `dir` (an old store is replaced only now, so a failed run loses nothing).
+/// Rank 0, before any shard is written. In order:
+///  - refuses an output equal to, inside, or containing any of `inputs` (a store, an images
+///    folder, a report table): an overwrite there would destroy what the run reads;
+///  - takes the advisory lock "<dir>.lock" (flock) for this process until commit or abandon; a
+///    lock held elsewhere is an error naming the holder's pid and host;
+///  - finishes an interrupted replace (restores "<dir>.old" when `dir` is missing);
+///  - fails if `dir` exists and !overwrite; with overwrite, replaces only an endoked store of
+///    kind `kind` (any kind when empty; "corpus" is the raw synthetic layout): never a folder
+///    endoked did not make;
+///  - clears a partial directory left by an earlier run, creates a new one.
+/// Returns the partial directory.
+std::string begin_store(const std::string& dir, bool overwrite, const std::string& kind = "",
+                        const std::vector<std::string>& inputs = {});
+/// Rank 0, after every shard is in place: writes the manifest (last) and puts the partial
+/// directory at `dir`. An old store is replaced only now and in one step (the two directories
+/// are exchanged), so a failed or killed run loses nothing; then the lock is released.
 void commit_store(const std::string& dir, const Manifest& manifest);
 /// The same for a directory that is not a store: writes `file` (last) with `content` into the
 /// partial directory, then moves it to `dir`.
 void commit_directory(const std::string& dir, const std::string& file, const std::string& content);
+/// Rank 0, when a run gives up (nothing valid, strict rejects, an error): removes the partial
+/// directory and releases the lock; whatever was at `dir` stays as it was.
+void abandon_store(const std::string& dir);
+/// When a replace was interrupted between its two renames (only where the file system cannot
+/// exchange directories), moves "<dir>.old" back to `dir` and says so; "" when nothing needed
+/// doing.
+std::string recover_store(const std::string& dir);
 
 // ---- the record store ----
 

@@ -18,10 +18,18 @@
 
 namespace endoked::engine {
 
-/// Collective. Rank 0 starts every output store (data::begin_store: refuses an existing one
-/// unless `overwrite`); its error reaches every rank.
-void begin_outputs(dist::Communicator& comm, const std::vector<std::string>& outputs,
-                   bool overwrite);
+/// An output store and the kind an existing one must have to be replaced ("records", "labels",
+/// … ; "corpus" for the raw synthetic layout).
+struct Output {
+  std::string dir;
+  std::string kind;
+};
+
+/// Collective. Rank 0 starts every output store (data::begin_store: the output lock; refuses an
+/// output that overlaps an input, an existing one unless `overwrite`, and anything but an
+/// endoked store of its kind); its error reaches every rank.
+void begin_outputs(dist::Communicator& comm, const std::vector<Output>& outputs, bool overwrite,
+                   const std::vector<std::string>& inputs = {});
 
 struct ShardedWork {
   std::string stage;  // "label": names progress lines and errors
