@@ -144,10 +144,24 @@ int main(int argc, char** argv) {
                       "  … and the section of each listed stage (" + sections +
                       "): see endoked <stage> --help\n");
 
+  // CLI11 reports an unknown command only as "a subcommand is required": name it instead.
+  bool known_command = argc < 2 || argv[1][0] == '-';
+  std::string known;
+  for (const auto* c : app.get_subcommands({})) {
+    known += (known.empty() ? "" : ", ") + c->get_name();
+    known_command = known_command || c->get_name() == argv[1];
+  }
+  if (!known_command) {
+    std::fprintf(stderr, "endoked: unknown command '%s' (commands: %s; see endoked --help)\n",
+                 argv[1], known.c_str());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2 (the documented table).
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
   const std::string cmdline = command_line(argc, argv);
 
@@ -160,7 +174,7 @@ int main(int argc, char** argv) {
       if (on) a[k] = "1";
     try {
       return t->tool->run(a);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
       log::error("{}", e.what());
       return 2;
     }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -32,7 +33,13 @@ Origin origin_of(const YAML::Mark& mark, const std::string& source) {
   return Origin{source, mark.line + 1, mark.column + 1};
 }
 
-Node convert(const YAML::Node& y, const std::string& source) {
+// A config's tree is small; YAML aliases can make a few lines expand to billions of nodes
+// (an "alias bomb"). Past this many, the config is refused.
+constexpr std::int64_t kMaxConfigNodes = 200000;
+
+Node convert(const YAML::Node& y, const std::string& source, std::int64_t& budget) {
+  ENDOKED_CHECK(--budget >= 0, "config: ", source, " expands to more than ", kMaxConfigNodes,
+                " nodes (YAML aliases repeated inside each other?); refusing it");
   Node n;
   n.origin = origin_of(y.Mark(), source);
   switch (y.Type()) {
@@ -46,13 +53,13 @@ Node convert(const YAML::Node& y, const std::string& source) {
       break;
     case YAML::NodeType::Sequence:
       n.kind = Node::Kind::kSequence;
-      for (const auto& item : y) n.items.push_back(convert(item, source));
+      for (const auto& item : y) n.items.push_back(convert(item, source, budget));
       break;
     case YAML::NodeType::Map:
       n.kind = Node::Kind::kMap;
       for (const auto& kv : y) {
         const std::string key = kv.first.Scalar();
-        Node child = convert(kv.second, source);
+        Node child = convert(kv.second, source, budget);
         child.key_origin = origin_of(kv.first.Mark(), source);
         if (Node* existing = n.find(key)) {
           ENDOKED_FAIL("config: duplicate key '", key, "' at ", child.key_origin.str(),
@@ -63,6 +70,11 @@ Node convert(const YAML::Node& y, const std::string& source) {
       break;
   }
   return n;
+}
+
+Node convert(const YAML::Node& y, const std::string& source) {
+  std::int64_t budget = kMaxConfigNodes;
+  return convert(y, source, budget);
 }
 
 // Maps merge key by key; anything else replaces.
@@ -98,6 +110,9 @@ Tree::Tree() {
 }
 
 void Tree::merge_file(const std::string& path) {
+  std::error_code ec;
+  ENDOKED_CHECK(!std::filesystem::is_directory(path, ec), "config: '", path,
+                "' is a directory; --config takes a YAML file");
   std::ifstream in(path, std::ios::binary);
   ENDOKED_CHECK(in.good(), "config: cannot open '", path, "'");
   std::stringstream ss;

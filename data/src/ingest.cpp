@@ -359,6 +359,13 @@ struct Planner {
 IngestPlan plan_ingest(const IngestOptions& options) {
   ENDOKED_CHECK(options.check == "decode" || options.check == "header",
                 "ingest.check must be 'decode' or 'header', got '", options.check, "'");
+  // Values that would make no sense, or take the machine down, are refused before any work.
+  ENDOKED_CHECK(options.threads >= 1 && options.threads <= 1024,
+                "ingest.threads must be in [1, 1024], got ", options.threads);
+  ENDOKED_CHECK(options.shard_size_mb > 0 && options.shard_size_mb <= 1024 * 1024,
+                "ingest.shard_size_mb must be in (0, 1048576], got ", options.shard_size_mb);
+  ENDOKED_CHECK(options.max_image_mb > 0, "ingest.max_image_mb must be > 0, got ",
+                options.max_image_mb);
   Planner p{options, {}, {}};
   if (options.layout == "folders") {
     p.folders();

@@ -105,6 +105,9 @@ Manifest Manifest::from_json(const nlohmann::json& j, const std::string& where) 
 
 Manifest Manifest::load(const std::string& dir) {
   const std::string path = dir + "/manifest.json";
+  std::error_code ec;
+  ENDOKED_CHECK(!fs::exists(dir, ec) || fs::is_directory(dir, ec), "'", dir,
+                "' is a file, not a store directory");
   if (!fs::exists(path)) {
     if (fs::exists(partial_dir(dir)))
       ENDOKED_FAIL("store '", dir, "' is incomplete: its write was interrupted ('",

@@ -21,6 +21,14 @@ int synth_shard_count(const SynthOptions& o) {
   ENDOKED_CHECK(o.exams >= 0 && o.exams_per_shard > 0,
                 "synth.exams must be ≥ 0 and synth.exams_per_shard > 0, got ", o.exams, " and ",
                 o.exams_per_shard);
+  ENDOKED_CHECK(o.threads >= 1 && o.threads <= 1024, "synth.threads must be in [1, 1024], got ",
+                o.threads);
+  ENDOKED_CHECK(o.width >= 32 && o.width <= 8192 && o.height >= 32 && o.height <= 8192,
+                "synth.width and synth.height must be in [32, 8192], got ", o.width, " × ",
+                o.height);
+  ENDOKED_CHECK(o.min_images >= 1 && o.min_images <= o.max_images && o.max_images <= 1000,
+                "synth.min_images must be in [1, max_images] and max_images ≤ 1000, got ",
+                o.min_images, " and ", o.max_images);
   return static_cast<int>((o.exams + o.exams_per_shard - 1) / o.exams_per_shard);
 }
 

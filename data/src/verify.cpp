@@ -28,8 +28,20 @@ VerifyResult verify_store(const std::string& dir, const VerifyOptions& options) 
       result.problems.push_back(s.file + ": " + what);
     };
     try {
-      if (!fs::exists(path)) {
+      std::error_code ec;
+      const fs::file_status st = fs::status(path, ec);  // follows symbolic links
+      if (ec && ec != std::errc::no_such_file_or_directory) {
+        problem(ec == std::errc::too_many_symbolic_link_levels
+                    ? "a symbolic link loop"
+                    : "cannot be examined: " + ec.message());
+        continue;
+      }
+      if (!fs::exists(st)) {
         problem("missing");
+        continue;
+      }
+      if (!fs::is_regular_file(st)) {
+        problem("is not a regular file (a directory or a device)");
         continue;
       }
       const auto size = static_cast<std::int64_t>(fs::file_size(path));
@@ -52,6 +64,26 @@ VerifyResult verify_store(const std::string& dir, const VerifyOptions& options) 
                 std::to_string(s.images));
       result.exams += exams;
       result.images += images;
+      // The exam ↔ image index must agree: each exam's images are the rows naming it.
+      if (r.has("exams", "first_image") && r.has("exams", "image_count") &&
+          r.has("images", "exam")) {
+        const auto& first = r.ints("exams", "first_image");
+        const auto& count = r.ints("exams", "image_count");
+        const auto& exam_of = r.ints("images", "exam");
+        std::int64_t next = 0;
+        for (std::size_t e = 0; e < first.size(); ++e) {
+          bool bad = first[e] != next || count[e] < 0 ||
+                     first[e] + count[e] > static_cast<std::int64_t>(exam_of.size());
+          for (std::int64_t k = 0; !bad && k < count[e]; ++k)
+            bad = exam_of[static_cast<std::size_t>(first[e] + k)] != static_cast<std::int64_t>(e);
+          if (bad) {
+            problem("exam row " + std::to_string(e) +
+                    ": first_image/image_count do not match images/exam");
+            break;
+          }
+          next = first[e] + count[e];
+        }
+      }
       for (const std::string& col_path : manifest.image_columns) {
         const auto slash = col_path.find('/');
         const std::string table = col_path.substr(0, slash), column = col_path.substr(slash + 1);
@@ -75,7 +107,7 @@ VerifyResult verify_store(const std::string& dir, const VerifyOptions& options) 
         }
       }
       if (!options.deep) progress.add();
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // endoked::Error, or the file system's own
       problem(e.what());
     }
   }

@@ -60,8 +60,15 @@ struct Labellers {
 json label_shard(const Labellers& labellers, const LabelOptions& o, const data::Manifest& in, int s,
                  const std::string& partial, Progress& progress) {
   std::vector<std::string> ids, reports;
+  const data::ShardInfo& info = in.shards[static_cast<std::size_t>(s)];
+  if (o.verify_inputs)
+    ENDOKED_CHECK(sha256_file(o.store + "/" + info.file) == info.sha256, "label: input shard ",
+                  info.file, " of '", o.store,
+                  "' does not match the SHA-256 in its manifest (changed after it was written); "
+                  "check it with `endoked store verify ", o.store,
+                  "`, or set label.verify_inputs=false to read it anyway");
   {
-    data::ShardReader r(o.store + "/" + in.shards[static_cast<std::size_t>(s)].file);
+    data::ShardReader r(o.store + "/" + info.file);
     ids = r.strings("exams", "id");
     reports = r.strings("exams", "report");
   }

@@ -35,6 +35,7 @@ struct LabelOptions {
   int llm_samples = 1;
   bool count_review = true;
   bool overwrite = false;
+  bool verify_inputs = true;
   report::LlmOptions llm;
   template <class V>
   void visit(V& v) {
@@ -47,6 +48,8 @@ struct LabelOptions {
     v("llm_samples", llm_samples, "ensemble: LLM samples per report (k)");
     v("count_review", count_review, "ensemble: send count disagreements to the review queue");
     v("overwrite", overwrite, "replace an existing output (only once the new one is complete)");
+    v("verify_inputs", verify_inputs,
+      "check each input shard's SHA-256 against its manifest before reading it");
     v("llm", llm);
   }
 };

@@ -130,6 +130,19 @@ if "$BIN" run --config "$T/pipe.yaml" --set 'pipeline.stages=[verify, lable]' --
 fi
 grep -q "unknown stage 'lable'" "$T/err.txt" || { cat "$T/err.txt"; fail "unknown stage message"; }
 
+# Exit codes follow the README's table: usage errors are 2 and name what was wrong.
+set +e
+"$BIN" ingets >"$T/err.txt" 2>&1; code=$?
+set -e
+[ "$code" = 2 ] || fail "an unknown subcommand exited $code"
+grep -q "ingets" "$T/err.txt" || { cat "$T/err.txt"; fail "the unknown subcommand is not named"; }
+set +e
+"$BIN" store info "$T/raw/reports.csv" >"$T/err.txt" 2>&1; code=$?
+set -e
+[ "$code" = 2 ] && grep -q "is a file, not a store directory" "$T/err.txt" || { cat "$T/err.txt"; fail "store info FILE"; }
+if "$BIN" run --set run.dir="$T/r" >"$T/err.txt" 2>&1; then fail "run without a config did something"; fi
+grep -q "pipeline.stages is empty" "$T/err.txt" || { cat "$T/err.txt"; fail "run without a config message"; }
+
 # A rank that fails aborts the world instead of hanging it.
 start=$(date +%s)
 if mpi 2 "$BIN" ingest --set ingest.images_dir="$T/nowhere" --set ingest.reports="$T/none.csv" --set ingest.output="$T/x" --set run.dir="$T/r" 2>"$T/err.txt"; then

@@ -148,5 +148,30 @@ TEST(Config, HelpListsKeysWithDefaultsAndDocs) {
   EXPECT_NE(h.find("how many"), std::string::npos) << h;
 }
 
+// A directory given as --config, and an alias bomb, are refused with the path named.
+TEST(Config, DirectoryAndAliasBombAreRefused) {
+  config::Tree t;
+  try {
+    t.merge_file("/tmp");
+    FAIL() << "a directory was read as an empty config";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'/tmp' is a directory"), std::string::npos) << e.what();
+  }
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'h'; ++c)
+    bomb += std::string(1, c) + ": &" + c + " [*" + char(c - 1) + ", *" + char(c - 1) + ", *" +
+            char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) +
+            ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" +
+            char(c - 1) + "]\n";  // 10^8 leaves
+  config::Tree u;
+  try {
+    u.merge_text(bomb, "bomb.yaml");
+    FAIL() << "an alias bomb was expanded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bomb.yaml expands to more than"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace endoked

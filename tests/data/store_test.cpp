@@ -285,5 +285,45 @@ TEST(Store, ReadersAndWritersNeedNoLockFromTheirCallers) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+// A shard that is a directory or a looping symbolic link, and an exam index that disagrees
+// with its images, are problems verify names — never a crash.
+TEST(Store, VerifyNamesShardsThatAreNotFilesAndABrokenIndex) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "store";
+  const Fixture f = make_fixture();
+  write_store(dir, f);
+  const Manifest m = Manifest::load(dir);
+  ASSERT_GE(m.shards.size(), 2u);
+  const std::string s0 = dir + "/" + m.shards[0].file, s1 = dir + "/" + m.shards[1].file;
+  fs::remove(s0);
+  fs::create_directory(s0);
+  fs::remove(s1);
+  fs::create_symlink(s1, s1);  // a link to itself
+  const VerifyResult r = verify_store(dir, VerifyOptions{});
+  ASSERT_FALSE(r.ok());
+  std::string all;
+  for (const auto& p : r.problems) all += p + "\n";
+  EXPECT_NE(all.find(m.shards[0].file + ": is not a regular file"), std::string::npos) << all;
+  EXPECT_NE(all.find(m.shards[1].file + ": a symbolic link loop"), std::string::npos) << all;
+
+  // Exam 0 claims an image that images/exam gives to nobody.
+  const std::string bad = tmp / "bad";
+  const std::string partial = begin_store(bad, false);
+  ShardWriter w(partial, 0, "records");
+  w.add_string("exams", "id", "E1");
+  w.add_int("exams", "first_image", 0);
+  w.add_int("exams", "image_count", 1);
+  w.add_int("images", "exam", 3);
+  Manifest bm;
+  bm.kind = "records";
+  bm.shards.push_back(w.close());
+  commit_store(bad, bm);
+  const VerifyResult b = verify_store(bad, VerifyOptions{});
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.problems[0].find("first_image/image_count do not match images/exam"),
+            std::string::npos)
+      << b.problems[0];
+}
+
 }  // namespace
 }  // namespace endoked::data

@@ -151,5 +151,29 @@ TEST(LabelStage, EnsembleReviewsDisagreementsAndRerunsFromCache) {
   EXPECT_EQ(column(o.output, "polyp_present"), by_ensemble);
 }
 
+// A record shard edited after it was written is not labelled silently: the stage checks each
+// input shard against its manifest first (and can be told not to).
+TEST(LabelStage, AnEditedInputShardIsRefused) {
+  Corpus c;
+  const std::string shard = c.dir / "corpus/shard-00001.h5";
+  {
+    std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(shard) - 10));
+    f.put('\x5a');
+  }
+  LabelOptions o;
+  o.store = c.dir / "corpus";
+  o.output = c.dir / "labels";
+  try {
+    run_label(*c.comm, o, c.run);
+    FAIL() << "an edited shard was labelled";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("shard-00001.h5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("does not match the SHA-256"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(o.output));
+}
+
 }  // namespace
 }  // namespace endoked::recipes
