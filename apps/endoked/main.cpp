@@ -11,7 +11,9 @@
 
 #include "endoked/core/error.h"
 #include "endoked/core/log.h"
+#include "endoked/distributed/preemption.h"
 #include "endoked/distributed/runtime.h"
+#include "endoked/engine/sharded_stage.h"
 #include "endoked/engine/stage.h"
 
 namespace endoked::recipes {
@@ -183,6 +185,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<dist::Runtime> rt;
   try {
     rt = std::make_unique<dist::Runtime>(&argc, &argv);
+    // SIGUSR1/SIGTERM (Slurm's warning, scancel) set a flag instead of killing the process:
+    // sharded stages finish their current shard and exit 75, the trainer checkpoints and exits
+    // 75; a rerun continues.
+    dist::Preemption preemption;
     if (*pipeline) {
       const config::Tree tree = engine::load_tree(run_args.files, run_args.sets);
       return engine::run_pipeline(registry, tree, rt->world(), cmdline);
@@ -207,6 +213,9 @@ int main(int argc, char** argv) {
     const engine::StageResult r = p.run(ctx);
     run.log_metrics({{"stage", chosen->entry->section}, {"exit_code", r.code}});
     return r.code;
+  } catch (const engine::Preempted& e) {  // every rank throws it, agreed by a collective
+    log::warn("{}", e.what());
+    return dist::kRequeueExitCode;
   } catch (const std::exception& e) {
     if (rt) rt->fail(e.what());
     log::error("{}", e.what());

@@ -24,6 +24,9 @@ namespace {
 // Written into a partial directory when it is made: only such a directory (or a complete store,
 // the old one parked there by an exchange) is ever removed by a later run.
 constexpr const char* kPartialMarker = ".endoked-partial";
+// The resume key of the run that made a partial directory, and its finished shards' records.
+constexpr const char* kResumeKey = ".resume-key";
+constexpr const char* kFinished = ".finished";
 
 std::string canonical(const std::string& p) {
   return fs::weakly_canonical(fs::absolute(p)).lexically_normal().string();
@@ -114,8 +117,12 @@ std::string recover_store(const std::string& dir) {
   return what;
 }
 
+std::string finished_shard_record(const std::string& dir, int shard) {
+  return partial_dir(dir) + "/" + kFinished + "/" + shard_file_name(shard) + ".json";
+}
+
 std::string begin_store(const std::string& dir, bool overwrite, const std::string& kind,
-                        const std::vector<std::string>& inputs) {
+                        const std::vector<std::string>& inputs, const std::string& resume_key) {
   ENDOKED_CHECK(!dir.empty(), "empty store directory name");
   for (const auto& in : inputs) {
     if (in.empty()) continue;
@@ -141,10 +148,17 @@ std::string begin_store(const std::string& dir, bool overwrite, const std::strin
     if (fs::exists(partial)) {
       ENDOKED_CHECK(fs::exists(partial + "/" + kPartialMarker) || !endoked_kind(partial).empty(),
                     "'", partial, "' exists but was not made by endoked: refusing to remove it");
+      const std::string key_file = partial + "/" + kResumeKey;
+      if (!resume_key.empty() && fs::exists(partial + "/" + kPartialMarker) &&
+          fs::exists(key_file) && files::read_all(key_file) == resume_key) {
+        log::info("'{}': continuing an interrupted run of the same config", dir);
+        return partial;
+      }
       fs::remove_all(partial);
     }
-    fs::create_directories(partial);
+    fs::create_directories(partial + "/" + kFinished);
     files::write_file(partial + "/" + kPartialMarker, "");
+    if (!resume_key.empty()) files::atomic_write(partial + "/" + kResumeKey, resume_key);
     return partial;
   } catch (...) {
     release_lock(dir);
@@ -163,6 +177,8 @@ void commit_store(const std::string& dir, const Manifest& manifest) {
 void commit_directory(const std::string& dir, const std::string& file, const std::string& content) {
   const std::string partial = partial_dir(dir);
   ENDOKED_CHECK(fs::is_directory(partial), "nothing to commit: '", partial, "' does not exist");
+  fs::remove_all(partial + "/" + kFinished);
+  fs::remove(partial + "/" + kResumeKey);
   files::atomic_write(partial + "/" + file, content);
   fs::remove(partial + "/" + kPartialMarker);
   if (!fs::exists(dir)) {

@@ -8,7 +8,7 @@
 namespace endoked::dist {
 namespace {
 volatile std::sig_atomic_t g_signal = 0;  // the one process-wide flag a handler may touch
-bool g_installed = false;
+int g_depth = 0;  // nested Preemption objects (the command's, a trainer's inside it)
 struct sigaction g_old_usr1, g_old_term;
 
 extern "C" void on_signal(int sig) {
@@ -17,7 +17,7 @@ extern "C" void on_signal(int sig) {
 }  // namespace
 
 Preemption::Preemption() {
-  ENDOKED_CHECK(!g_installed, "only one Preemption may be active in a process");
+  if (g_depth++ > 0) return;  // the outer one installed the handlers and keeps the flag
   struct sigaction sa {};
   sa.sa_handler = &on_signal;
   sigemptyset(&sa.sa_mask);
@@ -26,13 +26,12 @@ Preemption::Preemption() {
       sigaction(SIGUSR1, &sa, &g_old_usr1) == 0 && sigaction(SIGTERM, &sa, &g_old_term) == 0,
       "cannot install the preemption signal handlers");
   g_signal = 0;
-  g_installed = true;
 }
 
 Preemption::~Preemption() {
+  if (--g_depth > 0) return;
   sigaction(SIGUSR1, &g_old_usr1, nullptr);
   sigaction(SIGTERM, &g_old_term, nullptr);
-  g_installed = false;
 }
 
 bool Preemption::requested_locally() const {

@@ -1,19 +1,27 @@
 #include "endoked/engine/sharded_stage.h"
 
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+
 #include "endoked/core/error.h"
+#include "endoked/core/files.h"
+#include "endoked/core/log.h"
 #include "endoked/core/run_dir.h"
+#include "endoked/distributed/preemption.h"
 
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace endoked::engine {
 
 void begin_outputs(dist::Communicator& comm, const std::vector<Output>& outputs, bool overwrite,
-                   const std::vector<std::string>& inputs) {
+                   const std::vector<std::string>& inputs, const std::string& resume_key) {
   dist::run_on_root(comm, [&] {
     std::vector<std::string> begun;
     try {
       for (const auto& o : outputs) {
-        data::begin_store(o.dir, overwrite, o.kind, inputs);
+        data::begin_store(o.dir, overwrite, o.kind, inputs, resume_key);
         begun.push_back(o.dir);
       }
     } catch (...) {
@@ -29,11 +37,30 @@ ShardedResult run_shards(dist::Communicator& comm, const ShardedWork& w) {
   if (w.items)
     for (int s = comm.rank(); s < w.shards; s += comm.size()) mine_total += w.items(s);
   Progress progress(w.stage, mine_total, w.unit);
-  json mine = {{"shards", json::array()}, {"rank", nullptr}};
+  json mine = {{"shards", json::array()}, {"rank", nullptr}, {"preempted", false}};
   std::string error;
+  dist::Preemption preemption;
+  const bool resumable = !w.resumable_output.empty();
+  const char* test_signal = std::getenv("ENDOKED_TEST_SIGNAL_AFTER_SHARDS");
+  int worked = 0, reused = 0;
   try {
     for (int s = comm.rank(); s < w.shards; s += comm.size()) {
-      json part = w.work(s, progress);
+      const std::string record = resumable ? data::finished_shard_record(w.resumable_output, s) : "";
+      json part;
+      if (resumable && fs::exists(record)) {  // done by a preempted run of the same config
+        part = json::parse(files::read_all(record));
+        if (w.items) progress.add(w.items(s));
+        ++reused;
+      } else {
+        if (resumable && preemption.requested_locally()) {
+          mine["preempted"] = true;
+          break;
+        }
+        part = w.work(s, progress);
+        if (resumable) files::atomic_write(record, part.dump());
+        ++worked;
+        if (test_signal && comm.rank() == 0 && worked == std::atoi(test_signal)) std::raise(SIGUSR1);
+      }
       mine["shards"].push_back({{"shard", s}, {"part", std::move(part)}});
     }
     if (w.rank_part) mine["rank"] = w.rank_part();
@@ -41,11 +68,18 @@ ShardedResult run_shards(dist::Communicator& comm, const ShardedWork& w) {
     error = e.what();
   }
   progress.finish();
+  if (reused > 0) log::info("{}: {} shard(s) reused from the interrupted run", w.stage, reused);
   // Errors travel with the results: every rank learns that one failed, none waits forever.
   const auto gathered = comm.all_gather_bytes(error.empty() ? mine.dump() : "!" + error);
   for (std::size_t r = 0; r < gathered.size(); ++r)
     if (!gathered[r].empty() && gathered[r][0] == '!')
       ENDOKED_FAIL(w.stage, " failed on rank ", r, ": ", gathered[r].substr(1));
+  std::int64_t stopped = 0;
+  for (const auto& g : gathered) stopped += json::parse(g).value("preempted", false) ? 1 : 0;
+  if (stopped > 0)
+    throw Preempted(w.stage + ": preempted by a signal; the finished shards are kept in '" +
+                    data::partial_dir(w.resumable_output) +
+                    "'; rerun the same command to continue (exit 75)");
   ShardedResult out;
   out.shards.resize(static_cast<std::size_t>(w.shards));
   out.ranks.resize(gathered.size());

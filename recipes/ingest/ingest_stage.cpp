@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "endoked/core/config.h"
 #include "endoked/core/error.h"
+#include "endoked/core/sha256.h"
 #include "endoked/core/files.h"
 #include "endoked/core/log.h"
 #include "endoked/core/progress.h"
@@ -17,17 +19,14 @@ IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& op
                          const RunDir& run) {
   log::info("ingest: planning ({} layout)", opt.layout);
   const std::string plan_text = dist::run_on_root(comm, [&] {
-    // The inputs the output must stay clear of (an overwrite there would destroy them).
+    const data::IngestPlan plan = data::plan_ingest(opt);
+    // The inputs the output must stay clear of (an overwrite there would destroy them); a rerun
+    // with the same options over the same listing continues a preempted run.
     const std::vector<std::string> inputs = {opt.images_dir, opt.reports, opt.manifest};
-    data::begin_store(opt.output, opt.overwrite, "records", inputs);
-    data::IngestPlan plan;
-    try {
-      plan = data::plan_ingest(opt);
-    } catch (...) {
-      data::abandon_store(opt.output);
-      throw;
-    }
-    return plan.to_json().dump();
+    const std::string listing = plan.to_json().dump();
+    data::begin_store(opt.output, opt.overwrite, "records", inputs,
+                      sha256_hex(config::to_yaml(opt) + listing));
+    return listing;
   });
   const data::IngestPlan plan = data::IngestPlan::from_json(json::parse(plan_text));
   const int shards = static_cast<int>(plan.shards.size());
@@ -39,6 +38,7 @@ IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& op
   w.stage = "ingest";
   w.shards = shards;
   w.unit = "images";
+  w.resumable_output = opt.output;
   w.items = [&](int s) {
     std::int64_t n = 0;
     for (auto e : plan.shards[static_cast<std::size_t>(s)])

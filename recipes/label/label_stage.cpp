@@ -106,7 +106,8 @@ json run_label(dist::Communicator& comm, const LabelOptions& o, const RunDir& ru
   ENDOKED_CHECK(!o.store.empty(), "label.store is empty: name the record store to label");
   const Labellers labellers(o);
   const data::Manifest in = data::Manifest::load(o.store);
-  engine::begin_outputs(comm, {{o.output, "labels"}}, o.overwrite, {o.store});
+  engine::begin_outputs(comm, {{o.output, "labels"}}, o.overwrite, {o.store},
+                        sha256_hex(config::to_yaml(o) + in.content_sha256()));
   const std::string partial = data::partial_dir(o.output);
   const int shards = static_cast<int>(in.shards.size());
   log::info("label: {} exams in {} shard(s) with the {} backend ({}) on {} rank(s)",
@@ -115,6 +116,7 @@ json run_label(dist::Communicator& comm, const LabelOptions& o, const RunDir& ru
   w.stage = "label";
   w.shards = shards;
   w.unit = "reports";
+  w.resumable_output = o.output;
   w.items = [&](int s) { return in.shards[static_cast<std::size_t>(s)].exams; };
   w.work = [&](int s, Progress& progress) {
     return label_shard(labellers, o, in, s, partial, progress);

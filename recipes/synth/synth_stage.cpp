@@ -2,7 +2,9 @@
 
 #include <filesystem>
 
+#include "endoked/core/config.h"
 #include "endoked/core/error.h"
+#include "endoked/core/sha256.h"
 #include "endoked/core/log.h"
 #include "endoked/core/progress.h"
 #include "endoked/data/store.h"
@@ -25,15 +27,17 @@ nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt
   };
   ENDOKED_CHECK(!nested(opt.output, opt.truth_dir()), "synth.output '", opt.output,
                 "' and synth.truth '", opt.truth_dir(), "' must not contain one another");
+  // A rerun with the same options continues a preempted one (same options: same corpus).
   engine::begin_outputs(
       comm, {{opt.output, opt.format == "store" ? "records" : "corpus"}, {opt.truth_dir(), "truth"}},
-      opt.overwrite);
+      opt.overwrite, {}, sha256_hex(config::to_yaml(opt)));
 
   // Rank 0's progress line shows its own share of frames.
   engine::ShardedWork w;
   w.stage = "synth";
   w.shards = shards;
   w.unit = "images";
+  w.resumable_output = opt.output;
   w.items = [&](int s) {
     const std::int64_t exams =
         std::min(opt.exams, (s + 1) * opt.exams_per_shard) - s * opt.exams_per_shard;

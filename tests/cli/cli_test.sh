@@ -130,6 +130,27 @@ if "$BIN" run --config "$T/pipe.yaml" --set 'pipeline.stages=[verify, lable]' --
 fi
 grep -q "unknown stage 'lable'" "$T/err.txt" || { cat "$T/err.txt"; fail "unknown stage message"; }
 
+# Preemption: a signal during synth, ingest or label makes every rank finish its shard and exit
+# 75 with nothing at the output; the same command again continues from the finished shards and
+# gives the same store as an uninterrupted run.
+preempt_then_resume() {  # name, sha of the uninterrupted store, output dir, command...
+  local name=$1 want=$2 out=$3; shift 3
+  set +e
+  mpi 2 env ENDOKED_TEST_SIGNAL_AFTER_SHARDS=1 "$@" --set run.dir="$T/r-$name" >"$T/pre-$name.txt" 2>&1
+  local code=$?
+  set -e
+  [ "$code" = 75 ] || { cat "$T/pre-$name.txt"; fail "$name: preemption exited $code, expected 75"; }
+  [ ! -e "$out" ] && [ -d "$out.partial" ] || fail "$name: a preempted run left no partial output (or a final one)"
+  mpi 2 "$@" --set run.dir="$T/r-$name" >"$T/res-$name.txt" 2>&1 || { cat "$T/res-$name.txt"; fail "$name: the rerun failed"; }
+  grep -q "reused from the interrupted run" "$T/res-$name.txt" || { cat "$T/res-$name.txt"; fail "$name: the rerun redid every shard"; }
+  [ "$(sha "$out")" = "$want" ] || fail "$name: the resumed store differs from an uninterrupted run"
+}
+mpi 2 "$BIN" synth "${common_synth[@]}" --set synth.format=store --set synth.output="$T/st1" --set synth.truth="$T/st1-truth" --set run.dir="$T/r"
+preempt_then_resume synth "$(sha "$T/st1")" "$T/st2" "$BIN" synth "${common_synth[@]}" --set synth.format=store \
+  --set synth.output="$T/st2" --set synth.truth="$T/st2-truth"
+preempt_then_resume ingest "$(sha "$T/s1")" "$T/s-pre" "$BIN" ingest --config "$T/ingest.yaml" --set ingest.output="$T/s-pre"
+preempt_then_resume label "$(sha "$T/labels1")" "$T/labels-pre" "$BIN" label --set label.store="$T/s1" --set label.output="$T/labels-pre"
+
 # Exit codes follow the README's table: usage errors are 2 and name what was wrong.
 set +e
 "$BIN" ingets >"$T/err.txt" 2>&1; code=$?

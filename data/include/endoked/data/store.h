@@ -145,8 +145,15 @@ std::string partial_dir(const std::string& dir);
 ///    endoked did not make;
 ///  - clears a partial directory left by an earlier run, creates a new one.
 /// Returns the partial directory.
+/// With a `resume_key` (a hash of the run's config and inputs), a partial directory left by a
+/// preempted run with the same key is kept, so the finished shards are not redone; any other
+/// partial directory is cleared.
 std::string begin_store(const std::string& dir, bool overwrite, const std::string& kind = "",
-                        const std::vector<std::string>& inputs = {});
+                        const std::vector<std::string>& inputs = {},
+                        const std::string& resume_key = "");
+/// Where a resumable run keeps the result of finished shard `shard` inside the partial
+/// directory of `dir` (removed at commit).
+std::string finished_shard_record(const std::string& dir, int shard);
 /// Rank 0, after every shard is in place: writes the manifest (last) and puts the partial
 /// directory at `dir`. An old store is replaced only now and in one step (the two directories
 /// are exchanged), so a failed or killed run loses nothing; then the lock is released.

@@ -12,7 +12,8 @@ inline constexpr int kRequeueExitCode = 75;
 
 class Preemption {
  public:
-  /// Installs the SIGUSR1 and SIGTERM handlers (one Preemption per process at a time).
+  /// Installs the SIGUSR1 and SIGTERM handlers. Objects nest (a command's, a trainer's inside
+  /// it): the outermost installs and restores the handlers, all share one flag.
   Preemption();
   /// Restores the previous handlers.
   ~Preemption();

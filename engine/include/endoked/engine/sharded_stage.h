@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,16 @@ struct Output {
 /// Collective. Rank 0 starts every output store (data::begin_store: the output lock; refuses an
 /// output that overlaps an input, an existing one unless `overwrite`, and anything but an
 /// endoked store of its kind); its error reaches every rank.
+/// `resume_key` (a hash of the stage's config and inputs): a partial output left by a preempted
+/// run with the same key is continued (see run_shards).
 void begin_outputs(dist::Communicator& comm, const std::vector<Output>& outputs, bool overwrite,
-                   const std::vector<std::string>& inputs = {});
+                   const std::vector<std::string>& inputs = {}, const std::string& resume_key = "");
+
+/// Thrown on every rank when SIGUSR1/SIGTERM reached any rank during a stage: the finished
+/// shards are kept in the partial output, the command exits 75, and rerunning it continues.
+struct Preempted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct ShardedWork {
   std::string stage;  // "label": names progress lines and errors
@@ -42,6 +51,12 @@ struct ShardedWork {
   std::function<nlohmann::json(int shard, Progress& progress)> work;
   /// Optional: this rank's part after all its shards (counters kept per rank, e.g. LLM stats).
   std::function<nlohmann::json()> rank_part;
+  /// Optional: the output whose partial directory records finished shards. Then a signal
+  /// (SIGUSR1/SIGTERM, e.g. Slurm's warning before the time limit) makes every rank finish its
+  /// current shard and stop (Preempted), and a rerun with the same resume key skips the
+  /// shards already done. For tests, ENDOKED_TEST_SIGNAL_AFTER_SHARDS=N makes rank 0 raise
+  /// SIGUSR1 after finishing N shards.
+  std::string resumable_output;
 };
 
 struct ShardedResult {
