@@ -1,6 +1,7 @@
 #include "endoked/data/ingest.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -128,6 +129,16 @@ struct Planner {
       reject(id, where, "exam id is not a plain name");
       return false;
     }
+    for (const char c : id)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        char hex[8];
+        std::snprintf(hex, sizeof(hex), "0x%02x", static_cast<unsigned char>(c));
+        std::string shown = id;
+        for (char& x : shown)
+          if (static_cast<unsigned char>(x) < 0x20 || x == 0x7f) x = '?';
+        reject(shown, where, std::string("exam id contains a control character (byte ") + hex + ")");
+        return false;
+      }
     auto [it, fresh] = first_seen.emplace(id, where);
     if (!fresh) {
       reject(id, where, "duplicate exam id (first at " + it->second + ")");
@@ -218,9 +229,18 @@ struct Planner {
     // Exam folders on disk (names may be GB18030 bytes from Windows exports).
     std::map<std::string, fs::path> folders;
     for (const auto& entry : fs::directory_iterator(opt.images_dir)) {
-      if (!entry.is_directory()) continue;
       const std::string raw = entry.path().filename().string();
       if (raw.empty() || raw[0] == '.') continue;
+      std::error_code ec;
+      const bool dir = entry.is_directory(ec);  // a looping link is an error, not a crash
+      if (ec) {
+        reject("", entry.path().string(), "unreadable entry in images_dir (" + ec.message() + ")");
+        continue;
+      }
+      if (!dir) {  // exams are folders: a file here belongs to no exam
+        reject("", entry.path().string(), "a file at the top of images_dir (not an exam folder)");
+        continue;
+      }
       std::string id;
       if (!to_utf8(raw, id, "folder_name", raw, entry.path().string())) continue;
       folders.emplace(id, entry.path());
@@ -264,10 +284,21 @@ struct Planner {
         continue;
       }
       std::vector<fs::path> paths;
-      for (const auto& f : fs::directory_iterator(folder->second)) {
-        const std::string name = f.path().filename().string();
-        if (name.empty() || name[0] == '.' || f.is_directory()) continue;
-        paths.push_back(f.path());
+      std::error_code ec;
+      for (fs::directory_iterator it(folder->second, ec), end; !ec && it != end;
+           it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.empty() || name[0] == '.') continue;
+        std::error_code dec;
+        if (it->is_directory(dec)) {
+          reject(e.id, it->path().string(), "a directory where an image was expected");
+          continue;
+        }
+        paths.push_back(it->path());  // links that lead nowhere are rejected when read
+      }
+      if (ec) {
+        reject(e.id, folder->second.string(), "cannot list the exam folder (" + ec.message() + ")");
+        continue;
       }
       std::sort(paths.begin(), paths.end());
       for (const auto& p : paths) add_image(e, p, fs::relative(p, opt.images_dir).string());
@@ -318,7 +349,18 @@ struct Planner {
         continue;
       }
       if (!check_report(e, j["report"].get<std::string>(), where)) continue;
-      e.centre = j.value("centre", opt.centre);
+      // Optional fields: absent or null take the default; any other type is a reject.
+      if (j.contains("centre") && !j["centre"].is_null() && !j["centre"].is_string()) {
+        reject(e.id, where, std::string("'centre' must be a string, got ") + j["centre"].type_name());
+        continue;
+      }
+      if (j.contains("metadata") && !j["metadata"].is_null() && !j["metadata"].is_object()) {
+        reject(e.id, where,
+               std::string("'metadata' must be an object, got ") + j["metadata"].type_name());
+        continue;
+      }
+      e.centre = j.contains("centre") && j["centre"].is_string() ? j["centre"].get<std::string>()
+                                                                 : opt.centre;
       e.metadata =
           j.contains("metadata") && j["metadata"].is_object() ? j["metadata"].dump() : "{}";
       if (!j.contains("images") || !j["images"].is_array()) {

@@ -261,5 +261,49 @@ TEST(Ingest, HeaderCheckIsFasterButDecodeCheckCatchesTruncation) {
   EXPECT_EQ(ingest_shard(plan, 0, t / "p2", o).info.images, 1);
 }
 
+// Hostile inputs become counted rejects that name the file and line, never a stopped run: a
+// control character in an exam id, JSONL fields of the wrong type, a stray file at the top of
+// images_dir, a directory named like an image, and a symbolic link that loops.
+TEST(Ingest, HostileNamesAndFieldsAreCountedRejects) {
+  testing::TempDir t;
+  testing::write_file(t / "src/a/0.jpg", testing::make_jpeg(32, 32, 1));
+  testing::write_file(t / "src/b/0.jpg", testing::make_jpeg(32, 32, 2));
+  std::string lines;
+  lines += R"({"exam_id": "A", "report": "fine", "images": ["a/0.jpg"]})" "\n";
+  lines += R"({"exam_id": "B", "report": "x", "images": ["b/0.jpg"], "centre": 5})" "\n";
+  lines += R"({"exam_id": "C", "report": "x", "images": ["b/0.jpg"], "metadata": [1]})" "\n";
+  lines += R"({"exam_id": "D\u0000E", "report": "x", "images": ["b/0.jpg"]})" "\n";
+  lines += R"({"exam_id": "F", "report": "x", "images": ["b/0.jpg"], "centre": null})" "\n";
+  testing::write_file(t / "src/manifest.jsonl", lines);
+  IngestOptions o;
+  o.layout = "jsonl";
+  o.manifest = t / "src/manifest.jsonl";
+  o.output = t / "store";
+  auto comm = dist::make_local_communicator();
+  const auto s = recipes::run_ingest(*comm, o, RunDir(t / "run", true));
+  EXPECT_EQ(s.exams, 2);  // A and F
+  const auto rejects = rejects_by_exam(o.output);
+  EXPECT_TRUE(has(rejects.at("B"), "'centre' must be a string, got number @ " +
+                                       (t / "src/manifest.jsonl") + ":2"));
+  EXPECT_TRUE(has(rejects.at("C"), "'metadata' must be an object, got array"));
+  EXPECT_TRUE(has(rejects.at("D?E"), "control character (byte 0x00)"));
+
+  // Folders: a stray file at the top, a directory named like an image, a looping link.
+  make_folder_source(t);
+  testing::write_file(t / "images/stray.jpg", testing::make_jpeg(16, 16, 3));
+  fs::create_directories(t / "images/E001/7.jpg");
+  fs::create_symlink(t / "images/loop", t / "images/loop");
+  IngestOptions f = folder_options(t);
+  f.output = t / "store2";
+  const auto sf = recipes::run_ingest(*comm, f, RunDir(t / "run2", true));
+  EXPECT_EQ(sf.exams, 5);
+  const auto fr = rejects_by_exam(f.output);
+  EXPECT_TRUE(has(fr.at(""), "a file at the top of images_dir (not an exam folder) @ " +
+                                 (t / "images/stray.jpg")));
+  EXPECT_TRUE(has(fr.at(""), "unreadable entry in images_dir"));
+  EXPECT_TRUE(has(fr.at("E001"), "a directory where an image was expected @ " +
+                                     (t / "images/E001/7.jpg")));
+}
+
 }  // namespace
 }  // namespace endoked::data
