@@ -63,7 +63,11 @@ CsvTable parse_csv(const std::string& text, char delim, const std::string& where
         ++i;
       }
     }
-    ENDOKED_CHECK(!in_quotes, where, ":", row.line, ": unterminated quoted field");
+    if (in_quotes) {  // the field ran to the end of the file
+      ENDOKED_CHECK(!first, where, ":", row.line, ": unterminated quoted field in the header");
+      table.unterminated_line = row.line;
+      break;
+    }
     row.fields.push_back(std::move(field));
     if (row.fields.size() == 1 && row.fields[0].empty()) continue;  // blank line
     if (first) {

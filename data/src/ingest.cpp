@@ -246,6 +246,9 @@ struct Planner {
       folders.emplace(id, entry.path());
     }
 
+    if (table.unterminated_line > 0)
+      reject("", opt.reports + ":" + std::to_string(table.unterminated_line),
+             "unterminated quoted field: the table from this line to its end was not read");
     std::set<std::string> with_report;
     Progress progress("ingest: listing exams", static_cast<std::int64_t>(table.rows.size()),
                       "exams");

@@ -207,6 +207,8 @@ std::map<std::string, json> read_truth(const std::string& path) {
     return truth;
   }
   const data::CsvTable table = data::read_csv(path);
+  ENDOKED_CHECK(table.unterminated_line == 0, "truth CSV '", path, "' line ",
+                table.unterminated_line, ": a quoted field never closes");
   const int id = table.column("exam_id"), present = table.column("polyp_present");
   ENDOKED_CHECK(id >= 0 && present >= 0, "truth CSV '", path,
                 "' needs the columns exam_id and polyp_present");

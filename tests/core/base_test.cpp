@@ -110,7 +110,12 @@ TEST(Csv, QuotesNewlinesCrlfAndBom) {
   EXPECT_EQ(t.rows[1].line, 5);
   EXPECT_EQ(t.rows[2].fields.size(), 2u);  // kept; the caller rejects it with its line
   EXPECT_EQ(t.column("extra"), 2);
-  EXPECT_THROW(data::parse_csv("a,b\n\"open,1\n", ',', "bad.csv"), Error);
+  // An unterminated quote in a row ends the table there (the caller rejects the rest and says
+  // so); in the header it is an error.
+  const auto open = data::parse_csv("a,b\nA,1\n\"open,1\nB,2\n", ',', "bad.csv");
+  EXPECT_EQ(open.rows.size(), 1u);
+  EXPECT_EQ(open.unterminated_line, 3);
+  EXPECT_THROW(data::parse_csv("\"a,b\nA,1\n", ',', "bad.csv"), Error);
   const auto tsv = data::parse_csv("id\treport\nB\tx, y\n", '\t', "t.tsv");
   EXPECT_EQ(tsv.rows[0].fields[1], "x, y");
   EXPECT_EQ(data::csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");

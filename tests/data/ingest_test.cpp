@@ -303,6 +303,20 @@ TEST(Ingest, HostileNamesAndFieldsAreCountedRejects) {
   EXPECT_TRUE(has(fr.at(""), "unreadable entry in images_dir"));
   EXPECT_TRUE(has(fr.at("E001"), "a directory where an image was expected @ " +
                                      (t / "images/E001/7.jpg")));
+
+  // A quote that never closes: the rows before it are ingested, the rest is one reject.
+  std::string table = files::read_all(t / "reports.csv");
+  const auto cut = table.find("E006,");
+  ASSERT_NE(cut, std::string::npos);
+  table.insert(cut, "E0055,north,\"this quote never closes,1\n");
+  testing::write_file(t / "reports2.csv", table);
+  IngestOptions q = folder_options(t);
+  q.reports = t / "reports2.csv";
+  q.output = t / "store3";
+  const auto sq = recipes::run_ingest(*comm, q, RunDir(t / "run3", true));
+  EXPECT_EQ(sq.exams, 3);  // E001 E002 E003: the rows above the open quote
+  EXPECT_TRUE(has(rejects_by_exam(q.output).at(""),
+                  "unterminated quoted field: the table from this line to its end was not read"));
 }
 
 }  // namespace

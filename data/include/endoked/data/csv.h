@@ -15,13 +15,17 @@ struct CsvRow {
 struct CsvTable {
   std::vector<std::string> header;
   std::vector<CsvRow> rows;
+  /// > 0: a quoted field opened on this line never closes, so everything from this line to the
+  /// end of the file is not in `rows` (one stray quote must not stop a run over millions of
+  /// rows: the caller rejects the rest and says so).
+  int unterminated_line = 0;
   /// Index of a header column, or -1.
   int column(const std::string& name) const;
 };
 
-/// `delimiter` 0 means: tab for *.tsv / *.tab, else comma. Throws Error naming file and line on
-/// an unterminated quote; rows with a field count different from the header are kept (the
-/// caller rejects them with their line).
+/// `delimiter` 0 means: tab for *.tsv / *.tab, else comma. An unterminated quote in the header is
+/// an Error naming file and line; in a row it ends the table (unterminated_line). Rows with a
+/// field count different from the header are kept (the caller rejects them with their line).
 CsvTable read_csv(const std::string& path, char delimiter = 0);
 CsvTable parse_csv(const std::string& text, char delimiter, const std::string& where);
 
