@@ -411,6 +411,7 @@ IngestPlan plan_ingest(const IngestOptions& options) {
                 "ingest.shard_size_mb must be in (0, 1048576], got ", options.shard_size_mb);
   ENDOKED_CHECK(options.max_image_mb > 0, "ingest.max_image_mb must be > 0, got ",
                 options.max_image_mb);
+  ENDOKED_CHECK(options.max_pixels > 0, "ingest.max_pixels must be > 0, got ", options.max_pixels);
   Planner p{options, {}, {}};
   if (options.layout == "folders") {
     p.folders();
@@ -452,7 +453,13 @@ ShardOutcome ingest_shard(const IngestPlan& plan, int index, const std::string& 
       try {
         std::string bytes = files::read_all(it.image->path);
         if (bytes.empty()) ENDOKED_FAIL("zero-byte file");
-        const ImageInfo info = decode ? check_decodes(bytes) : read_image_info(bytes);
+        // The header's size first: a forged or huge image must not allocate gigabytes.
+        const ImageInfo head = read_image_info(bytes);
+        const std::int64_t pixels = static_cast<std::int64_t>(head.width) * head.height;
+        if (pixels > options.max_pixels)
+          ENDOKED_FAIL("image too large (", head.width, "x", head.height, " = ", pixels,
+                       " pixels, over max_pixels=", options.max_pixels, ")");
+        const ImageInfo info = decode ? check_decodes(bytes) : head;
         it.record.bytes = std::move(bytes);
         it.record.format = format_name(info.format);
         it.record.width = info.width;

@@ -288,6 +288,15 @@ TEST(Ingest, HostileNamesAndFieldsAreCountedRejects) {
   EXPECT_TRUE(has(rejects.at("C"), "'metadata' must be an object, got array"));
   EXPECT_TRUE(has(rejects.at("D?E"), "control character (byte 0x00)"));
 
+  // An image whose header declares more pixels than max_pixels is rejected before decoding.
+  IngestOptions small = o;
+  small.output = t / "store-small";
+  small.max_pixels = 32 * 32 - 1;
+  const auto ss = recipes::run_ingest(*comm, small, RunDir(t / "run-small", true));
+  EXPECT_EQ(ss.exams, 0);
+  EXPECT_TRUE(has(rejects_by_exam(t / "run-small").at("A"),
+                  "image too large (32x32 = 1024 pixels, over max_pixels=1023)"));
+
   // Folders: a stray file at the top, a directory named like an image, a looping link.
   make_folder_source(t);
   testing::write_file(t / "images/stray.jpg", testing::make_jpeg(16, 16, 3));

@@ -40,6 +40,7 @@ struct IngestOptions {
   std::string centre;
   double shard_size_mb = 512;
   double max_image_mb = 32;
+  std::int64_t max_pixels = 50'000'000;  // 150 MB as decoded RGB
   std::string check = "decode";
   int threads = 2;
   bool strict = false;
@@ -59,6 +60,8 @@ struct IngestOptions {
     v("centre", centre, "centre recorded for exams without one");
     v("shard_size_mb", shard_size_mb, "target shard size in MiB (image bytes)");
     v("max_image_mb", max_image_mb, "images larger than this are rejected");
+    v("max_pixels", max_pixels,
+      "images whose header declares more pixels are rejected before decoding (memory bound)");
     v("check", check, "image check: header (read dimensions) | decode (decode every image)");
     v("threads", threads, "image reading/checking threads per rank");
     v("strict", strict, "exit non-zero when anything was rejected");
