@@ -20,6 +20,7 @@ packages=(
   python3 python3-h5py-mpi python3-numpy      # tests read stores with h5py alone
   python3-torch python3-torchvision           # reference outputs (ResNet) and benchmark peers
   python3-opencv                              # the Python DataLoader peer of the loader benchmark
+  python3-pil                                 # reference decodes (CMYK JPEG) in the tests
 )
 
 missing=()

@@ -171,9 +171,27 @@ JpegPlan plan_jpeg(std::string_view bytes, int min_width, int min_height,
 }
 
 void decompress(std::string_view bytes, const JpegPlan& p, std::uint8_t* dst) {
-  if (tjDecompress2(decompressor(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    static_cast<unsigned long>(bytes.size()), dst, p.width, 0, p.height, TJPF_RGB,
-                    p.flags) != 0)
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  const auto size = static_cast<unsigned long>(bytes.size());
+  int w = 0, h = 0, subsampling = 0, colourspace = TJCS_RGB;
+  if (tjDecompressHeader3(decompressor(), data, size, &w, &h, &subsampling, &colourspace) == 0 &&
+      (colourspace == TJCS_CMYK || colourspace == TJCS_YCCK)) {
+    // CMYK/YCCK JPEGs (print workflows, some scanners): TurboJPEG gives the four inks as stored
+    // — Adobe's convention, inverted (255 = no ink) — and RGB is ink-free light times black's.
+    thread_local std::vector<std::uint8_t> cmyk;
+    cmyk.resize(static_cast<std::size_t>(p.width) * p.height * 4);
+    if (tjDecompress2(decompressor(), data, size, cmyk.data(), p.width, 0, p.height, TJPF_CMYK,
+                      p.flags) != 0)
+      fail_decompress("corrupt JPEG: ");
+    const std::size_t n = static_cast<std::size_t>(p.width) * p.height;
+    for (std::size_t i = 0; i < n; ++i) {
+      const unsigned k = cmyk[4 * i + 3];
+      for (int c = 0; c < 3; ++c)
+        dst[3 * i + c] = static_cast<std::uint8_t>((cmyk[4 * i + c] * k + 127) / 255);
+    }
+    return;
+  }
+  if (tjDecompress2(decompressor(), data, size, dst, p.width, 0, p.height, TJPF_RGB, p.flags) != 0)
     fail_decompress("corrupt JPEG: ");
 }
 

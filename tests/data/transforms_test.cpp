@@ -7,6 +7,7 @@
 #include "../common/test_util.h"
 #include "endoked/core/config.h"
 #include "endoked/core/error.h"
+#include "endoked/core/files.h"
 #include "endoked/data/image_codec.h"
 
 namespace endoked::data {
@@ -188,6 +189,30 @@ TEST(Transforms, SpecRefusesAnotherTransformsParameters) {
     EXPECT_NE(m.find("transforms[0].degrees"), std::string::npos) << m;
     EXPECT_NE(m.find("bad.yaml:2"), std::string::npos) << m;
   }
+}
+
+// A CMYK JPEG (as print workflows and some scanners write) decodes to the RGB that PIL gives for
+// it; PIL (python3-pil) makes both in the test.
+TEST(Transforms, CmykJpegDecodesLikePil) {
+  testing::TempDir t;
+  std::string out;
+  const int rc = testing::run_shell(
+      "/usr/bin/python3 -c \"import sys; from PIL import Image; "
+      "im = Image.new('CMYK', (64, 48)); "
+      "im.putdata([(x * 4, y * 5, (x + y) * 2, (x * y) % 90) for y in range(48) for x in range(64)]); "
+      "im.save(sys.argv[1] + '/c.jpg', quality=95); "
+      "Image.open(sys.argv[1] + '/c.jpg').convert('RGB').save(sys.argv[1] + '/c.png')\" " +
+          t.path(),
+      &out);
+  ASSERT_EQ(rc, 0) << out;
+  const std::string jpeg = files::read_all(t / "c.jpg");
+  const cv::Mat ours = decode_rgb(jpeg, 0, 0);
+  ASSERT_EQ(ours.cols, 64);
+  ASSERT_EQ(ours.rows, 48);
+  const cv::Mat pil = decode_rgb(files::read_all(t / "c.png"), 0, 0);
+  const double mean_abs = cv::norm(ours, pil, cv::NORM_L1) / (64.0 * 48 * 3);
+  EXPECT_LT(mean_abs, 1.0) << "mean |ours - PIL| per channel";
+  EXPECT_NO_THROW(check_decodes(jpeg));
 }
 
 }  // namespace
