@@ -47,6 +47,21 @@ bool exchange(const std::string& a, const std::string& b) {
   return true;
 }
 
+void replace_directory(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(to)) {
+    atomic_rename(from, to);
+  } else if (exchange(from, to)) {
+    fs::remove_all(from);  // the previous content, now under the old name
+  } else {
+    const std::string old = to + ".old";
+    fs::remove_all(old);
+    atomic_rename(to, old);
+    atomic_rename(from, to);
+    fs::remove_all(old);
+  }
+}
+
 void atomic_write(const std::string& path, std::string_view content) {
   const std::string tmp = temp_name(path);
   {

@@ -181,17 +181,7 @@ void commit_directory(const std::string& dir, const std::string& file, const std
   fs::remove(partial + "/" + kResumeKey);
   files::atomic_write(partial + "/" + file, content);
   fs::remove(partial + "/" + kPartialMarker);
-  if (!fs::exists(dir)) {
-    files::atomic_rename(partial, dir);
-  } else if (files::exchange(partial, dir)) {
-    fs::remove_all(partial);  // the previous store, now at the partial path
-  } else {  // no exchange here: park the old one where recover_store() finds it
-    const std::string old = dir + ".old";
-    fs::remove_all(old);
-    files::atomic_rename(dir, old);
-    files::atomic_rename(partial, dir);
-    fs::remove_all(old);
-  }
+  files::replace_directory(partial, dir);  // a crash in its fallback: recover_store()
   release_lock(dir);
 }
 

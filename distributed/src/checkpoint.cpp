@@ -102,22 +102,9 @@ std::string Checkpointer::save(torch::nn::Module& model, torch::optim::Optimizer
     files::write_file(tmp + "/config.yaml", state.config_yaml);
     if (scheduler) files::write_file(tmp + "/scheduler.json", scheduler->state_json());
     for (const auto& e : fs::directory_iterator(tmp)) files::fsync_path(e.path().string());
-    // Replace, never delete first: `latest` may point at final_dir. Where the file system can
-    // exchange two names in one step the old checkpoint stays whole until the new one is in
-    // place; elsewhere the old one is parked as .old and load_latest() falls back to it.
-    if (fs::exists(final_dir)) {
-      if (files::exchange(tmp, final_dir)) {
-        fs::remove_all(tmp);  // now the previous checkpoint of this step
-      } else {
-        const std::string old = final_dir + ".old";
-        fs::remove_all(old);
-        files::atomic_rename(final_dir, old);
-        files::atomic_rename(tmp, final_dir);
-        fs::remove_all(old);
-      }
-    } else {
-      files::atomic_rename(tmp, final_dir);
-    }
+    // Replace, never delete first: `latest` may point at final_dir (a crash in the fallback
+    // leaves the old one at .old, which load_latest() uses).
+    files::replace_directory(tmp, final_dir);
     files::atomic_write(options_.dir + "/latest", step_name(state.step) + "\n");  // last
     // Keep the newest keep_last checkpoints, ordered by step number (not by name).
     std::vector<std::pair<std::int64_t, std::string>> all;

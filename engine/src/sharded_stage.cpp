@@ -74,8 +74,12 @@ ShardedResult run_shards(dist::Communicator& comm, const ShardedWork& w) {
   for (std::size_t r = 0; r < gathered.size(); ++r)
     if (!gathered[r].empty() && gathered[r][0] == '!')
       ENDOKED_FAIL(w.stage, " failed on rank ", r, ": ", gathered[r].substr(1));
+  std::vector<json> parts;
   std::int64_t stopped = 0;
-  for (const auto& g : gathered) stopped += json::parse(g).value("preempted", false) ? 1 : 0;
+  for (const auto& g : gathered) {
+    parts.push_back(json::parse(g));
+    stopped += parts.back().value("preempted", false) ? 1 : 0;
+  }
   if (stopped > 0)
     throw Preempted(w.stage + ": preempted by a signal; the finished shards are kept in '" +
                     data::partial_dir(w.resumable_output) +
@@ -83,8 +87,8 @@ ShardedResult run_shards(dist::Communicator& comm, const ShardedWork& w) {
   ShardedResult out;
   out.shards.resize(static_cast<std::size_t>(w.shards));
   out.ranks.resize(gathered.size());
-  for (std::size_t r = 0; r < gathered.size(); ++r) {
-    json part = json::parse(gathered[r]);
+  for (std::size_t r = 0; r < parts.size(); ++r) {
+    json& part = parts[r];
     for (auto& sh : part["shards"])
       out.shards[sh["shard"].get<std::size_t>()] = std::move(sh["part"]);
     out.ranks[r] = std::move(part["rank"]);

@@ -19,6 +19,11 @@ void atomic_rename(const std::string& from, const std::string& to);
 /// that each name always refers to something complete; fsyncs the directory. Returns false when
 /// the file system cannot exchange (then nothing changed); throws Error on other failures.
 bool exchange(const std::string& a, const std::string& b);
+/// Puts directory `from` at `to`. When `to` exists, the two are exchanged in one step where the
+/// file system can (so `to` always names something complete), else the old one is parked at
+/// "<to>.old" between two renames (callers look there after a crash); the old content is then
+/// removed.
+void replace_directory(const std::string& from, const std::string& to);
 /// Whole file as bytes; throws Error naming the file.
 std::string read_all(const std::string& path);
 /// Appends one line (a '\n' is added) and flushes; used for JSON-lines metrics.
