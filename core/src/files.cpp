@@ -55,7 +55,9 @@ void replace_directory(const std::string& from, const std::string& to) {
     fs::remove_all(from);  // the previous content, now under the old name
   } else {
     const std::string old = to + ".old";
-    fs::remove_all(old);
+    // Never delete what this call did not park: whoever owns a leftover decides (see callers).
+    ENDOKED_CHECK(!fs::exists(old), "cannot replace '", to, "': '", old,
+                  "' is in the way (left by an interrupted replace?); move it away");
     atomic_rename(to, old);
     atomic_rename(from, to);
     fs::remove_all(old);

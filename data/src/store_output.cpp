@@ -133,6 +133,11 @@ std::string begin_store(const std::string& dir, bool overwrite, const std::strin
   take_lock(dir);
   try {
     recover_store(dir);
+    // A store parked by a replace that was killed after the new one was in place: ours to clear.
+    if (fs::exists(dir) && fs::is_directory(dir + ".old") && !endoked_kind(dir + ".old").empty()) {
+      log::warn("'{}.old': the previous store left by an interrupted replace; removing it", dir);
+      fs::remove_all(dir + ".old");
+    }
     if (fs::exists(dir)) {
       ENDOKED_CHECK(overwrite, "output store '", dir,
                     "' exists; choose another path or set overwrite=true");

@@ -103,7 +103,9 @@ std::string Checkpointer::save(torch::nn::Module& model, torch::optim::Optimizer
     if (scheduler) files::write_file(tmp + "/scheduler.json", scheduler->state_json());
     for (const auto& e : fs::directory_iterator(tmp)) files::fsync_path(e.path().string());
     // Replace, never delete first: `latest` may point at final_dir (a crash in the fallback
-    // leaves the old one at .old, which load_latest() uses).
+    // leaves the old one at .old, which load_latest() uses; once final_dir is back, a leftover
+    // .old of this checkpoint directory is ours to clear).
+    if (fs::exists(final_dir)) fs::remove_all(final_dir + ".old");
     files::replace_directory(tmp, final_dir);
     files::atomic_write(options_.dir + "/latest", step_name(state.step) + "\n");  // last
     // Keep the newest keep_last checkpoints, ordered by step number (not by name).

@@ -108,6 +108,18 @@ TEST(StoreOutput, AnInterruptedReplaceIsFoundAndRestored) {
   EXPECT_TRUE(fs::exists(dir + "/manifest.json"));
   ShardReader r(dir + "/shard-00000.h5");
   EXPECT_EQ(r.strings("exams", "id")[0], "old");
+
+  // Killed after the new store was in place: the parked previous store is cleared by the next
+  // run; a folder of that name that endoked did not make is left alone.
+  fs::create_directories(dir + ".old");
+  fs::copy(dir + "/manifest.json", dir + ".old/manifest.json");
+  const std::string p1 = begin_store(dir, true, "records");
+  EXPECT_FALSE(fs::exists(dir + ".old"));
+  abandon_store(dir);
+  testing::write_file(dir + ".old/notes.txt", "not endoked's");
+  const std::string p2 = begin_store(dir, true, "records");
+  EXPECT_TRUE(fs::exists(dir + ".old/notes.txt"));
+  abandon_store(dir);
 }
 
 TEST(StoreOutput, AbandonKeepsWhatWasThere) {

@@ -21,8 +21,8 @@ void atomic_rename(const std::string& from, const std::string& to);
 bool exchange(const std::string& a, const std::string& b);
 /// Puts directory `from` at `to`. When `to` exists, the two are exchanged in one step where the
 /// file system can (so `to` always names something complete), else the old one is parked at
-/// "<to>.old" between two renames (callers look there after a crash); the old content is then
-/// removed.
+/// "<to>.old" between two renames (callers look there after a crash; an existing "<to>.old" is
+/// an error, never deleted here); the old content is then removed.
 void replace_directory(const std::string& from, const std::string& to);
 /// Whole file as bytes; throws Error naming the file.
 std::string read_all(const std::string& path);
