@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "endoked/core/error.h"
+#include "endoked/core/text.h"
 
 namespace endoked {
 
@@ -52,13 +53,8 @@ std::array<std::uint8_t, 32> Sha256::digest() {
 }
 
 std::string Sha256::hex() {
-  static const char* kHex = "0123456789abcdef";
-  std::string s;
-  for (std::uint8_t b : digest()) {
-    s += kHex[b >> 4];
-    s += kHex[b & 15];
-  }
-  return s;
+  const auto d = digest();
+  return text::hex(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
 }
 
 std::string sha256_hex(std::string_view data) {

@@ -20,19 +20,40 @@ using nlohmann::json;
 
 namespace endoked::data {
 
+Reject Reject::make(const std::string& exam_id, const std::string& path,
+                    const std::string& reason) {
+  Reject r{text::escape_invalid_utf8(exam_id), text::escape_invalid_utf8(path),
+           text::escape_invalid_utf8(reason), {}};
+  if (!text::is_valid_utf8(path)) r.path_hex = text::hex(path);
+  return r;
+}
+
 json Reject::to_json() const {
-  return {{"exam_id", exam_id}, {"path", path}, {"reason", reason}};
+  json j = {{"exam_id", exam_id}, {"path", path}, {"reason", reason}};
+  if (!path_hex.empty()) j["path_hex"] = path_hex;
+  return j;
 }
 Reject Reject::from_json(const json& j) {
   return {j.at("exam_id").get<std::string>(), j.at("path").get<std::string>(),
-          j.at("reason").get<std::string>()};
+          j.at("reason").get<std::string>(), j.value("path_hex", std::string())};
 }
+
+namespace {
+// File paths travel in the plan as JSON strings when they are UTF-8, else as {"hex": …}.
+json lossless_path(const std::string& path) {
+  if (text::is_valid_utf8(path)) return path;
+  return json{{"hex", text::hex(path)}};
+}
+std::string path_from_json(const json& j) {
+  return j.is_object() ? text::unhex(j.at("hex").get<std::string>()) : j.get<std::string>();
+}
+}  // namespace
 
 json IngestPlan::to_json() const {
   json ex = json::array();
   for (const auto& e : exams) {
     json imgs = json::array();
-    for (const auto& im : e.images) imgs.push_back({im.path, im.relative, im.size});
+    for (const auto& im : e.images) imgs.push_back({lossless_path(im.path), im.relative, im.size});
     ex.push_back({{"id", e.id},
                   {"centre", e.centre},
                   {"report", e.report},
@@ -59,7 +80,7 @@ IngestPlan IngestPlan::from_json(const json& j) {
     pe.metadata = e.at("metadata").get<std::string>();
     for (const auto& im : e.at("images"))
       pe.images.push_back(
-          {im[0].get<std::string>(), im[1].get<std::string>(), im[2].get<std::int64_t>()});
+          {path_from_json(im[0]), im[1].get<std::string>(), im[2].get<std::int64_t>()});
     p.exams.push_back(std::move(pe));
   }
   p.shards = j.at("shards").get<std::vector<std::vector<std::int64_t>>>();
@@ -100,24 +121,45 @@ namespace {
 
 struct Planner {
   const IngestOptions& opt;
+  std::optional<text::Encoding> encoding;  // ingest.report_encoding; nullopt = auto
   IngestPlan plan;
   std::map<std::string, std::string> first_seen;  // id → where
 
   void reject(const std::string& id, const std::string& path, const std::string& reason) {
-    plan.rejects.push_back({id, path, reason});
+    plan.rejects.push_back(Reject::make(id, path, reason));
   }
 
-  // Text from an export: UTF-8 as is, GB18030 converted (counted), anything else rejected.
+  // Text from an export (reports, metadata): UTF-8 as is, otherwise decoded as
+  // ingest.report_encoding says (auto: GB18030 when it reads as Chinese), converted text
+  // counted; what cannot be decoded is rejected.
   bool to_utf8(const std::string& raw, std::string& out, const std::string& what,
-               const std::string& id, const std::string& where) {
-    text::Decoded d = text::to_utf8(raw);
+               const std::string& id, const std::string& where,
+               text::Encoding* used = nullptr) {
+    text::Decoded d = text::to_utf8(raw, encoding);
     if (d.source == text::Encoding::kInvalid) {
-      reject(id, where, what + " is neither UTF-8 nor GB18030");
+      reject(id, where, what + " is " + d.why + " (ingest.report_encoding=" +
+                            opt.report_encoding + ")");
       return false;
     }
-    if (d.source == text::Encoding::kGb18030) ++plan.counters[what + "_converted_gb18030"];
+    if (d.utf8 != raw) ++plan.counters[what + "_converted_" + text::encoding_name(d.source)];
+    if (used) *used = d.utf8 != raw ? d.source : text::Encoding::kUtf8;
     out = std::move(d.utf8);
     return true;
+  }
+
+  // A name (exam folder, image file, exam id, column) is never lost for its bytes: decoded like
+  // the text, else kept with its invalid bytes escaped as \xHH; `raw_hex` is set whenever the
+  // bytes were not UTF-8, so the source record keeps them.
+  // Names that are UTF-8 are taken as they are (file systems hold UTF-8 names).
+  std::string name(const std::string& raw, const std::string& what, json* source = nullptr) {
+    if (text::is_valid_utf8(raw)) return raw;
+    text::Decoded d = text::to_utf8(raw, encoding);
+    const bool escaped = d.source == text::Encoding::kInvalid;
+    const std::string how = escaped ? "escaped" : text::encoding_name(d.source);
+    ++plan.counters[what + (escaped ? "_escaped" : "_converted_" + how)];
+    std::string out = escaped ? text::escape_invalid_utf8(raw) : std::move(d.utf8);
+    if (source) (*source)[out] = {{"hex", text::hex(raw)}, {"decoded_as", how}};
+    return out;
   }
 
   bool check_id(const std::string& id, const std::string& where) {
@@ -148,7 +190,9 @@ struct Planner {
   }
 
   bool check_report(PlannedExam& e, const std::string& raw, const std::string& where) {
-    if (!to_utf8(raw, e.report, "report", e.id, where)) return false;
+    text::Encoding used = text::Encoding::kUtf8;
+    if (!to_utf8(raw, e.report, "report", e.id, where, &used)) return false;
+    if (used != text::Encoding::kUtf8) e.report_encoding = text::encoding_name(used);
     e.report = text::trim(e.report);
     if (e.report.empty()) {
       reject(e.id, where, "missing report (empty text)");
@@ -210,7 +254,9 @@ struct Planner {
     else
       ENDOKED_CHECK(opt.delimiter == "auto", "ingest.delimiter must be auto, comma or tab, got '",
                     opt.delimiter, "'");
-    const CsvTable table = read_csv(opt.reports, delim);
+    CsvTable table = read_csv(opt.reports, delim);
+    // Column names are names: decoded like the text, else escaped (and counted), never fatal.
+    for (auto& h : table.header) h = name(h, "column_name");
     auto require = [&](const std::string& key, const std::string& name) {
       const int c = table.column(name);
       if (c < 0) {
@@ -226,8 +272,10 @@ struct Planner {
         opt.centre_column.empty() ? -1 : require("centre_column", opt.centre_column);
     plan.source = "folders: " + opt.images_dir + " + " + opt.reports;
 
-    // Exam folders on disk (names may be GB18030 bytes from Windows exports).
+    // Exam folders on disk (names may be GB18030 bytes from Windows exports, or bytes of no
+    // encoding at all: then the name is kept escaped, and the raw bytes in the exam's record).
     std::map<std::string, fs::path> folders;
+    json folder_source = json::object();
     for (const auto& entry : fs::directory_iterator(opt.images_dir)) {
       const std::string raw = entry.path().filename().string();
       if (raw.empty() || raw[0] == '.') continue;
@@ -241,9 +289,9 @@ struct Planner {
         reject("", entry.path().string(), "a file at the top of images_dir (not an exam folder)");
         continue;
       }
-      std::string id;
-      if (!to_utf8(raw, id, "folder_name", raw, entry.path().string())) continue;
-      folders.emplace(id, entry.path());
+      const std::string id = name(raw, "folder_name", &folder_source);
+      if (!folders.emplace(id, entry.path()).second)
+        reject(id, entry.path().string(), "two exam folders with the same name once decoded");
     }
 
     if (table.unterminated_line > 0)
@@ -262,7 +310,7 @@ struct Planner {
         continue;
       }
       PlannedExam e;
-      if (!to_utf8(text::trim(row.fields[id_col]), e.id, "exam_id", "", where)) continue;
+      e.id = name(text::trim(row.fields[id_col]), "exam_id");
       if (!check_id(e.id, where)) continue;
       with_report.insert(e.id);
       if (!check_report(e, row.fields[report_col], where)) continue;
@@ -280,12 +328,16 @@ struct Planner {
         }
       }
       if (!ok) continue;
-      e.metadata = meta.dump();
       auto folder = folders.find(e.id);
       if (folder == folders.end()) {
         reject(e.id, where, "no images (no folder " + opt.images_dir + "/" + e.id + ")");
         continue;
       }
+      // The source record: how the report was decoded, the raw bytes of names that were not
+      // UTF-8 (the folder's and its files').
+      if (!e.report_encoding.empty()) meta["source_report_encoding"] = e.report_encoding;
+      if (folder_source.contains(e.id)) meta["source_folder_name"] = folder_source[e.id];
+      json file_source = json::object();
       std::vector<fs::path> paths;
       std::error_code ec;
       for (fs::directory_iterator it(folder->second, ec), end; !ec && it != end;
@@ -304,7 +356,10 @@ struct Planner {
         continue;
       }
       std::sort(paths.begin(), paths.end());
-      for (const auto& p : paths) add_image(e, p, fs::relative(p, opt.images_dir).string());
+      for (const auto& p : paths)
+        add_image(e, p, e.id + "/" + name(p.filename().string(), "file_name", &file_source));
+      if (!file_source.empty()) meta["source_file_names"] = std::move(file_source);
+      e.metadata = meta.dump();
       keep(std::move(e), folder->second.string());
     }
     for (const auto& [id, path] : folders)
@@ -325,20 +380,17 @@ struct Planner {
       ++n;
       const std::string where = opt.manifest + ":" + std::to_string(n);
       if (text::trim(line).empty()) continue;
+      // A line that is not UTF-8 is decoded first (ingest.report_encoding; auto: GB18030 when
+      // it reads as Chinese): nlohmann::json refuses invalid UTF-8.
+      std::string decoded_line;
+      text::Encoding used = text::Encoding::kUtf8;
+      if (!to_utf8(line, decoded_line, "jsonl_line", "", where, &used)) continue;
       json j;
       try {
-        j = json::parse(line);
+        j = json::parse(decoded_line);
       } catch (const json::exception& e) {
-        // nlohmann rejects invalid UTF-8 too: try GB18030 before giving up.
-        auto converted = text::gb18030_to_utf8(line);
-        try {
-          if (!converted) throw;
-          j = json::parse(*converted);
-          ++plan.counters["jsonl_lines_converted_gb18030"];
-        } catch (const json::exception&) {
-          reject("", where, std::string("invalid JSON: ") + e.what());
-          continue;
-        }
+        reject("", where, std::string("invalid JSON: ") + e.what());
+        continue;
       }
       if (!j.is_object() || !j.contains("exam_id") || !j["exam_id"].is_string()) {
         reject("", where, "missing 'exam_id'");
@@ -364,8 +416,9 @@ struct Planner {
       }
       e.centre = j.contains("centre") && j["centre"].is_string() ? j["centre"].get<std::string>()
                                                                  : opt.centre;
-      e.metadata =
-          j.contains("metadata") && j["metadata"].is_object() ? j["metadata"].dump() : "{}";
+      json meta = j.contains("metadata") && j["metadata"].is_object() ? j["metadata"] : json::object();
+      if (used != text::Encoding::kUtf8) meta["source_report_encoding"] = text::encoding_name(used);
+      e.metadata = meta.dump();
       if (!j.contains("images") || !j["images"].is_array()) {
         reject(e.id, where, "no images ('images' missing or not a list)");
         continue;
@@ -412,7 +465,8 @@ IngestPlan plan_ingest(const IngestOptions& options) {
   ENDOKED_CHECK(options.max_image_mb > 0, "ingest.max_image_mb must be > 0, got ",
                 options.max_image_mb);
   ENDOKED_CHECK(options.max_pixels > 0, "ingest.max_pixels must be > 0, got ", options.max_pixels);
-  Planner p{options, {}, {}};
+  Planner p{options, text::parse_encoding(options.report_encoding, "ingest.report_encoding"), {},
+            {}};
   if (options.layout == "folders") {
     p.folders();
   } else if (options.layout == "jsonl") {
@@ -476,14 +530,14 @@ ShardOutcome ingest_shard(const IngestPlan& plan, int index, const std::string& 
       for (std::size_t m = 0; m < e.images.size(); ++m, ++at) {
         Item& it = items[at];
         if (!it.error.empty()) {
-          out.rejects.push_back({e.id, it.image->path, it.error});
+          out.rejects.push_back(Reject::make(e.id, it.image->path, it.error));
         } else {
           out.bytes_read += static_cast<std::int64_t>(it.record.bytes.size());
           images.push_back(std::move(it.record));
         }
       }
       if (images.empty()) {
-        out.rejects.push_back({e.id, e.id, "no readable images"});
+        out.rejects.push_back(Reject::make(e.id, e.id, "no readable images"));
       } else {
         add_exam(writer, ExamRecord{e.id, e.centre, e.report, e.metadata, 0, 0}, images);
       }

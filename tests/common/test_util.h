@@ -3,6 +3,17 @@
 #include <cstdint>
 #include <string>
 
+/// Expects `stmt` to throw a std::exception whose what() contains `needle`.
+#define EXPECT_THROW_MSG(stmt, needle)                                                   \
+  do {                                                                                   \
+    try {                                                                                \
+      stmt;                                                                              \
+      ADD_FAILURE() << #stmt " did not throw";                                           \
+    } catch (const std::exception& e_) {                                                 \
+      EXPECT_NE(std::string(e_.what()).find(needle), std::string::npos) << e_.what();    \
+    }                                                                                    \
+  } while (0)
+
 namespace endoked::testing {
 
 /// A fresh directory under $TMPDIR, removed with everything in it when the object dies.

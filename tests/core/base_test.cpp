@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "../common/test_util.h"
 #include "endoked/core/error.h"
 #include "endoked/core/parallel.h"
 #include "endoked/core/seed.h"
@@ -92,6 +93,50 @@ TEST(Text, Gb18030IsDetectedAndConverted) {
   EXPECT_EQ(d.utf8, utf8);
   EXPECT_EQ(text::to_utf8(utf8).source, text::Encoding::kUtf8);
   EXPECT_EQ(text::to_utf8("\x81\x20\xFF").source, text::Encoding::kInvalid);
+}
+
+TEST(Text, Latin1ThatDecodesAsGb18030IsNotConverted) {
+  // Latin-1 bytes that are valid GB18030: "Größe" (F6 DF is a GB2312 pair between letters),
+  // "Résection" (E9 73: an accented letter and the ASCII letter after it), "Älter" (C4 6C).
+  for (const std::string& latin1 :
+       {std::string("Polyp entfernt, Gr\xF6\xDF" "e 5 mm."), std::string("R\xE9section du polype"),
+        std::string("\xC4lter"), std::string("M\xFCller")}) {
+    ASSERT_TRUE(text::gb18030_to_utf8(latin1).has_value()) << latin1;
+    const auto d = text::to_utf8(latin1);
+    EXPECT_EQ(d.source, text::Encoding::kInvalid) << d.utf8;
+    EXPECT_NE(d.why.find("does not read as Chinese"), std::string::npos) << d.why;
+  }
+  // Chinese text, also mixed with Latin abbreviations and numbers, still converts.
+  for (const char* utf8 : {"结肠息肉，未见异常。", "NBI模式下见0.5cm息肉（Ⅱ型）", "张三", "乙状结肠"}) {
+    const auto d = text::to_utf8(text::utf8_to_gb18030(utf8));
+    EXPECT_EQ(d.source, text::Encoding::kGb18030) << utf8 << " " << d.why;
+    EXPECT_EQ(d.utf8, utf8);
+  }
+  // A forced encoding decodes as told.
+  const auto l = text::to_utf8("Gr\xF6\xDF" "e", text::Encoding::kLatin1);
+  EXPECT_EQ(l.source, text::Encoding::kLatin1);
+  EXPECT_EQ(l.utf8, "Größe");
+  EXPECT_EQ(text::to_utf8("\x93quoted\x94", text::Encoding::kCp1252).utf8, "“quoted”");
+  const auto bad = text::to_utf8("\xFF", text::Encoding::kUtf8);
+  EXPECT_EQ(bad.source, text::Encoding::kInvalid);
+  EXPECT_EQ(bad.why, "not valid utf-8");
+  EXPECT_EQ(text::parse_encoding("AUTO", "k"), std::nullopt);
+  EXPECT_EQ(text::parse_encoding("GBK", "k"), text::Encoding::kGb18030);
+  EXPECT_EQ(text::parse_encoding("iso-8859-1", "k"), text::Encoding::kLatin1);
+  EXPECT_THROW_MSG(text::parse_encoding("ebcdic", "ingest.report_encoding"),
+                   "ingest.report_encoding must be auto, utf-8, gb18030, latin-1 or cp1252");
+}
+
+TEST(Text, EscapeAndHexAreLossless) {
+  const std::string raw = "E\xFF" "01/\xE5\xBC\xA0/img\xFE.jpg";
+  EXPECT_EQ(text::escape_invalid_utf8(raw), "E\\xFF01/张/img\\xFE.jpg");
+  EXPECT_TRUE(text::is_valid_utf8(text::escape_invalid_utf8(raw)));
+  EXPECT_EQ(text::escape_invalid_utf8("plain ascii"), "plain ascii");
+  EXPECT_EQ(text::hex("\x00\xFF" "a"), "");  // a literal with an embedded NUL ends at it
+  EXPECT_EQ(text::hex(std::string("\x00\xFF" "a", 3)), "00ff61");
+  EXPECT_EQ(text::unhex(text::hex(raw)), raw);
+  EXPECT_THROW_MSG(text::unhex("abc"), "odd length");
+  EXPECT_THROW_MSG(text::unhex("zz"), "not a hex string");
 }
 
 TEST(Csv, QuotesNewlinesCrlfAndBom) {

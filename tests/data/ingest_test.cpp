@@ -119,7 +119,8 @@ TEST(Ingest, FolderLayoutWithEveryKindOfBadInput) {
   EXPECT_TRUE(has(rejects.at("E003"), "file too large"));
   EXPECT_TRUE(has(rejects.at("E004"), "no images"));
   EXPECT_TRUE(has(rejects.at("E005"), "missing report (no row in the table)"));
-  EXPECT_TRUE(has(rejects.at("E007"), "neither UTF-8 nor GB18030 @ " + (t / "reports.csv") + ":8"));
+  EXPECT_TRUE(has(rejects.at("E007"), "report is neither UTF-8 nor GB18030"));
+  EXPECT_TRUE(has(rejects.at("E007"), "@ " + (t / "reports.csv") + ":8"));
   EXPECT_TRUE(has(rejects.at("E008"), "no readable images"));
   EXPECT_TRUE(
       has(rejects.at("E009"), "duplicate exam id (first at " + (t / "reports.csv") + ":10)"));
@@ -326,6 +327,112 @@ TEST(Ingest, HostileNamesAndFieldsAreCountedRejects) {
   EXPECT_EQ(sq.exams, 3);  // E001 E002 E003: the rows above the open quote
   EXPECT_TRUE(has(rejects_by_exam(q.output).at(""),
                   "unterminated quoted field: the table from this line to its end was not read"));
+}
+
+TEST(Ingest, NamesThatAreNotUtf8AreKeptLosslessly) {
+  testing::TempDir t;
+  const std::string im = t / "images";
+  const std::string gb_name = text::utf8_to_gb18030("张三");  // a GB18030 folder name
+  const std::string ff_name = "E\xFF" "01";                  // bytes of no encoding
+  testing::write_file(im + "/" + gb_name + "/0.jpg", testing::make_jpeg(32, 32, 1));
+  testing::write_file(im + "/" + ff_name + "/img\xFE.jpg", testing::make_jpeg(32, 32, 2));
+  testing::write_file(im + "/" + ff_name + "/empty\xFA.jpg", "");
+  testing::write_file(im + "/M\xFCller/0.jpg", testing::make_jpeg(32, 32, 3));  // Latin-1
+  // The table: UTF-8, with the raw ids of the last two folders, and a Latin-1 column name.
+  std::string table = "exam_id,report,\xC4lter\n";
+  table += "张三,未见息肉。,50\n";
+  table += ff_name + ",No polyps.,61\n";
+  table += "M\xFCller,Polyp removed.,70\n";
+  testing::write_file(t / "reports.csv", table);
+  IngestOptions o;
+  o.images_dir = im;
+  o.reports = t / "reports.csv";
+  o.output = t / "store";
+  auto comm = dist::make_local_communicator();
+  const auto s = recipes::run_ingest(*comm, o, RunDir(t / "run", true));
+  EXPECT_EQ(s.exams, 3);
+  EXPECT_EQ(s.images, 3);
+  EXPECT_EQ(s.rejects, 1);
+  EXPECT_EQ(s.json["converted"]["folder_name_converted_gb18030"], 1);
+  EXPECT_EQ(s.json["converted"]["folder_name_escaped"], 2);
+  EXPECT_EQ(s.json["converted"]["exam_id_escaped"], 2);
+  EXPECT_EQ(s.json["converted"]["file_name_escaped"], 2);
+  EXPECT_EQ(s.json["converted"]["column_name_escaped"], 1);
+
+  // Every line of rejects.jsonl is JSON; the path is escaped and its raw bytes kept in hex.
+  const std::string raw_path = im + "/" + ff_name + "/empty\xFA.jpg";
+  const json reject = json::parse(files::read_all(o.output + "/rejects.jsonl"));
+  EXPECT_EQ(reject["exam_id"], "E\\xFF01");
+  EXPECT_EQ(reject["path"], im + "/E\\xFF01/empty\\xFA.jpg");
+  EXPECT_EQ(reject["path_hex"], text::hex(raw_path));
+  EXPECT_EQ(text::unhex(reject["path_hex"].get<std::string>()), raw_path);
+  EXPECT_EQ(reject["reason"], "zero-byte file");
+
+  RecordStore store(o.output);
+  ASSERT_EQ(store.exam_count(), 3);
+  // Sorted by id: "E\xFF01" < "M\xFCller" < "张三".
+  const ExamRecord escaped = store.exam(0);
+  EXPECT_EQ(escaped.id, "E\\xFF01");
+  const json em = json::parse(escaped.metadata);
+  EXPECT_EQ(em["\\xC4lter"], "61");
+  EXPECT_EQ(em["source_folder_name"]["hex"], text::hex(ff_name));
+  EXPECT_EQ(em["source_folder_name"]["decoded_as"], "escaped");
+  EXPECT_EQ(em["source_file_names"]["img\\xFE.jpg"]["hex"], text::hex("img\xFE.jpg"));
+  EXPECT_EQ(store.image(escaped.first_image).source_path, "E\\xFF01/img\\xFE.jpg");
+  EXPECT_EQ(store.image(escaped.first_image).bytes,
+            files::read_all(im + "/" + ff_name + "/img\xFE.jpg"));
+  // Latin-1 that would decode as GB18030 is not turned into Chinese: it is escaped.
+  EXPECT_EQ(store.exam(1).id, "M\\xFCller");
+  const ExamRecord chinese = store.exam(2);
+  EXPECT_EQ(chinese.id, "张三");
+  EXPECT_EQ(json::parse(chinese.metadata)["source_folder_name"]["hex"], text::hex(gb_name));
+  EXPECT_EQ(json::parse(chinese.metadata)["source_folder_name"]["decoded_as"], "gb18030");
+
+  // Forcing the encoding: the same export read as Latin-1 gets its names and column decoded.
+  IngestOptions l = o;
+  l.output = t / "store-latin1";
+  l.report_encoding = "latin-1";
+  const auto sl = recipes::run_ingest(*comm, l, RunDir(t / "run-latin1", true));
+  EXPECT_EQ(sl.exams, 2);  // the GB18030 folder is now "Õ\u0085Èý", no table row matches it
+  RecordStore ls(l.output);
+  EXPECT_EQ(ls.exam(1).id, "Müller");
+  EXPECT_EQ(json::parse(ls.exam(1).metadata)["Älter"], "70");
+  EXPECT_THROW_MSG(
+      [&] {
+        IngestOptions bad = o;
+        bad.report_encoding = "ebcdic";
+        plan_ingest(bad);
+      }(),
+      "ingest.report_encoding must be auto");
+}
+
+TEST(Ingest, Latin1ReportsAreRejectedUnlessTheEncodingIsSet) {
+  testing::TempDir t;
+  testing::write_file(t / "images/A/0.jpg", testing::make_jpeg(32, 32, 1));
+  testing::write_file(t / "images/B/0.jpg", testing::make_jpeg(32, 32, 2));
+  // Latin-1 reports that are also valid GB18030 byte sequences.
+  testing::write_file(t / "reports.csv",
+                      "exam_id,report\nA,Polyp entfernt; Gr\xF6\xDF" "e 5 mm.\n"
+                      "B,R\xE9section d'un polype.\n");
+  IngestOptions o;
+  o.images_dir = t / "images";
+  o.reports = t / "reports.csv";
+  o.output = t / "auto";
+  auto comm = dist::make_local_communicator();
+  const auto s = recipes::run_ingest(*comm, o, RunDir(t / "run", true));
+  EXPECT_EQ(s.exams, 0);
+  const auto rejects = rejects_by_exam(t / "run");
+  EXPECT_TRUE(has(rejects.at("A"), "does not read as Chinese"));
+  EXPECT_TRUE(has(rejects.at("B"), "ingest.report_encoding=auto"));
+  o.report_encoding = "latin-1";
+  o.output = t / "latin1";
+  const auto sl = recipes::run_ingest(*comm, o, RunDir(t / "run-l", true));
+  ASSERT_EQ(sl.exams, 2);
+  EXPECT_EQ(sl.json["converted"]["report_converted_latin-1"], 2);
+  RecordStore store(o.output);
+  EXPECT_EQ(store.exam(0).report, "Polyp entfernt; Größe 5 mm.");
+  EXPECT_EQ(store.exam(1).report, "Résection d'un polype.");
+  EXPECT_EQ(json::parse(store.exam(1).metadata)["source_report_encoding"], "latin-1");
 }
 
 }  // namespace

@@ -245,7 +245,7 @@ TEST(LlmClient, SchemaValidatorAndJsonFollowTheFieldDeclaration) {
   l.polyps.emplace_back();
   int asked = 0, derived = 0;
   const auto check = [&](const json& props) {
-    return [&, &props](const FieldSpec& s, auto& f) {
+    return [&](const FieldSpec& s, auto& f) {
       using T = typename std::decay_t<decltype(f.value)>::value_type;
       EXPECT_EQ(props.contains(s.key), s.asked) << s.key;
       (s.asked ? asked : derived)++;

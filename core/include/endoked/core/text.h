@@ -15,13 +15,39 @@ std::optional<std::string> gb18030_to_utf8(std::string_view s);
 /// UTF-8 to GB18030 (used to build test inputs that look like real exports).
 std::string utf8_to_gb18030(std::string_view s);
 
-enum class Encoding { kUtf8, kGb18030, kInvalid };
+enum class Encoding { kUtf8, kGb18030, kLatin1, kCp1252, kInvalid };
+/// "utf-8", "gb18030", "latin-1", "cp1252", "invalid".
+const char* encoding_name(Encoding e);
+/// A user's choice: "auto" → nullopt; "utf-8"/"utf8", "gb18030" (also "gbk", "gb2312"),
+/// "latin-1"/"iso-8859-1", "cp1252"/"windows-1252". Throws Error naming `key` otherwise.
+std::optional<Encoding> parse_encoding(std::string_view name, std::string_view key);
+
 struct Decoded {
   Encoding source = Encoding::kInvalid;
   std::string utf8;  // empty when kInvalid
+  std::string why;   // kInvalid: why it was refused ("not valid UTF-8 or GB18030", …)
 };
-/// UTF-8 is taken as is; otherwise GB18030 is tried. Never guesses beyond these two.
+/// Auto-detection: UTF-8 as is; otherwise GB18030 when it decodes *and* the result reads as
+/// Chinese (reads_as_chinese); never guesses beyond these two. Latin-1 text often decodes as
+/// GB18030 too (an accented letter and the ASCII letter after it form one "character"): the
+/// plausibility rule refuses that and `why` says to set the encoding.
 Decoded to_utf8(std::string_view s);
+/// Decodes `s` as `forced` when given, else auto-detects.
+Decoded to_utf8(std::string_view s, std::optional<Encoding> forced);
+
+/// The plausibility rule for GB18030 bytes and their UTF-8 decoding: at most 25 % of the
+/// multi-byte characters have an ASCII second byte or four bytes (Chinese text is almost all
+/// GB2312, both bytes ≥ 0xA1; "é" + "s" pairs into one character with an ASCII second byte), at
+/// least 70 % of the non-ASCII characters are CJK (ideographs, CJK and full-width punctuation,
+/// the symbols GB2312 carries) and at most 25 % sit between two ASCII letters (where Latin-1
+/// accented letters sit: "Gr|ö|ße").
+bool reads_as_chinese(std::string_view gb18030, std::string_view utf8);
+
+/// Valid UTF-8 sequences kept, every other byte written as \xHH (lossless with hex()).
+std::string escape_invalid_utf8(std::string_view s);
+/// Lower-case hex of the bytes, and back (unhex throws Error on odd length or non-hex).
+std::string hex(std::string_view bytes);
+std::string unhex(std::string_view hex);
 
 /// Strips leading/trailing ASCII white space and a UTF-8 byte-order mark.
 std::string trim(std::string_view s);

@@ -38,6 +38,7 @@ struct IngestOptions {
   std::string centre_column;
   std::string delimiter = "auto";
   std::string centre;
+  std::string report_encoding = "auto";
   double shard_size_mb = 512;
   double max_image_mb = 32;
   std::int64_t max_pixels = 50'000'000;  // 150 MB as decoded RGB
@@ -58,6 +59,9 @@ struct IngestOptions {
     v("centre_column", centre_column, "report table: centre column (optional)");
     v("delimiter", delimiter, "report table delimiter: auto | comma | tab");
     v("centre", centre, "centre recorded for exams without one");
+    v("report_encoding", report_encoding,
+      "text encoding of the report table / manifest and of names that are not UTF-8: auto "
+      "(UTF-8, else GB18030 when it reads as Chinese) | utf-8 | gb18030 | latin-1 | cp1252");
     v("shard_size_mb", shard_size_mb, "target shard size in MiB (image bytes)");
     v("max_image_mb", max_image_mb, "images larger than this are rejected");
     v("max_pixels", max_pixels,
@@ -71,15 +75,19 @@ struct IngestOptions {
 /// One rejected input, with the reason ("zero-byte file", "missing report", …).
 struct Reject {
   std::string exam_id;
-  std::string path;  // file, or "<table>:<line>"
+  std::string path;  // file, or "<table>:<line>"; bytes that are not UTF-8 escaped as \xHH
   std::string reason;
+  std::string path_hex;  // the raw bytes of `path` when they were not UTF-8, else empty
+  /// Builds a reject from raw bytes: every field made valid UTF-8 (escaped), path_hex set.
+  static Reject make(const std::string& exam_id, const std::string& path,
+                     const std::string& reason);
   nlohmann::json to_json() const;
   static Reject from_json(const nlohmann::json& j);
 };
 
 struct PlannedImage {
   std::string path;      // absolute or as configured; read from here
-  std::string relative;  // recorded in the store (relative to the source root)
+  std::string relative;  // recorded in the store (relative to the source root; valid UTF-8)
   std::int64_t size = 0;
 };
 
@@ -89,6 +97,7 @@ struct PlannedExam {
   std::string report;    // UTF-8
   std::string metadata;  // JSON object text
   std::vector<PlannedImage> images;
+  std::string report_encoding;  // planning only: the encoding the report was decoded from
 };
 
 struct IngestPlan {
