@@ -2,6 +2,8 @@
 # Installs the Debian 12 packages endoked builds and tests with. Quick when everything is
 # present: it asks dpkg first and runs apt-get only for what is missing. apt's output goes to a
 # log file; the terminal gets one line per step.
+#   scripts/deps.sh            what builds, runs and tests endoked
+#   scripts/deps.sh sanitize   the same, plus clang and its sanitizer/libFuzzer runtimes
 set -euo pipefail
 
 packages=(
@@ -22,6 +24,9 @@ packages=(
   python3-opencv                              # the Python DataLoader peer of the loader benchmark
   python3-pil                                 # reference decodes (CMYK JPEG) in the tests
 )
+if [ "${1:-}" = "sanitize" ]; then
+  packages+=(clang libclang-rt-14-dev)        # scripts/sanitize.sh, scripts/fuzz.sh
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -36,12 +36,17 @@ Origin origin_of(const YAML::Mark& mark, const std::string& source) {
 // A config's tree is small; YAML aliases can make a few lines expand to billions of nodes
 // (an "alias bomb"). Past this many, the config is refused.
 constexpr std::int64_t kMaxConfigNodes = 200000;
+// A config is a few levels deep; an alias inside its own anchor ("&a [*a]") is a cycle that
+// would recurse until the stack runs out.
+constexpr int kMaxConfigDepth = 64;
 
-Node convert(const YAML::Node& y, const std::string& source, std::int64_t& budget) {
+Node convert(const YAML::Node& y, const std::string& source, std::int64_t& budget, int depth) {
   ENDOKED_CHECK(--budget >= 0, "config: ", source, " expands to more than ", kMaxConfigNodes,
                 " nodes (YAML aliases repeated inside each other?); refusing it");
   Node n;
   n.origin = origin_of(y.Mark(), source);
+  ENDOKED_CHECK(depth <= kMaxConfigDepth, "config: ", n.origin.str(), " nests deeper than ",
+                kMaxConfigDepth, " levels (a YAML alias inside its own anchor?); refusing it");
   switch (y.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -53,13 +58,13 @@ Node convert(const YAML::Node& y, const std::string& source, std::int64_t& budge
       break;
     case YAML::NodeType::Sequence:
       n.kind = Node::Kind::kSequence;
-      for (const auto& item : y) n.items.push_back(convert(item, source, budget));
+      for (const auto& item : y) n.items.push_back(convert(item, source, budget, depth + 1));
       break;
     case YAML::NodeType::Map:
       n.kind = Node::Kind::kMap;
       for (const auto& kv : y) {
         const std::string key = kv.first.Scalar();
-        Node child = convert(kv.second, source, budget);
+        Node child = convert(kv.second, source, budget, depth + 1);
         child.key_origin = origin_of(kv.first.Mark(), source);
         if (Node* existing = n.find(key)) {
           ENDOKED_FAIL("config: duplicate key '", key, "' at ", child.key_origin.str(),
@@ -74,7 +79,7 @@ Node convert(const YAML::Node& y, const std::string& source, std::int64_t& budge
 
 Node convert(const YAML::Node& y, const std::string& source) {
   std::int64_t budget = kMaxConfigNodes;
-  return convert(y, source, budget);
+  return convert(y, source, budget, 0);
 }
 
 // Maps merge key by key; anything else replaces.

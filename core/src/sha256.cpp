@@ -67,9 +67,10 @@ std::string sha256_file(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   ENDOKED_CHECK(f != nullptr, "cannot open '", path, "' for checksum: ", std::strerror(errno));
   Sha256 h;
-  std::string buf(1 << 20, '\0');
+  constexpr std::size_t kBuffer = 1 << 20;
+  std::unique_ptr<char[]> buf(new char[kBuffer]);  // not zeroed: fread fills what is used
   std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) h.update(buf.data(), n);
+  while ((n = std::fread(buf.get(), 1, kBuffer, f.get())) > 0) h.update(buf.get(), n);
   ENDOKED_CHECK(!std::ferror(f.get()), "read error on '", path, "'");
   return h.hex();
 }

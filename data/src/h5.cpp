@@ -289,7 +289,8 @@ void ByteAppender::close() {
                       H5P_DEFAULT),
            H5Dclose);
   ENDOKED_CHECK(d.get() >= 0, where_, ": cannot create dataset '", name_, "'");
-  std::vector<char> buf(std::size_t(8) << 20);
+  // Up to 8 MiB at a time; a small blob (most sidecar shards) gets a buffer of its own size.
+  std::vector<char> buf(static_cast<std::size_t>(std::max<hsize_t>(1, std::min<hsize_t>(n, hsize_t(8) << 20))));
   for (hsize_t at = 0; at < n;) {
     const std::size_t want = static_cast<std::size_t>(std::min<hsize_t>(buf.size(), n - at));
     ENDOKED_CHECK(std::fread(buf.data(), 1, want, spool_) == want, where_,

@@ -41,7 +41,11 @@ ShardedResult run_shards(dist::Communicator& comm, const ShardedWork& w) {
   std::string error;
   dist::Preemption preemption;
   const bool resumable = !w.resumable_output.empty();
+  // Test hook: rank 0 raises SIGUSR1 (or ENDOKED_TEST_SIGNAL=TERM: SIGTERM) after that many shards.
   const char* test_signal = std::getenv("ENDOKED_TEST_SIGNAL_AFTER_SHARDS");
+  const char* test_signal_name = std::getenv("ENDOKED_TEST_SIGNAL");
+  const int test_signo =
+      test_signal_name && std::string(test_signal_name) == "TERM" ? SIGTERM : SIGUSR1;
   int worked = 0, reused = 0;
   try {
     for (int s = comm.rank(); s < w.shards; s += comm.size()) {
@@ -59,7 +63,7 @@ ShardedResult run_shards(dist::Communicator& comm, const ShardedWork& w) {
         part = w.work(s, progress);
         if (resumable) files::atomic_write(record, part.dump());
         ++worked;
-        if (test_signal && comm.rank() == 0 && worked == std::atoi(test_signal)) std::raise(SIGUSR1);
+        if (test_signal && comm.rank() == 0 && worked == std::atoi(test_signal)) std::raise(test_signo);
       }
       mine["shards"].push_back({{"shard", s}, {"part", std::move(part)}});
     }

@@ -59,6 +59,14 @@ set -e
 [ "$code" = 3 ] || fail "--strict exit code $code"
 [ ! -e "$T/s-strict" ] || fail "a strict run with rejects wrote its store"
 grep -q 'zero-byte file' "$T/r/rejects.jsonl" || fail "reject not recorded in the run directory"
+# ... and a strict overwrite that fails keeps the store it would have replaced.
+lenient=$(sha "$T/s-lenient")
+set +e
+"$BIN" ingest --config "$T/ingest.yaml" --set ingest.images_dir="$T/raw2/images" --set ingest.output="$T/s-lenient" \
+  --set ingest.overwrite=true --strict --set run.dir="$T/r" 2>/dev/null
+code=$?
+set -e
+[ "$code" = 3 ] && [ "$(sha "$T/s-lenient")" = "$lenient" ] || fail "a failed strict overwrite changed the store ($code)"
 
 # Nothing is lost: an overwrite run that finds nothing valid keeps the previous store; an
 # output equal to an input, or a folder endoked did not make, is refused before any work.
@@ -133,10 +141,10 @@ grep -q "unknown stage 'lable'" "$T/err.txt" || { cat "$T/err.txt"; fail "unknow
 # Preemption: a signal during synth, ingest or label makes every rank finish its shard and exit
 # 75 with nothing at the output; the same command again continues from the finished shards and
 # gives the same store as an uninterrupted run.
-preempt_then_resume() {  # name, sha of the uninterrupted store, output dir, command...
-  local name=$1 want=$2 out=$3; shift 3
+preempt_then_resume() {  # name, signal (USR1|TERM), sha of the uninterrupted store, output dir, command...
+  local name=$1 signal=$2 want=$3 out=$4; shift 4
   set +e
-  mpi 2 env ENDOKED_TEST_SIGNAL_AFTER_SHARDS=1 "$@" --set run.dir="$T/r-$name" >"$T/pre-$name.txt" 2>&1
+  mpi 2 env ENDOKED_TEST_SIGNAL_AFTER_SHARDS=1 ENDOKED_TEST_SIGNAL="$signal" "$@" --set run.dir="$T/r-$name" >"$T/pre-$name.txt" 2>&1
   local code=$?
   set -e
   [ "$code" = 75 ] || { cat "$T/pre-$name.txt"; fail "$name: preemption exited $code, expected 75"; }
@@ -146,10 +154,10 @@ preempt_then_resume() {  # name, sha of the uninterrupted store, output dir, com
   [ "$(sha "$out")" = "$want" ] || fail "$name: the resumed store differs from an uninterrupted run"
 }
 mpi 2 "$BIN" synth "${common_synth[@]}" --set synth.format=store --set synth.output="$T/st1" --set synth.truth="$T/st1-truth" --set run.dir="$T/r"
-preempt_then_resume synth "$(sha "$T/st1")" "$T/st2" "$BIN" synth "${common_synth[@]}" --set synth.format=store \
+preempt_then_resume synth USR1 "$(sha "$T/st1")" "$T/st2" "$BIN" synth "${common_synth[@]}" --set synth.format=store \
   --set synth.output="$T/st2" --set synth.truth="$T/st2-truth"
-preempt_then_resume ingest "$(sha "$T/s1")" "$T/s-pre" "$BIN" ingest --config "$T/ingest.yaml" --set ingest.output="$T/s-pre"
-preempt_then_resume label "$(sha "$T/labels1")" "$T/labels-pre" "$BIN" label --set label.store="$T/s1" --set label.output="$T/labels-pre"
+preempt_then_resume ingest TERM "$(sha "$T/s1")" "$T/s-pre" "$BIN" ingest --config "$T/ingest.yaml" --set ingest.output="$T/s-pre"
+preempt_then_resume label TERM "$(sha "$T/labels1")" "$T/labels-pre" "$BIN" label --set label.store="$T/s1" --set label.output="$T/labels-pre"
 
 # Exit codes follow the README's table: usage errors are 2 and name what was wrong.
 set +e

@@ -171,6 +171,12 @@ TEST(Config, DirectoryAndAliasBombAreRefused) {
     EXPECT_NE(std::string(e.what()).find("bomb.yaml expands to more than"), std::string::npos)
         << e.what();
   }
+  // An alias inside its own anchor is a cycle (found by the config fuzzer: a stack overflow).
+  config::Tree w;
+  EXPECT_THROW_MSG(w.merge_text("a: 1\nb: &b [x, *b]\n", "cycle.yaml"),
+                   "nests deeper than 64 levels (a YAML alias inside its own anchor?)");
+  std::string deep = "a: " + std::string(100, '[') + std::string(100, ']') + "\n";
+  EXPECT_THROW_MSG(w.merge_text(deep, "deep.yaml"), "deep.yaml:1:");
 }
 
 }  // namespace

@@ -179,6 +179,16 @@ TEST(Ingest, ConfigurationErrorsNameTheFileAndKey) {
   o = folder_options(t);
   o.layout = "zip";
   EXPECT_THROW(plan_ingest(o), Error);
+  // Values that make no sense are refused before any work, naming the key and the value.
+  o = folder_options(t);
+  o.threads = -1;
+  EXPECT_THROW_MSG(plan_ingest(o), "ingest.threads must be in [1, 1024], got -1");
+  o = folder_options(t);
+  o.shard_size_mb = 0;
+  EXPECT_THROW_MSG(plan_ingest(o), "ingest.shard_size_mb must be in (0, 1048576], got 0");
+  o = folder_options(t);
+  o.max_pixels = -5;
+  EXPECT_THROW_MSG(plan_ingest(o), "ingest.max_pixels must be > 0, got -5");
 }
 
 TEST(Ingest, ExistingOutputIsRefusedAndKept) {

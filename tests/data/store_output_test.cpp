@@ -60,11 +60,13 @@ TEST(StoreOutput, OverwriteReplacesOnlyAnEndokedStoreOfItsKind) {
 TEST(StoreOutput, AnOutputOverlappingAnInputIsRefusedBeforeAnyWork) {
   testing::TempDir t;
   testing::write_file(t / "images/E1/1.jpg", "x");
-  for (const auto& [out, in] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& pair : std::vector<std::pair<std::string, std::string>>{
            {t / "images", t / "images"},
            {t / "images/store", t / "images"},
            {t / "data", t / "data/reports.csv"},
            {t / "a/../images", t / "images"}}) {
+    const std::string& out = pair.first;  // named, not bound: C++17 lambdas cannot capture bindings
+    const std::string& in = pair.second;
     const std::string m = message([&] { begin_store(out, true, "records", {in}); });
     EXPECT_NE(m.find("overlap"), std::string::npos) << out << " vs " << in << ": " << m;
     EXPECT_FALSE(fs::exists(partial_dir(out))) << out;
