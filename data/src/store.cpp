@@ -95,6 +95,9 @@ Manifest Manifest::from_json(const nlohmann::json& j, const std::string& where) 
       ShardInfo info = ShardInfo::from_json(s);
       ENDOKED_CHECK(info.file.find('/') == std::string::npos, where, ": shard name '", info.file,
                     "' must be a plain file name");
+      ENDOKED_CHECK(info.exams >= 0 && info.images >= 0 && info.bytes >= 0, where, ": shard '",
+                    info.file, "' has a negative count (exams ", info.exams, ", images ",
+                    info.images, ", bytes ", info.bytes, ")");
       m.shards.push_back(std::move(info));
     }
     return m;
@@ -504,6 +507,35 @@ void add_exam(ShardWriter& shard, const ExamRecord& exam, const std::vector<Imag
   }
 }
 
+std::string record_columns_problem(ShardReader& r, const ShardInfo& info) {
+  auto rows = [&](const char* table, const char* column, bool text) -> std::int64_t {
+    return static_cast<std::int64_t>(text ? r.strings(table, column).size()
+                                          : r.ints(table, column).size());
+  };
+  struct Column {
+    const char* table;
+    const char* name;
+    bool text;
+  };
+  static const Column kColumns[] = {
+      {"exams", "id", true},          {"exams", "centre", true},
+      {"exams", "report", true},      {"exams", "metadata", true},
+      {"exams", "first_image", false}, {"exams", "image_count", false},
+      {"images", "format", true},     {"images", "source_path", true},
+      {"images", "width", false},     {"images", "height", false},
+      {"images", "exam", false},      {"images", "bytes_offset", false},
+      {"images", "bytes_length", false}};
+  for (const Column& c : kColumns) {
+    if (!r.has(c.table, c.name)) continue;  // a missing column fails where it is read
+    const std::int64_t want = std::string(c.table) == "exams" ? info.exams : info.images;
+    const std::int64_t n = rows(c.table, c.name, c.text);
+    if (n != want)
+      return std::string("column ") + c.table + "/" + c.name + " has " + std::to_string(n) +
+             " rows, the manifest says " + std::to_string(want);
+  }
+  return {};
+}
+
 RecordStore::RecordStore(const std::string& dir) : dir_(dir), manifest_(Manifest::load(dir)) {
   exam_start_.push_back(0);
   image_start_.push_back(0);
@@ -522,8 +554,16 @@ RecordStore::RecordStore(const std::string& dir) : dir_(dir), manifest_(Manifest
 RecordStore::~RecordStore() = default;
 
 ShardReader& RecordStore::shard(std::size_t i) {
-  if (!shards_[i])
-    shards_[i] = std::make_unique<ShardReader>(dir_ + "/" + manifest_.shards[i].file);
+  if (!shards_[i]) {
+    auto r = std::make_unique<ShardReader>(dir_ + "/" + manifest_.shards[i].file);
+    // Every column read by row must have the rows the manifest counts: a damaged or edited
+    // shard is an error naming it here, never an index past a column's end later.
+    const std::string problem = record_columns_problem(*r, manifest_.shards[i]);
+    ENDOKED_CHECK(problem.empty(), "store '", dir_, "': shard ", manifest_.shards[i].file, ": ",
+                  problem, " (a damaged or edited store; `endoked store verify --deep` lists what "
+                  "else is wrong)");
+    shards_[i] = std::move(r);
+  }
   return *shards_[i];
 }
 

@@ -64,6 +64,11 @@ VerifyResult verify_store(const std::string& dir, const VerifyOptions& options) 
                 std::to_string(s.images));
       result.exams += exams;
       result.images += images;
+      const std::string columns = record_columns_problem(r, s);
+      if (!columns.empty()) {
+        problem(columns);
+        continue;  // the checks below index the columns by row
+      }
       // The exam ↔ image index must agree: each exam's images are the rows naming it.
       if (r.has("exams", "first_image") && r.has("exams", "image_count") &&
           r.has("images", "exam")) {
@@ -72,8 +77,9 @@ VerifyResult verify_store(const std::string& dir, const VerifyOptions& options) 
         const auto& exam_of = r.ints("images", "exam");
         std::int64_t next = 0;
         for (std::size_t e = 0; e < first.size(); ++e) {
-          bool bad = first[e] != next || count[e] < 0 ||
-                     first[e] + count[e] > static_cast<std::int64_t>(exam_of.size());
+          // (first[e] == next ≤ exam_of.size() before the sum: it cannot overflow)
+          bool bad = first.size() != count.size() || first[e] != next || count[e] < 0 ||
+                     count[e] > static_cast<std::int64_t>(exam_of.size()) - first[e];
           for (std::int64_t k = 0; !bad && k < count[e]; ++k)
             bad = exam_of[static_cast<std::size_t>(first[e] + k)] != static_cast<std::int64_t>(e);
           if (bad) {

@@ -325,5 +325,30 @@ TEST(Store, VerifyNamesShardsThatAreNotFilesAndABrokenIndex) {
       << b.problems[0];
 }
 
+// A manifest that counts more rows than a shard's columns hold (found by the shard fuzzer: a
+// std::out_of_range, and an index past a column's end in exam_spans) is an error naming both.
+TEST(Store, AManifestThatDisagreesWithAShardIsAnErrorNotAnOverrun) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "store";
+  write_store(dir, make_fixture());
+  auto j = nlohmann::json::parse(files::read_all(dir + "/manifest.json"));
+  j["shards"][0]["exams"] = 4;  // the shard holds 3
+  files::write_file(dir + "/manifest.json", j.dump());
+  RecordStore store(dir);
+  try {
+    store.exam(0);
+    FAIL() << "read an exam of a shard with fewer rows than its manifest says";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "shard-00000.h5: column exams/id has 3 rows, the manifest says 4"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(store.exam_spans(), Error);
+  j["shards"][0]["exams"] = -1;  // (also from the fuzzer: a negative reserve)
+  files::write_file(dir + "/manifest.json", j.dump());
+  EXPECT_THROW_MSG(RecordStore{dir}, "shard-00000.h5' has a negative count (exams -1");
+}
+
 }  // namespace
 }  // namespace endoked::data

@@ -253,5 +253,9 @@ struct VerifyResult {
 /// blob offsets within bounds; `deep` decodes images. Never throws for a damaged store: the
 /// damage is listed in `problems`.
 VerifyResult verify_store(const std::string& dir, const VerifyOptions& options);
+/// The first column of a records shard (exams/…, images/…, the blob offsets) whose row count
+/// differs from the manifest's count for it, described; empty when they all agree. Columns
+/// the shard does not have are not checked.
+std::string record_columns_problem(ShardReader& reader, const ShardInfo& info);
 
 }  // namespace endoked::data
