@@ -23,6 +23,7 @@ packages=(
   python3-torch python3-torchvision           # reference outputs (ResNet) and benchmark peers
   python3-opencv                              # the Python DataLoader peer of the loader benchmark
   python3-pil                                 # reference decodes (CMYK JPEG) in the tests
+  slurmctld slurmd slurm-client munge         # the Slurm test runs a one-node cluster of its own
 )
 if [ "${1:-}" = "sanitize" ]; then
   packages+=(clang libclang-rt-14-dev)        # scripts/sanitize.sh, scripts/fuzz.sh

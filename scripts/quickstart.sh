@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's Quick start. Installs what is missing (Debian 12), builds (Release), then
 #   demo — runs the demo pipeline on the synthetic corpus (recipes/endoked.yaml)
-#   test — runs every test (ctest labels unit and mpi)
+#   test — runs every test (ctest labels unit, mpi and slurm)
 # Re-running is quick when nothing changed: dpkg is asked first, the build is incremental.
 # Each step prints one line; the package and build logs are named there.
 set -euo pipefail

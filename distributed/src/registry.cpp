@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "backends.h"
 #include "endoked/core/error.h"
 #include "endoked/core/log.h"
@@ -23,12 +25,27 @@ int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::atoi(v) : fallback;
 }
+
+// A task of an srun step (srun sets SLURM_STEP_NUM_TASKS for its tasks, not for the batch
+// shell). Debian's Open MPI reaches Slurm only through PMIx: without `--mpi=pmix` MPI_Init fails
+// with Open MPI's own text about PMI support, or each task forms a world of one.
+#ifdef ENDOKED_HAVE_MPI
+std::string srun_without_pmix(int tasks, bool pmi2) {
+  return fmt::format(
+      "launched by srun as {} tasks{}, but this Open MPI forms a world only through PMIx: run "
+      "`srun --mpi=pmix …` (or export SLURM_MPI_TYPE=pmix, or set MpiDefault=pmix in slurm.conf); "
+      "mpirun inside the allocation works too",
+      tasks, pmi2 ? " with PMI-2" : "");
+}
+#endif
+
+int srun_tasks() { return std::getenv("SLURM_PROCID") ? env_int("SLURM_STEP_NUM_TASKS", 0) : 0; }
 }  // namespace
 
 std::string detect_backend() {
   // Launched by mpirun (Open MPI), a PMI/PMIx launcher, or srun with several tasks.
   const int world = std::max({env_int("OMPI_COMM_WORLD_SIZE", 1), env_int("PMI_SIZE", 1),
-                              env_int("PMIX_SIZE", 1), env_int("SLURM_NTASKS", 1)});
+                              env_int("PMIX_SIZE", 1), srun_tasks()});
   const bool launched =
       std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK");
 #ifdef ENDOKED_HAVE_MPI
@@ -47,7 +64,15 @@ Runtime::Runtime(int* argc, char*** argv, const RuntimeOptions& options) {
     local_rank_ = 0;
 #ifdef ENDOKED_HAVE_MPI
   } else if (backend == "mpi") {
+    // Refuse before MPI_Init, whose own failure under srun is an abort with Open MPI's text.
+    const int tasks = srun_tasks();
+    const bool mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
+    if (tasks > 1 && !mpirun && !std::getenv("PMIX_RANK"))
+      ENDOKED_FAIL(srun_without_pmix(tasks, std::getenv("PMI_RANK") != nullptr));
     world_ = make_mpi_communicator(argc, argv);
+    if (tasks > 1 && !mpirun && world_->size() != tasks)
+      ENDOKED_FAIL(srun_without_pmix(tasks, false), " (this task's world has ", world_->size(),
+                   " rank(s))");
     local_rank_ = env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("SLURM_LOCALID", -1));
     if (local_rank_ < 0) local_rank_ = mpi_local_rank();
 #endif

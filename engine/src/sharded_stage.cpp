@@ -1,8 +1,10 @@
 #include "endoked/engine/sharded_stage.h"
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "endoked/core/error.h"
 #include "endoked/core/files.h"
@@ -46,6 +48,8 @@ ShardedResult run_shards(dist::Communicator& comm, const ShardedWork& w) {
   const char* test_signal_name = std::getenv("ENDOKED_TEST_SIGNAL");
   const int test_signo =
       test_signal_name && std::string(test_signal_name) == "TERM" ? SIGTERM : SIGUSR1;
+  // Test hook: every rank sleeps this long after each shard it works (a slow stage to signal).
+  const char* test_delay = std::getenv("ENDOKED_TEST_SHARD_DELAY_MS");
   int worked = 0, reused = 0;
   try {
     for (int s = comm.rank(); s < w.shards; s += comm.size()) {
@@ -64,6 +68,7 @@ ShardedResult run_shards(dist::Communicator& comm, const ShardedWork& w) {
         if (resumable) files::atomic_write(record, part.dump());
         ++worked;
         if (test_signal && comm.rank() == 0 && worked == std::atoi(test_signal)) std::raise(test_signo);
+        if (test_delay) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(test_delay)));
       }
       mine["shards"].push_back({{"shard", s}, {"part", std::move(part)}});
     }

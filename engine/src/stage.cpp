@@ -1,5 +1,7 @@
 #include "endoked/engine/stage.h"
 
+#include <cstdlib>
+
 #include <yaml-cpp/yaml.h>
 
 #include <fmt/format.h>
@@ -56,6 +58,19 @@ std::set<std::string> Registry::sections() const {
   for (const auto& e : stages_) s.insert(e.section);
   return s;
 }
+
+namespace detail {
+config::Tree with_allocation_threads(const config::Tree& tree, const std::string& section,
+                                     bool stage_has_threads) {
+  const char* cpus = std::getenv("SLURM_CPUS_PER_TASK");
+  if (!stage_has_threads || !cpus || std::atoi(cpus) < 1) return tree;
+  const config::Node* node = tree.root().find(section);
+  if (node && node->find("threads")) return tree;  // the user said
+  config::Tree t = tree;
+  t.set(section + ".threads=" + std::to_string(std::atoi(cpus)));
+  return t;
+}
+}  // namespace detail
 
 PreparedStage Registry::prepare(const std::string& name, const config::Tree& tree) const {
   const StageEntry* e = find_stage(name);

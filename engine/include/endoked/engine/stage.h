@@ -142,6 +142,29 @@ class Registry {
 std::string section_name(const std::string& stage_name);
 
 namespace detail {
+// True when an options struct has a top-level key `name` (a visitor over its keys).
+struct KeyFinder {
+  const char* name;
+  bool found = false;
+  template <class T>
+  void operator()(const char* key, T&, const char* = nullptr) {
+    found = found || std::string(key) == name;
+  }
+};
+template <class Options>
+bool has_key(const char* name) {
+  Options o;
+  KeyFinder f{name};
+  o.visit(f);
+  return f.found;
+}
+
+/// Under Slurm (SLURM_CPUS_PER_TASK set by --cpus-per-task), a stage's `threads` key that
+/// neither a config file nor --set gives takes the allocation's CPUs per task: the tree with
+/// that assignment added, else `tree` itself.
+config::Tree with_allocation_threads(const config::Tree& tree, const std::string& section,
+                                     bool stage_has_threads);
+
 template <class Options>
 struct SectionRoot {
   RunOptions run;
@@ -176,7 +199,9 @@ void Registry::add_stage(StageDef<Options> def) {
     root->section = section->c_str();
     std::set<std::string> ignored = skip;
     ignored.erase(*section);
-    config::decode(tree.root(), *root, ignored);
+    const config::Tree effective =
+        detail::with_allocation_threads(tree, *section, detail::has_key<Options>("threads"));
+    config::decode(effective.root(), *root, ignored);
     PreparedStage p;
     p.name = name;
     p.run_options = root->run;
