@@ -2,18 +2,28 @@
 
 #include <torch/torch.h>
 
+#include "endoked/core/error.h"
+
 namespace endoked::vision {
 namespace nn = torch::nn;
 
-BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
-  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
-  bn1 = register_module("bn1", nn::BatchNorm2d(out));
-  conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
-  bn2 = register_module("bn2", nn::BatchNorm2d(out));
-  if (stride != 1 || in != out)
-    downsample = register_module(
-        "downsample", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
-                                     nn::BatchNorm2d(out)));
+namespace {
+nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(k / 2).bias(false));
+}
+// The shortcut's 1×1 conv + batch norm when the shape changes, else none.
+nn::Sequential shortcut(int64_t in, int64_t out, int64_t stride) {
+  if (stride == 1 && in == out) return nullptr;
+  return nn::Sequential(conv(in, out, 1, stride), nn::BatchNorm2d(out));
+}
+}  // namespace
+
+BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t width, int64_t stride) {
+  conv1 = register_module("conv1", conv(in, width, 3, stride));
+  bn1 = register_module("bn1", nn::BatchNorm2d(width));
+  conv2 = register_module("conv2", conv(width, width, 3));
+  bn2 = register_module("bn2", nn::BatchNorm2d(width));
+  if (auto s = shortcut(in, width, stride)) downsample = register_module("downsample", s);
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
@@ -22,32 +32,76 @@ torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
   return torch::relu(y + (downsample ? downsample->forward(x) : x));
 }
 
-ResNetImpl::ResNetImpl(std::vector<int> blocks, int64_t num_classes) {
+BottleneckImpl::BottleneckImpl(int64_t in, int64_t width, int64_t stride) {
+  conv1 = register_module("conv1", conv(in, width, 1));
+  bn1 = register_module("bn1", nn::BatchNorm2d(width));
+  conv2 = register_module("conv2", conv(width, width, 3, stride));
+  bn2 = register_module("bn2", nn::BatchNorm2d(width));
+  conv3 = register_module("conv3", conv(width, width * kExpansion, 1));
+  bn3 = register_module("bn3", nn::BatchNorm2d(width * kExpansion));
+  if (auto s = shortcut(in, width * kExpansion, stride)) downsample = register_module("downsample", s);
+}
+
+torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
+  auto y = torch::relu(bn1(conv1(x)));
+  y = torch::relu(bn2(conv2(y)));
+  y = bn3(conv3(y));
+  return torch::relu(y + (downsample ? downsample->forward(x) : x));
+}
+
+ResNetImpl::ResNetImpl(std::vector<int> blocks, bool bottleneck, int64_t num_classes) {
+  ENDOKED_CHECK(blocks.size() == 4, "a ResNet has 4 stages, got ", blocks.size());
   conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
   bn1 = register_module("bn1", nn::BatchNorm2d(64));
-  layer1 = register_module("layer1", stage(64, 64, blocks.at(0), 1));
-  layer2 = register_module("layer2", stage(64, 128, blocks.at(1), 2));
-  layer3 = register_module("layer3", stage(128, 256, blocks.at(2), 2));
-  layer4 = register_module("layer4", stage(256, 512, blocks.at(3), 2));
-  fc = register_module("fc", nn::Linear(512, num_classes));
+  int64_t in = 64;
+  const int64_t widths[4] = {64, 128, 256, 512};
+  nn::Sequential* layers[4] = {&layer1, &layer2, &layer3, &layer4};
+  for (int s = 0; s < 4; ++s) {
+    const int64_t stride = s == 0 ? 1 : 2;
+    *layers[s] = register_module("layer" + std::to_string(s + 1),
+                                 bottleneck ? stage<BottleneckImpl>(in, widths[s], blocks[s], stride)
+                                            : stage<BasicBlockImpl>(in, widths[s], blocks[s], stride));
+  }
+  feature_dim_ = in;
+  if (num_classes > 0) fc = register_module("fc", nn::Linear(in, num_classes));
+  // torchvision's initialisation: Kaiming normal (fan out) for convs, BN weight 1 / bias 0.
   for (auto& m : modules(false))
     if (auto* c = m->as<nn::Conv2d>()) nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
 }
 
-nn::Sequential ResNetImpl::stage(int64_t in, int64_t out, int blocks, int64_t stride) {
+template <class BlockImpl>
+nn::Sequential ResNetImpl::stage(int64_t& in, int64_t width, int blocks, int64_t stride) {
   nn::Sequential s;
-  s->push_back(BasicBlock(in, out, stride));
-  for (int i = 1; i < blocks; ++i) s->push_back(BasicBlock(out, out, 1));
+  for (int i = 0; i < blocks; ++i) {
+    s->push_back(std::make_shared<BlockImpl>(in, width, i == 0 ? stride : 1));
+    in = width * BlockImpl::kExpansion;
+  }
   return s;
 }
 
-torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
+torch::Tensor ResNetImpl::features(const torch::Tensor& x) {
   auto y = torch::max_pool2d(torch::relu(bn1(conv1(x))), 3, 2, 1);
-  y = layer4->forward(layer3->forward(layer2->forward(layer1->forward(y))));
-  y = torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1);
-  return fc(y);
+  return layer4->forward(layer3->forward(layer2->forward(layer1->forward(y))));
 }
 
-ResNet resnet18(int64_t num_classes) { return ResNet(std::vector<int>{2, 2, 2, 2}, num_classes); }
+torch::Tensor ResNetImpl::pooled(const torch::Tensor& x) {
+  return torch::adaptive_avg_pool2d(features(x), {1, 1}).flatten(1);
+}
+
+torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
+  const auto p = pooled(x);
+  return fc ? fc(p) : p;
+}
+
+ResNet resnet18(int64_t num_classes) { return ResNet(std::vector<int>{2, 2, 2, 2}, false, num_classes); }
+ResNet resnet34(int64_t num_classes) { return ResNet(std::vector<int>{3, 4, 6, 3}, false, num_classes); }
+ResNet resnet50(int64_t num_classes) { return ResNet(std::vector<int>{3, 4, 6, 3}, true, num_classes); }
+
+ResNet make_resnet(const std::string& arch, int64_t num_classes) {
+  if (arch == "resnet18") return resnet18(num_classes);
+  if (arch == "resnet34") return resnet34(num_classes);
+  if (arch == "resnet50") return resnet50(num_classes);
+  ENDOKED_FAIL("unknown architecture '", arch, "' (known: resnet18, resnet34, resnet50)");
+}
 
 }  // namespace endoked::vision

@@ -1,20 +1,27 @@
 #pragma once
-// ResNet-18/34 (He et al., CVPR 2016), the torchvision layout and parameter names
-// (conv1, bn1, layer1.0.conv1, …, fc), so torchvision weights can be imported by name.
-// Input [N, 3, H, W] float, output [N, num_classes] logits.
+// ResNet-18/34/50 (He et al., CVPR 2016) in torchvision's layout and parameter names (conv1, bn1,
+// layer1.0.conv1, …, layer2.0.downsample.0, fc; ResNet-50's bottleneck puts the stride on the
+// 3×3 conv, as torchvision's "v1.5" does), so torchvision state dicts load by name
+// (vision/weights.h). Input [N, 3, H, W] float.
+//   features(x) → the last stage's feature map [N, C, H/32, W/32] (C = 512, or 2048 for -50)
+//   pooled(x)   → its global average [N, C]
+//   forward(x)  → fc(pooled(x)) [N, num_classes]; with num_classes 0 there is no fc and forward
+//                 is pooled (an encoder).
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include <string>
 #include <vector>
 
 namespace endoked::vision {
 
 class BasicBlockImpl : public torch::nn::Module {
  public:
-  BasicBlockImpl(int64_t in, int64_t out, int64_t stride);
+  static constexpr int64_t kExpansion = 1;
+  BasicBlockImpl(int64_t in, int64_t width, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
@@ -24,21 +31,44 @@ class BasicBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BasicBlock);
 
-class ResNetImpl : public torch::nn::Module {
+class BottleneckImpl : public torch::nn::Module {
  public:
-  /// `blocks`: per stage, e.g. {2, 2, 2, 2} for ResNet-18.
-  ResNetImpl(std::vector<int> blocks, int64_t num_classes);
+  static constexpr int64_t kExpansion = 4;
+  BottleneckImpl(int64_t in, int64_t width, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Sequential stage(int64_t in, int64_t out, int blocks, int64_t stride);
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  torch::nn::Sequential downsample{nullptr};
+};
+TORCH_MODULE(Bottleneck);
+
+class ResNetImpl : public torch::nn::Module {
+ public:
+  /// `blocks`: per stage, e.g. {2, 2, 2, 2} for ResNet-18; `bottleneck`: ResNet-50's blocks.
+  ResNetImpl(std::vector<int> blocks, bool bottleneck, int64_t num_classes);
+  torch::Tensor features(const torch::Tensor& x);
+  torch::Tensor pooled(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x);
+  /// Channels of features() and pooled(): 512, or 2048 with bottlenecks.
+  int64_t feature_dim() const { return feature_dim_; }
+
+ private:
+  template <class BlockImpl>
+  torch::nn::Sequential stage(int64_t& in, int64_t width, int blocks, int64_t stride);
   torch::nn::Conv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::Linear fc{nullptr};
+  int64_t feature_dim_ = 0;
 };
 TORCH_MODULE(ResNet);
 
 ResNet resnet18(int64_t num_classes = 1000);
+ResNet resnet34(int64_t num_classes = 1000);
+ResNet resnet50(int64_t num_classes = 1000);
+/// "resnet18" | "resnet34" | "resnet50"; throws Error naming the known ones otherwise.
+ResNet make_resnet(const std::string& arch, int64_t num_classes);
 
 }  // namespace endoked::vision
