@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "endoked/core/error.h"
 #include "endoked/core/files.h"
@@ -366,14 +367,16 @@ class Unpickler {
       if (sizes.size() != strides.size()) fail(f, ": size and stride differ in length");
       // The view must stay inside its storage.
       std::int64_t last = offset;
-      bool empty = false;
+      bool empty = false, overflow = false;
       for (std::size_t i = 0; i < sizes.size(); ++i) {
         if (sizes[i] < 0 || strides[i] < 0) fail(f, ": negative size or stride");
+        std::int64_t extent = 0;
         if (sizes[i] == 0) empty = true;
-        else last += (sizes[i] - 1) * strides[i];
+        else overflow = overflow || __builtin_mul_overflow(sizes[i] - 1, strides[i], &extent) ||
+                        __builtin_add_overflow(last, extent, &last);
       }
       const std::int64_t numel = a[0]->storage.numel();
-      if (offset < 0 || (!empty && last >= numel))
+      if (offset < 0 || (!empty && (overflow || last >= numel)))
         fail(f, ": a view past the end of its storage (", numel, " elements)");
       PyValue v;
       v.kind = PyValue::Kind::kTensor;
@@ -441,6 +444,27 @@ bool all_tensors(const PyValue& v) {
 
 }  // namespace
 
+namespace {
+PyValue load_archive(caffe2::serialize::PyTorchStreamReader& zip, const std::string& where) {
+  ENDOKED_CHECK(zip.hasRecord("data.pkl"), where, ": the archive has no data.pkl (a TorchScript "
+                                                  "module? save a state_dict instead)");
+  auto [data, size] = zip.getRecord("data.pkl");
+  Unpickler u(zip, where);
+  return u.run(static_cast<const char*>(data.get()), size);
+}
+}  // namespace
+
+PyValue load_torch_bytes(const std::string& bytes, const std::string& where) {
+  ENDOKED_CHECK(bytes.compare(0, 4, "PK\x03\x04") == 0, where, " is not a torch.save archive (no zip header)");
+  try {
+    std::istringstream in(bytes);
+    caffe2::serialize::PyTorchStreamReader zip(&in);
+    return load_archive(zip, where);
+  } catch (const c10::Error& e) {
+    ENDOKED_FAIL(where, ": cannot read the archive: ", e.what_without_backtrace());
+  }
+}
+
 PyValue load_torch_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   ENDOKED_CHECK(in.good(), "cannot open '", path, "'");
@@ -456,11 +480,7 @@ PyValue load_torch_file(const std::string& path) {
   }
   try {
     caffe2::serialize::PyTorchStreamReader zip(path);
-    ENDOKED_CHECK(zip.hasRecord("data.pkl"), path, ": the archive has no data.pkl (a TorchScript "
-                                                   "module? save a state_dict instead)");
-    auto [data, size] = zip.getRecord("data.pkl");
-    Unpickler u(zip, path);
-    return u.run(static_cast<const char*>(data.get()), size);
+    return load_archive(zip, path);
   } catch (const c10::Error& e) {
     ENDOKED_FAIL(path, ": cannot read the archive: ", e.what_without_backtrace());
   }

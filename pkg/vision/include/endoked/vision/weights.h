@@ -41,6 +41,8 @@ struct PyValue {
 /// Reads a torch.save file. Throws endoked::Error naming the file: a legacy (pre-zip) file with
 /// how to re-save it, a file that is not a torch.save archive, content outside the subset above.
 PyValue load_torch_file(const std::string& path);
+/// The same for a torch.save archive held in memory; `where` names it in errors.
+PyValue load_torch_bytes(const std::string& bytes, const std::string& where);
 
 /// Names → tensors, in the file's order.
 using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
