@@ -109,19 +109,26 @@ bool reads_as_chinese(std::string_view gb18030, std::string_view utf8) {
   // byte is ASCII (0x40–0x7E), and four-byte sequences are rare characters.
   std::int64_t multibyte = 0, odd = 0;
   const auto* b = reinterpret_cast<const unsigned char*>(gb18030.data());
-  for (std::size_t i = 0; i < gb18030.size();) {
+  const std::size_t nb = gb18030.size();
+  auto letter = [](unsigned char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+  bool after_letter = false;  // the previous character was a single-byte ASCII letter
+  for (std::size_t i = 0; i < nb;) {
     if (b[i] < 0x80) {
+      after_letter = letter(b[i]);
       ++i;
       continue;
     }
     ++multibyte;
-    if (i + 1 < gb18030.size() && b[i + 1] >= 0x30 && b[i + 1] <= 0x39) {
+    if (i + 1 < nb && b[i + 1] >= 0x30 && b[i + 1] <= 0x39) {
       ++odd;  // four-byte sequence
       i += 4;
     } else {
-      if (i + 1 < gb18030.size() && b[i + 1] < 0x80) ++odd;
+      // An ASCII second byte is common in GBK's extension (黃 FC 53, 華 C8 41): suspicious only
+      // inside a Latin word, with an ASCII letter as the character before or after the pair.
+      if (i + 1 < nb && b[i + 1] < 0x80 && (after_letter || (i + 2 < nb && letter(b[i + 2])))) ++odd;
       i += 2;
     }
+    after_letter = false;
   }
   if (odd * 4 > multibyte) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
@@ -137,9 +144,6 @@ bool reads_as_chinese(std::string_view gb18030, std::string_view utf8) {
            (c >= 0x0410 && c <= 0x0451) ||   // Cyrillic (row 7)
            c == 0x00B7 || c == 0x00D7 || c == 0x00F7 || c == 0x00B0 || c == 0x00B1;
   };
-  auto ascii_letter = [](std::uint32_t c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-  };
   std::int64_t non_ascii = 0, cjk = 0, between_letters = 0;
   std::uint32_t prev = 0, cp = 0;
   std::size_t i = 0;
@@ -152,7 +156,9 @@ bool reads_as_chinese(std::string_view gb18030, std::string_view utf8) {
       if (is_cjk(cp)) ++cjk;
       std::uint32_t next = 0;
       if (i < n) utf8_sequence(p, n, i, next);
-      if (ascii_letter(prev) && ascii_letter(next)) ++between_letters;
+      if (prev < 0x80 && next < 0x80 && letter(static_cast<unsigned char>(prev)) &&
+          letter(static_cast<unsigned char>(next)))
+        ++between_letters;
     }
     prev = cp;
   }

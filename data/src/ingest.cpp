@@ -129,12 +129,17 @@ struct Planner {
     plan.rejects.push_back(Reject::make(id, path, reason));
   }
 
-  // Text from an export (reports, metadata): UTF-8 as is, otherwise decoded as
-  // ingest.report_encoding says (auto: GB18030 when it reads as Chinese), converted text
+  // Text from an export (reports, metadata): UTF-8 as is (so a JSONL line decoded once is not
+  // decoded again), otherwise decoded as ingest.report_encoding says (auto: GB18030 when it reads as Chinese), converted text
   // counted; what cannot be decoded is rejected.
   bool to_utf8(const std::string& raw, std::string& out, const std::string& what,
                const std::string& id, const std::string& where,
                text::Encoding* used = nullptr) {
+    if (text::is_valid_utf8(raw)) {  // UTF-8 is taken as is, whatever the forced encoding
+      out = raw;
+      if (used) *used = text::Encoding::kUtf8;
+      return true;
+    }
     text::Decoded d = text::to_utf8(raw, encoding);
     if (d.source == text::Encoding::kInvalid) {
       reject(id, where, what + " is " + d.why + " (ingest.report_encoding=" +

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <thread>
 
+#include <yaml-cpp/yaml.h>
 #include "endoked/core/error.h"
+#include "endoked/core/sha256.h"
 #include "endoked/core/files.h"
 #include "endoked/core/log.h"
 #include "endoked/core/run_dir.h"
@@ -16,6 +18,15 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace endoked::engine {
+
+std::string resume_key(const std::string& options_yaml, const std::string& inputs) {
+  YAML::Node node = YAML::Load(options_yaml);
+  for (const char* key : {"threads", "overwrite"})
+    if (node.IsMap() && node[key]) node.remove(key);
+  YAML::Emitter out;
+  out << node;
+  return sha256_hex(std::string(out.c_str()) + "\n" + inputs);
+}
 
 void begin_outputs(dist::Communicator& comm, const std::vector<Output>& outputs, bool overwrite,
                    const std::vector<std::string>& inputs, const std::string& resume_key) {

@@ -25,7 +25,7 @@ IngestSummary run_ingest(dist::Communicator& comm, const data::IngestOptions& op
     const std::vector<std::string> inputs = {opt.images_dir, opt.reports, opt.manifest};
     const std::string listing = plan.to_json().dump();
     data::begin_store(opt.output, opt.overwrite, "records", inputs,
-                      sha256_hex(config::to_yaml(opt) + listing));
+                      engine::resume_key(config::to_yaml(opt), listing));
     return listing;
   });
   const data::IngestPlan plan = data::IngestPlan::from_json(json::parse(plan_text));

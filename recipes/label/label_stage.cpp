@@ -107,7 +107,7 @@ json run_label(dist::Communicator& comm, const LabelOptions& o, const RunDir& ru
   const Labellers labellers(o);
   const data::Manifest in = data::Manifest::load(o.store);
   engine::begin_outputs(comm, {{o.output, "labels"}}, o.overwrite, {o.store},
-                        sha256_hex(config::to_yaml(o) + in.content_sha256()));
+                        engine::resume_key(config::to_yaml(o), in.content_sha256()));
   const std::string partial = data::partial_dir(o.output);
   const int shards = static_cast<int>(in.shards.size());
   log::info("label: {} exams in {} shard(s) with the {} backend ({}) on {} rank(s)",

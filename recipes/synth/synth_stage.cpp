@@ -30,7 +30,7 @@ nlohmann::json run_synth(dist::Communicator& comm, const data::SynthOptions& opt
   // A rerun with the same options continues a preempted one (same options: same corpus).
   engine::begin_outputs(
       comm, {{opt.output, opt.format == "store" ? "records" : "corpus"}, {opt.truth_dir(), "truth"}},
-      opt.overwrite, {}, sha256_hex(config::to_yaml(opt)));
+      opt.overwrite, {}, engine::resume_key(config::to_yaml(opt)));
 
   // Rank 0's progress line shows its own share of frames.
   engine::ShardedWork w;

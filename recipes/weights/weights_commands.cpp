@@ -22,6 +22,8 @@ int weights_import(const std::string& file, const std::string& arch, const std::
     for (const auto& [k, v] : state)
       if (k == "fc.weight" && v.dim() == 2) classes = v.size(0);
   }
+  ENDOKED_CHECK(classes <= 1000000, file, ": a classifier head of ", classes,
+                " classes is not plausible");
   if (classes == 0) {
     vision::StateDict backbone;
     for (auto& kv : state)

@@ -100,14 +100,16 @@ TEST(Text, Latin1ThatDecodesAsGb18030IsNotConverted) {
   // "Résection" (E9 73: an accented letter and the ASCII letter after it), "Älter" (C4 6C).
   for (const std::string& latin1 :
        {std::string("Polyp entfernt, Gr\xF6\xDF" "e 5 mm."), std::string("R\xE9section du polype"),
-        std::string("\xC4lter"), std::string("M\xFCller")}) {
+        std::string("\xC4lter"), std::string("M\xFCller"), std::string("caf\xE9s")}) {
     ASSERT_TRUE(text::gb18030_to_utf8(latin1).has_value()) << latin1;
     const auto d = text::to_utf8(latin1);
     EXPECT_EQ(d.source, text::Encoding::kInvalid) << d.utf8;
     EXPECT_NE(d.why.find("does not read as Chinese"), std::string::npos) << d.why;
   }
   // Chinese text, also mixed with Latin abbreviations and numbers, still converts.
-  for (const char* utf8 : {"结肠息肉，未见异常。", "NBI模式下见0.5cm息肉（Ⅱ型）", "张三", "乙状结肠"}) {
+  // (also GBK characters whose second byte is ASCII: 黃 FC 53, 華 C8 41, 镕 E9 46)
+  for (const char* utf8 : {"结肠息肉，未见异常。", "NBI模式下见0.5cm息肉（Ⅱ型）", "张三", "乙状结肠", "黃志明",
+                           "劉德華", "朱镕基", "黃", "結腸鏡檢查：乙狀結腸見一息肉"}) {
     const auto d = text::to_utf8(text::utf8_to_gb18030(utf8));
     EXPECT_EQ(d.source, text::Encoding::kGb18030) << utf8 << " " << d.why;
     EXPECT_EQ(d.utf8, utf8);

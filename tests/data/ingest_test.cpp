@@ -443,6 +443,23 @@ TEST(Ingest, Latin1ReportsAreRejectedUnlessTheEncodingIsSet) {
   EXPECT_EQ(store.exam(0).report, "Polyp entfernt; Größe 5 mm.");
   EXPECT_EQ(store.exam(1).report, "Résection d'un polype.");
   EXPECT_EQ(json::parse(store.exam(1).metadata)["source_report_encoding"], "latin-1");
+
+  // A forced encoding decodes what is not UTF-8 once: a GB18030 JSONL line read with
+  // report_encoding gb18030 keeps its Chinese report, and a UTF-8 line beside it is untouched.
+  testing::write_file(t / "j/a.jpg", testing::make_jpeg(32, 32, 3));
+  testing::write_file(t / "j/m.jsonl",
+                      text::utf8_to_gb18030(R"({"exam_id": "G", "report": "胃镜息肉", "images": ["a.jpg"]})") +
+                          "\n" + R"({"exam_id": "U", "report": "Größe 5 mm", "images": ["a.jpg"]})" + "\n");
+  IngestOptions j;
+  j.layout = "jsonl";
+  j.manifest = t / "j/m.jsonl";
+  j.report_encoding = "gb18030";
+  j.output = t / "jsonl";
+  const auto sj = recipes::run_ingest(*comm, j, RunDir(t / "run-j", true));
+  ASSERT_EQ(sj.exams, 2);
+  RecordStore js(j.output);
+  EXPECT_EQ(js.exam(0).report, "胃镜息肉");
+  EXPECT_EQ(js.exam(1).report, "Größe 5 mm");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // num_batches_tracked, legacy files; our forward after import equals torchvision's.
 #include "endoked/vision/weights.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -133,6 +134,38 @@ print("ok")
   EXPECT_EQ(testing::run_shell("cd " + t.path() + " && /usr/bin/python3 check.py", &out), 0) << out;
   EXPECT_THROW_MSG(recipes::weights_import(t / "r18.pth", "resnet50", t / "x.pt", 10),
                    "the weights do not fit the model");
+}
+
+// A torch.save archive around the given data.pkl bytes.
+std::string archive(const std::string& pkl) {
+  std::string out;
+  caffe2::serialize::PyTorchStreamWriter w([&](const void* b, std::size_t n) {
+    out.append(static_cast<const char*>(b), n);
+    return n;
+  });
+  w.writeRecord("data.pkl", pkl.data(), pkl.size());
+  w.writeEndOfFile();
+  return out;
+}
+
+// Hostile pickles (found in review): a few hundred bytes that share one object 2^60 times, a
+// 200 000 nested tuples, a list that contains itself — errors, not a hang, a stack overflow or
+// a leak.
+TEST(Weights, HostilePicklesAreErrors) {
+  using namespace std::string_literals;  // (the pickles hold NUL bytes)
+  std::string bomb = "]q\x00"s;  // x0 = []; xk = (x(k-1), x(k-1))
+  for (int k = 1; k <= 60; ++k)
+    bomb += std::string("h") + char(k - 1) + "h" + char(k - 1) + "\x86q" + char(k);
+  bomb += ".";
+  EXPECT_THROW_MSG(load_torch_bytes(archive(bomb), "bomb.pt"), "bomb.pt: data.pkl");
+  std::string deep = ")" + std::string(200000, '\x85') + ".";
+  EXPECT_THROW_MSG(load_torch_bytes(archive(deep), "deep.pt"), "nesting deeper than 64 levels");
+  EXPECT_THROW_MSG(load_torch_bytes(archive(")" + std::string(200000, '\x85')), "cut.pt"), "truncated");
+  EXPECT_THROW_MSG(load_torch_bytes(archive("]q\x00" "h\x00" "a."s), "cycle.pt"), "nesting deeper than 64");
+  // And a well-formed one still loads.
+  const PyValue ok = load_torch_bytes(archive("}q\x00" "X\x01\x00\x00\x00" "a" "K\x07" "s."s), "ok.pt");
+  ASSERT_NE(ok.get("a"), nullptr);
+  EXPECT_EQ(ok.get("a")->integer, 7);
 }
 
 }  // namespace

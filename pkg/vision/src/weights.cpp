@@ -54,16 +54,6 @@ struct Obj {
   at::Tensor storage;        // kStorage: 1-D, its dtype
 };
 
-ObjP make(Obj::K k) {
-  auto o = std::make_shared<Obj>();
-  o->k = k;
-  return o;
-}
-ObjP value(PyValue v) {
-  auto o = make(Obj::K::kValue);
-  o->value = std::move(v);
-  return o;
-}
 
 at::ScalarType storage_dtype(const std::string& name) {
   static const std::map<std::string, at::ScalarType> kTypes = {
@@ -81,6 +71,20 @@ class Unpickler {
  public:
   Unpickler(caffe2::serialize::PyTorchStreamReader& zip, const std::string& where)
       : zip_(zip), where_(where) {}
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+  // Every object made is also in all_: the graph (deep, or with cycles from a hostile file) is
+  // taken apart here without recursion — children first dropped everywhere, then the objects.
+  ~Unpickler() {
+    for (auto& o : all_) {
+      o->items.clear();
+      o->entries.clear();
+    }
+    stack_.clear();
+    memo_.clear();
+    storages_.clear();
+    all_.clear();
+  }
 
   PyValue run(const char* data, std::size_t size) {
     begin_ = p_ = data;
@@ -90,7 +94,13 @@ class Unpickler {
       switch (op) {
         case 0x80: byte(); break;                           // PROTO
         case 0x95: bytes(8); break;                         // FRAME
-        case '.': return to_value(pop(), 0);                // STOP
+        case '.': {                                         // STOP
+          // A value's size is bounded by the file's: shared objects referenced again and again
+          // (a few hundred bytes can describe 2^60 nodes) are refused, not expanded.
+          nodes_left_ = 16 * static_cast<std::int64_t>(all_.size()) + 100000;
+          bytes_left_ = 4 * static_cast<std::int64_t>(end_ - begin_) + (std::int64_t(64) << 20);
+          return to_value(pop(), 0);
+        }
         case '(': push(make(Obj::K::kMark)); break;         // MARK
         case '}': push(make(Obj::K::kDict)); break;         // EMPTY_DICT
         case ']': push(make(Obj::K::kList)); break;         // EMPTY_LIST
@@ -234,19 +244,30 @@ class Unpickler {
     v.text.assign(bytes(n), n);
     return value(std::move(v));
   }
-  static ObjP integer(std::int64_t i) {
+  ObjP make(Obj::K k) {
+    auto o = std::make_shared<Obj>();
+    o->k = k;
+    all_.push_back(o);
+    return o;
+  }
+  ObjP value(PyValue v) {
+    auto o = make(Obj::K::kValue);
+    o->value = std::move(v);
+    return o;
+  }
+  ObjP integer(std::int64_t i) {
     PyValue v;
     v.kind = PyValue::Kind::kInt;
     v.integer = i;
     return value(std::move(v));
   }
-  static ObjP number(double d) {
+  ObjP number(double d) {
     PyValue v;
     v.kind = PyValue::Kind::kFloat;
     v.number = d;
     return value(std::move(v));
   }
-  static ObjP boolean(bool b) {
+  ObjP boolean(bool b) {
     PyValue v;
     v.kind = PyValue::Kind::kBool;
     v.boolean = b;
@@ -342,9 +363,11 @@ class Unpickler {
     const std::string record = "data/" + key;
     if (!zip_.hasRecord(record)) fail("the archive has no record ", record);
     auto [data, size] = zip_.getRecord(record);
-    const auto want = static_cast<std::size_t>(numel) * at::elementSize(dtype);
-    if (numel < 0 || size != want)
-      fail("record ", record, " holds ", size, " bytes, its storage needs ", want);
+    std::size_t want = 0;
+    if (numel < 0 || __builtin_mul_overflow(static_cast<std::size_t>(numel), at::elementSize(dtype), &want) ||
+        size != want)
+      fail("record ", record, " holds ", size, " bytes, its storage needs ", numel, " elements of ",
+           at::elementSize(dtype), " bytes");
     at::Tensor t = at::empty({numel}, at::TensorOptions().dtype(dtype));
     if (size) std::memcpy(t.data_ptr(), data.get(), size);
     ObjP s = make(Obj::K::kStorage);
@@ -400,6 +423,9 @@ class Unpickler {
 
   PyValue to_value(const ObjP& o, int depth) {
     if (depth > 64) fail("nesting deeper than 64 levels");
+    if (--nodes_left_ < 0) fail("the objects expand past the file's size (shared objects repeated)");
+    if (o->k == Obj::K::kValue && (bytes_left_ -= static_cast<std::int64_t>(o->value.text.size())) < 0)
+      fail("the strings expand past the file's size (one string repeated)");
     PyValue v;
     switch (o->k) {
       case Obj::K::kValue: return o->value;
@@ -426,6 +452,8 @@ class Unpickler {
   std::vector<ObjP> stack_;
   std::map<std::uint64_t, ObjP> memo_;
   std::map<std::string, ObjP> storages_;
+  std::vector<ObjP> all_;
+  std::int64_t nodes_left_ = 0, bytes_left_ = 0;
 
 };
 

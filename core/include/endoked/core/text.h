@@ -36,8 +36,9 @@ Decoded to_utf8(std::string_view s);
 Decoded to_utf8(std::string_view s, std::optional<Encoding> forced);
 
 /// The plausibility rule for GB18030 bytes and their UTF-8 decoding: at most 25 % of the
-/// multi-byte characters have an ASCII second byte or four bytes (Chinese text is almost all
-/// GB2312, both bytes ≥ 0xA1; "é" + "s" pairs into one character with an ASCII second byte), at
+/// multi-byte characters have four bytes, or an ASCII second byte inside a Latin word (an ASCII
+/// letter just before the pair or just after it: "R|és|ection", "|Äl|ter"; GBK's own such
+/// characters, 黃 or 華, stand among Chinese characters), at
 /// least 70 % of the non-ASCII characters are CJK (ideographs, CJK and full-width punctuation,
 /// the symbols GB2312 carries) and at most 25 % sit between two ASCII letters (where Latin-1
 /// accented letters sit: "Gr|ö|ße").

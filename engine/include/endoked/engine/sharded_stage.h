@@ -34,6 +34,11 @@ struct Output {
 void begin_outputs(dist::Communicator& comm, const std::vector<Output>& outputs, bool overwrite,
                    const std::vector<std::string>& inputs = {}, const std::string& resume_key = "");
 
+/// The resume key of a stage: SHA-256 of its options' YAML without the keys that do not change
+/// what it writes (`threads`, `overwrite` — the first follows the Slurm allocation, which a
+/// requeued or resubmitted job may change), then `inputs` (a hash of what it reads).
+std::string resume_key(const std::string& options_yaml, const std::string& inputs = "");
+
 /// Thrown on every rank when SIGUSR1/SIGTERM reached any rank during a stage: the finished
 /// shards are kept in the partial output, the command exits 75, and rerunning it continues.
 struct Preempted : std::runtime_error {
