@@ -58,6 +58,7 @@ std::string describe(const vision::PyValue& v) {
   if (v.kind == vision::PyValue::Kind::kInt) return std::to_string(v.integer);
   if (v.kind == vision::PyValue::Kind::kFloat) return std::to_string(v.number);
   if (v.kind == vision::PyValue::Kind::kString) return "'" + v.text.substr(0, 60) + "'";
+  if (v.kind == vision::PyValue::Kind::kObject) return "object of " + v.text + " (not read)";
   return v.type_name();
 }
 }  // namespace

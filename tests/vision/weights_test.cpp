@@ -46,6 +46,10 @@ torch.save({"epoch": 3, "model": {"module." + k: v for k, v in sd.items()}, "opt
 torch.save({k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}, "old_bn.pth")
 torch.save(sd, "legacy.pth", _use_new_zipfile_serialization=False)
 torch.save({"epoch": 3, "note": "no weights here"}, "not_weights.pth")
+# torchvision's reference training scripts save this: the model beside argparse args and more
+import argparse, numpy
+torch.save({"model": sd, "args": argparse.Namespace(lr=0.1, arch="resnet18"), "epoch": 3,
+            "best": numpy.float64(0.75), "big": {str(i): i for i in range(200000)}}, "reference_ckpt.pth")
 )PY";
 
 at::Tensor tensor(const StateDict& d, const std::string& name) {
@@ -92,6 +96,15 @@ TEST(Weights, TorchvisionFilesImportAndMatchItsForward) {
   ASSERT_NE(root.get("epoch"), nullptr);
   EXPECT_EQ(root.get("epoch")->integer, 3);
   EXPECT_DOUBLE_EQ(root.get("optimizer")->get("lr")->number, 0.1);
+
+  // A checkpoint of torchvision's reference scripts: argparse args, a numpy scalar and a large
+  // dict beside the model; the objects stay opaque, the state dict loads.
+  const PyValue ref = load_torch_file(t / "reference_ckpt.pth");
+  ASSERT_NE(ref.get("args"), nullptr);
+  EXPECT_EQ(ref.get("args")->kind, PyValue::Kind::kObject);
+  EXPECT_EQ(ref.get("args")->text, "argparse.Namespace");
+  EXPECT_EQ(ref.get("big")->entries.size(), 200000u);
+  EXPECT_TRUE(load_state_dict(*resnet18(10), state_dict_of(ref, "ref"), true, "ref").ok());
 
   // num_batches_tracked absent (old checkpoints): filled with 0, as PyTorch does.
   auto net = resnet18(10);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <sstream>
 
 #include "endoked/core/error.h"
@@ -34,6 +35,7 @@ const char* PyValue::type_name() const {
     case Kind::kList: return "list";
     case Kind::kTuple: return "tuple";
     case Kind::kDict: return "dict";
+    case Kind::kObject: return "object";
   }
   return "?";
 }
@@ -50,6 +52,7 @@ struct Obj {
   PyValue value;  // kValue: scalars, strings, tensors
   std::vector<ObjP> items;
   std::vector<std::pair<ObjP, ObjP>> entries;
+  std::unordered_map<std::string, std::size_t> index;  // kDict: string key → entry (no O(n²))
   std::string module, name;  // kGlobal
   at::Tensor storage;        // kStorage: 1-D, its dtype
 };
@@ -79,6 +82,7 @@ class Unpickler {
     for (auto& o : all_) {
       o->items.clear();
       o->entries.clear();
+      o->index.clear();
     }
     stack_.clear();
     memo_.clear();
@@ -179,7 +183,13 @@ class Unpickler {
           push(reduce(*callable, *args));
           break;
         }
-        case 'b': pop(); break;  // BUILD: the state of an OrderedDict (_metadata) or a tensor
+        case 'b': pop(); break;  // BUILD: state of an OrderedDict (_metadata), a tensor, an object
+        case 0x81: {                                        // NEWOBJ: cls.__new__(cls, *args)
+          ObjP args = pop(), cls = pop();
+          if (cls->k != Obj::K::kGlobal) fail("NEWOBJ of something that is not a class");
+          push(object(*cls));
+          break;
+        }
         default:
           fail("unsupported pickle opcode 0x", hex2(op));
       }
@@ -315,6 +325,12 @@ class Unpickler {
     push(t);
   }
   void set_item(Obj& d, ObjP k, ObjP v) {
+    if (k->k == Obj::K::kValue && k->value.kind == PyValue::Kind::kString) {
+      const auto [it, fresh] = d.index.emplace(k->value.text, d.entries.size());
+      if (fresh) d.entries.emplace_back(std::move(k), std::move(v));
+      else d.entries[it->second].second = std::move(v);
+      return;
+    }
     for (auto& [key, val] : d.entries)
       if (same_key(*key, *k)) {
         val = std::move(v);
@@ -417,8 +433,15 @@ class Unpickler {
         fail(f, ": unexpected arguments");
       return a[0];
     }
-    fail("unsupported object ", f, " (a torch.save file of tensors, dicts, lists and numbers is "
-         "expected: save the state_dict, not the model object)");
+    // Anything else (argparse.Namespace, numpy scalars, _codecs.encode, user classes) is not
+    // built: an inert placeholder naming its class, so that the tensors beside it still load.
+    return object(callable);
+  }
+  ObjP object(const Obj& cls) {
+    PyValue v;
+    v.kind = PyValue::Kind::kObject;
+    v.text = cls.module + "." + cls.name;
+    return value(std::move(v));
   }
 
   PyValue to_value(const ObjP& o, int depth) {

@@ -22,12 +22,17 @@ namespace endoked::vision {
 
 /// A Python value read from a torch.save file.
 struct PyValue {
-  enum class Kind { kNone, kBool, kInt, kFloat, kString, kBytes, kTensor, kList, kTuple, kDict };
+  enum class Kind {
+    kNone, kBool, kInt, kFloat, kString, kBytes, kTensor, kList, kTuple, kDict,
+    kObject  // an instance of a class this reader does not build (argparse.Namespace, a numpy
+             // scalar, …): kept opaque, its class in `text`, so a checkpoint that holds one
+             // beside its state dict still loads
+  };
   Kind kind = Kind::kNone;
   bool boolean = false;
   std::int64_t integer = 0;
   double number = 0;
-  std::string text;  // kString (UTF-8), kBytes
+  std::string text;  // kString (UTF-8), kBytes; kObject: "module.Class"
   at::Tensor tensor;
   std::vector<PyValue> items;                        // kList, kTuple
   std::vector<std::pair<PyValue, PyValue>> entries;  // kDict, in insertion order
