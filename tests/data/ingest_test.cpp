@@ -79,6 +79,14 @@ IngestOptions folder_options(const testing::TempDir& t) {
   return o;
 }
 
+IngestOptions jsonl_options(const std::string& manifest, const std::string& output) {
+  IngestOptions o;
+  o.layout = "jsonl";
+  o.manifest = manifest;
+  o.output = output;
+  return o;
+}
+
 std::map<std::string, std::vector<std::string>> rejects_by_exam(const std::string& store) {
   std::map<std::string, std::vector<std::string>> out;
   std::istringstream in(files::read_all(store + "/rejects.jsonl"));
@@ -230,10 +238,7 @@ TEST(Ingest, JsonlManifest) {
   lines += "{\"exam_id\": \"G\", \"report\": \"" + text::utf8_to_gb18030("未见息肉") +
            "\", \"images\": [\"b/0.jpg\"]}\n";
   testing::write_file(t / "src/manifest.jsonl", lines);
-  IngestOptions o;
-  o.layout = "jsonl";
-  o.manifest = t / "src/manifest.jsonl";
-  o.output = t / "store";
+  const IngestOptions o = jsonl_options(t / "src/manifest.jsonl", t / "store");
   auto comm = dist::make_local_communicator();
   const auto s = recipes::run_ingest(*comm, o, RunDir(t / "run", true));
   EXPECT_EQ(s.exams, 3);  // A, B, G (sorted by id)
@@ -286,10 +291,7 @@ TEST(Ingest, HostileNamesAndFieldsAreCountedRejects) {
   lines += R"({"exam_id": "D\u0000E", "report": "x", "images": ["b/0.jpg"]})" "\n";
   lines += R"({"exam_id": "F", "report": "x", "images": ["b/0.jpg"], "centre": null})" "\n";
   testing::write_file(t / "src/manifest.jsonl", lines);
-  IngestOptions o;
-  o.layout = "jsonl";
-  o.manifest = t / "src/manifest.jsonl";
-  o.output = t / "store";
+  const IngestOptions o = jsonl_options(t / "src/manifest.jsonl", t / "store");
   auto comm = dist::make_local_communicator();
   const auto s = recipes::run_ingest(*comm, o, RunDir(t / "run", true));
   EXPECT_EQ(s.exams, 2);  // A and F
@@ -450,11 +452,8 @@ TEST(Ingest, Latin1ReportsAreRejectedUnlessTheEncodingIsSet) {
   testing::write_file(t / "j/m.jsonl",
                       text::utf8_to_gb18030(R"({"exam_id": "G", "report": "胃镜息肉", "images": ["a.jpg"]})") +
                           "\n" + R"({"exam_id": "U", "report": "Größe 5 mm", "images": ["a.jpg"]})" + "\n");
-  IngestOptions j;
-  j.layout = "jsonl";
-  j.manifest = t / "j/m.jsonl";
+  IngestOptions j = jsonl_options(t / "j/m.jsonl", t / "jsonl");
   j.report_encoding = "gb18030";
-  j.output = t / "jsonl";
   const auto sj = recipes::run_ingest(*comm, j, RunDir(t / "run-j", true));
   ASSERT_EQ(sj.exams, 2);
   RecordStore js(j.output);

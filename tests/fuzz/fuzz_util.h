@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <string>
 
+#include "endoked/core/files.h"
+
 namespace endoked::fuzz {
 
 /// $TMPDIR/endoked-fuzz-<name>-<pid>/, created once (inputs that must be files live there);
@@ -25,10 +27,7 @@ inline const std::string& scratch_dir(const char* name) {
 /// Writes a file, creating its folder.
 inline void write_file(const std::string& path, const std::string& bytes) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) std::abort();
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
-  std::fclose(f);
+  files::write_file(path, bytes);
 }
 
 /// Aborts (a crash libFuzzer reports with the input) when a property does not hold.

@@ -433,8 +433,8 @@ class Unpickler {
         fail(f, ": unexpected arguments");
       return a[0];
     }
-    // Anything else (argparse.Namespace, numpy scalars, _codecs.encode, user classes) is not
-    // built: an inert placeholder naming its class, so that the tensors beside it still load.
+    // Any other class (argparse.Namespace, numpy scalars, _codecs.encode, user classes) becomes
+    // an inert placeholder naming it, so that the tensors beside it still load.
     return object(callable);
   }
   ObjP object(const Obj& cls) {
