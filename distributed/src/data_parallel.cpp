@@ -33,6 +33,7 @@ struct DataParallel::Impl {
   std::mutex mutex;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
   std::vector<std::uintptr_t> hook_keys;
+  std::vector<at::Tensor> float_buffers;  // batch-norm running statistics and the like
 
   explicit Impl(Communicator& c) : comm(c) {}
 
@@ -119,6 +120,8 @@ DataParallel::DataParallel(torch::nn::Module& module, Communicator& comm,
   }
   // One rank: its gradients are already the average; no buckets, no hooks.
   if (comm.size() == 1) return;
+  for (auto& b : module.buffers(true))
+    if (at::isFloatingType(b.scalar_type())) m.float_buffers.push_back(b);
   // 3. Buckets in reverse registration order.
   for (const auto& p : module.named_parameters(true)) {
     if (!p.value().requires_grad()) continue;
@@ -205,6 +208,24 @@ void DataParallel::finish_backward() {
   }
   std::fill(m.ready.begin(), m.ready.end(), false);
   m.next_launch = 0;
+}
+
+void DataParallel::average_buffers() {
+  Impl& m = *impl_;
+  if (m.comm.size() == 1 || m.float_buffers.empty()) return;
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> flat;
+  for (const auto& b : m.float_buffers) flat.push_back(b.reshape({-1}).to(at::kDouble));
+  at::Tensor all = at::cat(flat);
+  CollectiveOptions o;
+  o.op = ReduceOp::kAvg;
+  o.verify = false;
+  m.comm.all_reduce(all, o);
+  std::int64_t at = 0;
+  for (auto& b : m.float_buffers) {
+    b.copy_(all.narrow(0, at, b.numel()).view(b.sizes()));
+    at += b.numel();
+  }
 }
 
 std::vector<std::vector<std::string>> DataParallel::buckets() const {

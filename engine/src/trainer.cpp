@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <set>
+#include <thread>
 
 #include "endoked/core/error.h"
 #include "endoked/core/log.h"
@@ -128,6 +131,16 @@ FitResult Trainer::fit(torch::nn::Module& model, torch::optim::Optimizer& optimi
   auto log_clock = std::chrono::steady_clock::now();
   const auto start = log_clock;
   bool done = o.max_steps > 0 && state.step >= o.max_steps;
+  // Test hook: rank 0 raises SIGUSR1 (ENDOKED_TEST_SIGNAL=TERM: SIGTERM) as optimizer step N
+  // begins, the way Slurm's warning signal lands in the middle of a training step.
+  const char* test_step = std::getenv("ENDOKED_TEST_SIGNAL_AT_STEP");
+  const char* test_signal_name = std::getenv("ENDOKED_TEST_SIGNAL");
+  const std::int64_t signal_at = test_step ? std::atoll(test_step) : -1;
+  const int test_signo =
+      test_signal_name && std::string(test_signal_name) == "TERM" ? SIGTERM : SIGUSR1;
+  // Test hook: every rank sleeps this long after each optimizer step (a slow run to signal).
+  const char* test_delay = std::getenv("ENDOKED_TEST_STEP_DELAY_MS");
+  const int delay_ms = test_delay ? std::atoi(test_delay) : 0;
 
   while (!done && state.epoch < o.epochs) {
     model.train();
@@ -139,6 +152,7 @@ FitResult Trainer::fit(torch::nn::Module& model, torch::optim::Optimizer& optimi
         done = true;
         break;
       }
+      if (state.step == signal_at && comm_.rank() == 0) std::raise(test_signo);
       const auto micro = static_cast<int>(std::min<std::int64_t>(o.accumulate, batches - b));
       optimizer.zero_grad();
       double loss_sum = 0, items = 0, nonempty = 0;
@@ -225,9 +239,11 @@ FitResult Trainer::fit(torch::nn::Module& model, torch::optim::Optimizer& optimi
       ddp.finish_backward();
       scheduler.apply(state.step);
       optimizer.step();
+      if (o.ddp.average_buffers) ddp.average_buffers();
       ++state.step;
       state.cursor = source->cursor();
       progress.add();
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
       if (result.preempted) break;
       if (o.checkpoint_every > 0 && state.step % o.checkpoint_every == 0 && b < batches) save();
     }

@@ -49,12 +49,14 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
   return torch::relu(y + (downsample ? downsample->forward(x) : x));
 }
 
-ResNetImpl::ResNetImpl(std::vector<int> blocks, bool bottleneck, int64_t num_classes) {
+ResNetImpl::ResNetImpl(std::vector<int> blocks, bool bottleneck, int64_t num_classes,
+                       int64_t width) {
   ENDOKED_CHECK(blocks.size() == 4, "a ResNet has 4 stages, got ", blocks.size());
-  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
-  bn1 = register_module("bn1", nn::BatchNorm2d(64));
-  int64_t in = 64;
-  const int64_t widths[4] = {64, 128, 256, 512};
+  ENDOKED_CHECK(width >= 1, "a ResNet's width (stem channels) must be ≥ 1, got ", width);
+  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, width, 7).stride(2).padding(3).bias(false)));
+  bn1 = register_module("bn1", nn::BatchNorm2d(width));
+  int64_t in = width;
+  const int64_t widths[4] = {width, 2 * width, 4 * width, 8 * width};
   nn::Sequential* layers[4] = {&layer1, &layer2, &layer3, &layer4};
   for (int s = 0; s < 4; ++s) {
     const int64_t stride = s == 0 ? 1 : 2;
@@ -93,14 +95,20 @@ torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
   return fc ? fc(p) : p;
 }
 
-ResNet resnet18(int64_t num_classes) { return ResNet(std::vector<int>{2, 2, 2, 2}, false, num_classes); }
-ResNet resnet34(int64_t num_classes) { return ResNet(std::vector<int>{3, 4, 6, 3}, false, num_classes); }
-ResNet resnet50(int64_t num_classes) { return ResNet(std::vector<int>{3, 4, 6, 3}, true, num_classes); }
+ResNet resnet18(int64_t num_classes, int64_t width) {
+  return ResNet(std::vector<int>{2, 2, 2, 2}, false, num_classes, width);
+}
+ResNet resnet34(int64_t num_classes, int64_t width) {
+  return ResNet(std::vector<int>{3, 4, 6, 3}, false, num_classes, width);
+}
+ResNet resnet50(int64_t num_classes, int64_t width) {
+  return ResNet(std::vector<int>{3, 4, 6, 3}, true, num_classes, width);
+}
 
-ResNet make_resnet(const std::string& arch, int64_t num_classes) {
-  if (arch == "resnet18") return resnet18(num_classes);
-  if (arch == "resnet34") return resnet34(num_classes);
-  if (arch == "resnet50") return resnet50(num_classes);
+ResNet make_resnet(const std::string& arch, int64_t num_classes, int64_t width) {
+  if (arch == "resnet18") return resnet18(num_classes, width);
+  if (arch == "resnet34") return resnet34(num_classes, width);
+  if (arch == "resnet50") return resnet50(num_classes, width);
   ENDOKED_FAIL("unknown architecture '", arch, "' (known: resnet18, resnet34, resnet50)");
 }
 

@@ -76,15 +76,29 @@ struct ImageKey {
   }
 };
 
-/// scores sidecar, /images (MIL): one score per image.
+/// scores sidecar, /images (MIL): one score per image. −1 in the score columns: not scored
+/// (the image could not be decoded).
 struct ScoreRow : ImageKey {
   double score = 0;
   double attention = 0;
+  double teacher_attention = 0;
+  double teacher_dsmil = 0;
+  std::int64_t rank = 0;
+  std::int64_t exam_label = -1;
+  std::int64_t selected = -1;
   template <class V>
   void visit(V& v) {
     visit_key(v);
-    v("score", score, "probability that the image shows a polyp");
-    v("attention", attention, "the MIL attention weight of the image in its exam's bag");
+    v("score", score, "probability that the image shows a polyp (the MIL student)");
+    v("attention", attention, "the attention-MIL weight of the image in its exam's bag");
+    v("teacher_attention", teacher_attention,
+      "attention-MIL instance score, min-max normalised over the training images");
+    v("teacher_dsmil", teacher_dsmil,
+      "DSMIL instance score, min-max normalised over the training images");
+    v("rank", rank, "rank of the score within its exam (0: highest)");
+    v("exam_label", exam_label, "the exam's bag label: 1, 0, or -1 (not a training bag)");
+    v("selected", selected,
+      "localisation: 1 positive, 0 negative, -1 not selected (mil.select)");
   }
 };
 

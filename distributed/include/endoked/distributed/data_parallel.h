@@ -25,10 +25,14 @@ namespace endoked::dist {
 struct ReducerOptions {
   double first_bucket_mb = 1.0;
   double bucket_cap_mb = 25.0;
+  bool average_buffers = true;
   template <class V>
   void visit(V& v) {
     v("first_bucket_mb", first_bucket_mb, "size of the first gradient bucket (MiB)");
     v("bucket_cap_mb", bucket_cap_mb, "size cap of the other buckets (MiB)");
+    v("average_buffers", average_buffers,
+      "average floating-point buffers (batch-norm running statistics) over ranks after every "
+      "optimizer step, so every rank evaluates and checkpoints the same model");
   }
 };
 
@@ -46,6 +50,9 @@ class DataParallel {
   /// Collective, after loss.backward() on every synced step: waits for the buckets and leaves
   /// the world-average gradient in every parameter's .grad.
   void finish_backward();
+  /// Collective: every floating-point buffer (batch-norm running mean and variance) becomes the
+  /// world average, so ranks that normalised different batches evaluate the same model.
+  void average_buffers();
   /// Parameter names per bucket, in launch order (for tests and logs).
   std::vector<std::vector<std::string>> buckets() const;
 

@@ -15,7 +15,10 @@
 //     epoch and rank, before the bad gradient reaches the weights;
 //   - checkpoints (dist::Checkpointer) every `checkpoint_every` steps, at each epoch end, and at
 //     preemption (SIGUSR1/SIGTERM on any rank: all ranks stop at the same step, checkpoint, and
-//     fit() returns with `preempted` set; the caller exits with dist::kRequeueExitCode = 75);
+//     fit() returns with `preempted` set; the caller exits with dist::kRequeueExitCode = 75;
+//     for tests, ENDOKED_TEST_SIGNAL_AT_STEP=N makes rank 0 raise SIGUSR1 as step N begins);
+//   - batch-norm running statistics (floating-point buffers) averaged over ranks after every
+//     optimizer step (ddp.average_buffers), so every rank evaluates and saves the same model;
 //   - resume from `latest` when a checkpoint exists: bitwise-identical on CPU at the same world
 //     size; on another world size the global data cursor continues the same sample order (the
 //     per-rank batch size then decides the global batch);

@@ -46,12 +46,14 @@ TORCH_MODULE(Bottleneck);
 
 class ResNetImpl : public torch::nn::Module {
  public:
-  /// `blocks`: per stage, e.g. {2, 2, 2, 2} for ResNet-18; `bottleneck`: ResNet-50's blocks.
-  ResNetImpl(std::vector<int> blocks, bool bottleneck, int64_t num_classes);
+  /// `blocks`: per stage, e.g. {2, 2, 2, 2} for ResNet-18; `bottleneck`: ResNet-50's blocks;
+  /// `width`: the stem's channels (64 as published; the stages have width × 1, 2, 4, 8). A
+  /// narrower net keeps torchvision's names but not its shapes: published weights need 64.
+  ResNetImpl(std::vector<int> blocks, bool bottleneck, int64_t num_classes, int64_t width = 64);
   torch::Tensor features(const torch::Tensor& x);
   torch::Tensor pooled(const torch::Tensor& x);
   torch::Tensor forward(const torch::Tensor& x);
-  /// Channels of features() and pooled(): 512, or 2048 with bottlenecks.
+  /// Channels of features() and pooled(): 8 × width (512), or 32 × width (2048) with bottlenecks.
   int64_t feature_dim() const { return feature_dim_; }
 
  private:
@@ -65,10 +67,10 @@ class ResNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ResNet);
 
-ResNet resnet18(int64_t num_classes = 1000);
-ResNet resnet34(int64_t num_classes = 1000);
-ResNet resnet50(int64_t num_classes = 1000);
+ResNet resnet18(int64_t num_classes = 1000, int64_t width = 64);
+ResNet resnet34(int64_t num_classes = 1000, int64_t width = 64);
+ResNet resnet50(int64_t num_classes = 1000, int64_t width = 64);
 /// "resnet18" | "resnet34" | "resnet50"; throws Error naming the known ones otherwise.
-ResNet make_resnet(const std::string& arch, int64_t num_classes);
+ResNet make_resnet(const std::string& arch, int64_t num_classes, int64_t width = 64);
 
 }  // namespace endoked::vision
