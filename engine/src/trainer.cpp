@@ -105,6 +105,17 @@ FitResult Trainer::fit(torch::nn::Module& model, torch::optim::Optimizer& optimi
   dist::Checkpointer checkpointer(o.checkpoint, comm_);
   dist::TrainingState state;
   if (o.resume) result.resumed = checkpointer.load_latest(model, optimizer, state, &scheduler);
+  if (result.resumed) {
+    // In the uninterrupted process every parameter that was ever updated keeps a gradient
+    // (zero_grad zeroes, it does not drop), so the optimizer keeps stepping it on momentum even
+    // in steps where it gets no gradient (a head unused in this phase). A resumed process must
+    // do the same, or such parameters stand still and the run is no longer the same run.
+    for (auto& group : optimizer.param_groups())
+      for (auto& p : group.params())
+        if (!p.grad().defined() &&
+            optimizer.state().count(c10::guts::to_string(p.unsafeGetTensorImpl())) > 0)
+          p.mutable_grad() = torch::zeros_like(p);
+  }
   std::int64_t last_saved = result.resumed ? state.step : -1;
   const auto save = [&] {
     state.config_yaml = config_yaml_;

@@ -21,6 +21,7 @@
 #include "endoked/core/ranking.h"
 #include "endoked/core/seed.h"
 #include "endoked/core/sha256.h"
+#include "endoked/data/csv.h"
 #include "endoked/data/dataset.h"
 #include "endoked/data/loader.h"
 #include "endoked/data/sidecars.h"
@@ -42,6 +43,11 @@ int policy_label(const std::string& policy, const char* key) {
   if (policy == "positive") return 1;
   if (policy == "negative") return 0;
   ENDOKED_FAIL("mil.", key, " must be exclude, positive or negative, got '", policy, "'");
+}
+
+// "images/has_polyp" → "has_polyp".
+std::string truth_column_name(const std::string& column) {
+  return column.substr(column.find('/') + 1);
 }
 
 // What the stage knows of the store: exams, their bag labels and the images' truth.
@@ -78,13 +84,36 @@ Corpus load_corpus(const std::string& store, const std::string& labels, int unce
       if (c.spans[static_cast<std::size_t>(e)].image_count == 0) l = -1;  // nothing to learn
     }
   }
-  if (!truth.empty()) {
+  if (!truth.empty() && fs::is_regular_file(truth)) {  // a CSV: image (source path), label
+    const data::CsvTable t = data::read_csv(truth);
+    const int image = t.column("image"), label = t.column(truth_column_name(truth_column));
+    ENDOKED_CHECK(image >= 0 && label >= 0, "truth CSV '", truth, "' needs the columns image and ",
+                  truth_column_name(truth_column), " (the truth_column's name)");
+    std::unordered_map<std::string, int> by_path;
+    for (const auto& row : t.rows) {
+      ENDOKED_CHECK(row.fields.size() == t.header.size(), "truth CSV '", truth, "' line ", row.line,
+                    ": ", row.fields.size(), " fields, the header has ", t.header.size());
+      const std::string& v = row.fields[static_cast<std::size_t>(label)];
+      ENDOKED_CHECK(v == "0" || v == "1", "truth CSV '", truth, "' line ", row.line, ": label '", v,
+                    "' is not 0 or 1");
+      by_path[row.fields[static_cast<std::size_t>(image)]] = v == "1" ? 1 : 0;
+    }
+    c.truth.assign(static_cast<std::size_t>(c.images), -1);
+    std::int64_t found = 0;
+    for (std::int64_t g = 0; g < c.images; ++g) {
+      const auto it = by_path.find(records.image(g, false).source_path);
+      if (it == by_path.end()) continue;
+      c.truth[static_cast<std::size_t>(g)] = it->second;
+      ++found;
+    }
+    log::info("mil: truth CSV {}: {} of {} images have a label", truth, found, c.images);
+  } else if (!truth.empty()) {
     data::DatasetOptions d;
     d.store = store;
     d.sidecars = {truth};
     d.label_columns = {truth_column};
     const auto images = data::make_dataset(d);
-    const std::string name = truth_column.substr(truth_column.find('/') + 1);
+    const std::string name = truth_column_name(truth_column);
     c.truth.resize(static_cast<std::size_t>(c.images));
     for (std::int64_t g = 0; g < c.images; ++g) {
       const double v = images->labels(g).at(name);
@@ -620,8 +649,18 @@ json run_mil(dist::Communicator& comm, const MilOptions& o, const RunDir& run) {
   torch::manual_seed(o.seed);
   MilNet net(o.model);
   load_mil_weights(*net, o.model);
-  torch::optim::Adam optimizer(net->parameters(),
-                               torch::optim::AdamOptions(o.trainer.lr_schedule.lr).weight_decay(o.weight_decay));
+  ENDOKED_CHECK(o.optimizer == "adam" || o.optimizer == "sgd", "mil.optimizer must be adam or sgd, got '",
+                o.optimizer, "'");
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  if (o.optimizer == "adam")
+    optimizer = std::make_unique<torch::optim::Adam>(
+        net->parameters(),
+        torch::optim::AdamOptions(o.trainer.lr_schedule.lr).weight_decay(o.weight_decay));
+  else
+    optimizer = std::make_unique<torch::optim::SGD>(
+        net->parameters(), torch::optim::SGDOptions(o.trainer.lr_schedule.lr)
+                               .momentum(0.9)
+                               .weight_decay(o.weight_decay));
 
   engine::TrainerOptions to = o.trainer;
   // Default: one checkpoint directory per config and inputs, so a rerun of the same run resumes
@@ -821,6 +860,9 @@ json run_mil(dist::Communicator& comm, const MilOptions& o, const RunDir& run) {
     if (comm.is_root()) {
       fs::create_directories(ckpt);
       files::atomic_write(scores_file(ckpt, epoch + 1), s.bytes());
+      // A resume starts from `latest`, at most in epoch epoch + 1: older targets are not needed.
+      std::error_code ignored;
+      if (epoch >= 1) fs::remove(scores_file(ckpt, epoch - 1), ignored);
     }
     const json e = evaluate(c, s, train);
     scores.clear();  // only the next epoch's are needed
@@ -833,7 +875,7 @@ json run_mil(dist::Communicator& comm, const MilOptions& o, const RunDir& run) {
     return m;
   };
 
-  const engine::FitResult fit = trainer.fit(*net, optimizer, source, step, eval);
+  const engine::FitResult fit = trainer.fit(*net, *optimizer, source, step, eval);
   json summary = {{"epochs", fit.epochs}, {"steps", fit.steps}, {"seconds", fit.seconds},
                   {"resumed", fit.resumed}, {"ranks", comm.size()}};
   if (fit.preempted) {

@@ -84,7 +84,7 @@ struct MilOptions {
   int max_images = 16;
   bool balance = true;
   bool augment = true;
-  int items_per_step = 2;
+  int items_per_step = 1;
   int group = 4;
   int chunk = 16;
   std::int64_t batch_norm_images = 2048;
@@ -93,6 +93,7 @@ struct MilOptions {
   std::vector<double> teacher_weights = {0.5, 0.5};
   double positive_weight = 0.5;
   double negative_weight = 0.5;
+  std::string optimizer = "adam";
   double weight_decay = 1e-4;
   bool overwrite = false;
   MilMining mining;
@@ -101,7 +102,7 @@ struct MilOptions {
   engine::TrainerOptions trainer;
 
   MilOptions() {
-    trainer.epochs = 8;
+    trainer.epochs = 16;
     trainer.log_every = 5;
     trainer.checkpoint.dir = "";
     trainer.lr_schedule.lr = 1e-3;
@@ -113,7 +114,9 @@ struct MilOptions {
     v("store", store, "record store (exams and their images)");
     v("labels", labels, "labels sidecar (endoked label): exams/positive is the bag label");
     v("truth", truth,
-      "optional: image truth for evaluation, a sidecar store (synthetic truth) with truth_column");
+      "optional: image truth for evaluation: a sidecar store with truth_column (the synthetic "
+      "truth), or a CSV with columns image (the source path, as in the store) and the "
+      "truth_column's name");
     v("truth_column", truth_column, "truth: the 0/1 image column");
     v("output", output, "scores sidecar store to write (with model.pt, model.json)");
     v("uncertain", uncertain, "exams labelled uncertain: exclude | positive | negative");
@@ -138,7 +141,8 @@ struct MilOptions {
     v("teacher_weights", teacher_weights, "fusion weights of [attention-MIL, DSMIL] scores");
     v("positive_weight", positive_weight, "student loss: weight of the positive term (> 0)");
     v("negative_weight", negative_weight, "student loss: weight of the negative term (> 0)");
-    v("weight_decay", weight_decay, "Adam weight decay");
+    v("optimizer", optimizer, "adam | sgd (momentum 0.9); the rate is trainer.lr_schedule.lr");
+    v("weight_decay", weight_decay, "L2 weight decay");
     v("overwrite", overwrite, "replace an existing output (only once the new one is complete)");
     v("mining", mining);
     v("select", select);
@@ -165,7 +169,7 @@ struct MilScoreOptions {
     v("checkpoint", checkpoint, "model.pt of a mil output (model.json beside it)");
     v("output", output, "scores sidecar store to write");
     v("labels", labels, "optional labels sidecar: exam AUC and exam_label");
-    v("truth", truth, "optional truth sidecar: image AUC / AP");
+    v("truth", truth, "optional truth sidecar or CSV (image, has_polyp): image AUC / AP");
     v("truth_column", truth_column, "truth: the 0/1 image column");
     v("threads", threads, "decode threads and LibTorch threads per rank");
     v("overwrite", overwrite, "replace an existing output (only once the new one is complete)");

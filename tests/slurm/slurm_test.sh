@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # endoked under a real Slurm, as a user runs it: a one-node cluster started for this test
 # (tests/slurm/cluster.sh), the batch template scripts/slurm/endoked.sbatch for synth → ingest →
-# label at 1 node × 2 tasks, each output byte-identical to a 1-rank run without Slurm; a
-# USR1 to the batch shell mid-ingest (what --signal=B:USR1@… does before the time limit) and a
-# USR1 to the job step mid-label (`scancel --signal=USR1`): the job requeues, the next attempt
-# resumes, the output is the same, and both attempts are in the one log; srun without
+# label → mil at 1 node × 2 tasks, each output byte-identical to a 1-rank run without Slurm (mil:
+# to a straight 2-task job); a USR1 to the batch shell mid-ingest (what --signal=B:USR1@… does
+# before the time limit) and a USR1 to the job step mid-label and mid-training (`scancel
+# --signal=USR1`): the job requeues, the next attempt resumes (mil: from the checkpoint the
+# signal made), the output is the same, and both attempts are in the one log; srun without
 # --mpi=pmix is refused with the fix named. Every daemon started is stopped, pass or fail.
 #   slurm_test.sh ENDOKED_BINARY SOURCE_DIR
 set -euo pipefail
@@ -59,6 +60,7 @@ cat >"$config" <<EOF
 synth: {exams: 24, width: 96, height: 80, exams_per_shard: 3, min_images: 2, max_images: 4}
 ingest: {images_dir: $T/w/raw/images, reports: $T/w/raw/reports.csv, shard_size_mb: 0.02}
 label: {store: $T/w/records}
+mil: {store: $T/w/records, labels: $T/w/labels, batch_norm_images: 64, model: {width: 8}, trainer: {epochs: 4}}
 EOF
 
 # References: one process, no Slurm.
@@ -101,6 +103,25 @@ scancel --signal=USR1 "$id"
 grep -q "reused from the interrupted run" "$T/w/label.log" || { cat "$T/w/label.log"; fail "label's second attempt redid every shard"; }
 [ "$(digest "$T/w/labels")" = "$(digest "$T/ref/labels")" ] || fail "the resumed labels differ from a 1-rank run"
 unset ENDOKED_TEST_SHARD_DELAY_MS
+
+# mil (training on the engine) at 2 tasks: a straight job, then one slowed to ~0.3 s a step that
+# gets USR1 in its job step once the first checkpoint is written: it requeues, resumes from the
+# checkpoint, and writes the scores the straight job wrote.
+id=$(submit mil-ref mil "$config" --set mil.output="$T/w/mil-ref")
+[ "$(wait_job "$id")" = COMPLETED ] || { cat "$T/w/mil-ref.log"; fail "mil job $id did not complete"; }
+export ENDOKED_TEST_STEP_DELAY_MS=300
+id=$(submit mil mil "$config" --set mil.output="$T/w/mil")
+for _ in $(seq 1 240); do
+  compgen -G "$T/w/runs/mil-$id/checkpoints/*/latest" >/dev/null && break
+  sleep 0.25
+done
+compgen -G "$T/w/runs/mil-$id/checkpoints/*/latest" >/dev/null || { cat "$T/w/mil.log"; fail "mil wrote no checkpoint"; }
+scancel --signal=USR1 "$id"
+[ "$(wait_job "$id")" = COMPLETED ] || { cat "$T/w/mil.log"; fail "mil job $id did not complete after the requeue"; }
+[ "$(job_field "$id" Restarts)" = 1 ] || { cat "$T/w/mil.log"; fail "mil job $id was not requeued once"; }
+grep -q "preempted" "$T/w/mil.log" && grep -q "resumed" "$T/w/mil.log" || { cat "$T/w/mil.log"; fail "mil did not checkpoint at the signal and resume"; }
+[ "$(digest "$T/w/mil")" = "$(digest "$T/w/mil-ref")" ] || fail "the resumed mil scores differ from the straight job's"
+unset ENDOKED_TEST_STEP_DELAY_MS
 
 # srun without PMIx: refused by endoked itself, naming the fix, instead of Open MPI's abort text.
 set +e
