@@ -189,6 +189,22 @@ data::LoaderOptions loader_options(int size, int threads, std::uint64_t seed, bo
   return lo;
 }
 
+// A pass over `view` with no augmentation, one item per step, items dealt over the ranks.
+std::unique_ptr<data::Loader> inference_loader(std::shared_ptr<const data::Dataset> view, int size,
+                                               int threads, const dist::Communicator& comm) {
+  data::LoaderOptions lo = loader_options(size, threads, 0, false);
+  lo.batch_size = 1;
+  lo.tail = "partial";
+  return std::make_unique<data::Loader>(std::move(view), lo, 0, comm.rank(), comm.size());
+}
+
+// Fisher–Yates with the stage's seeded generator (the same order on every rank).
+template <class T>
+void shuffle(std::vector<T>& v, Rng& rng) {
+  for (std::size_t i = v.size(); i > 1; --i)
+    std::swap(v[i - 1], v[static_cast<std::size_t>(rng.randint(0, static_cast<std::int64_t>(i) - 1))]);
+}
+
 // Every head's output for a set of images, per global image index / per exam.
 struct Scores {
   std::vector<float> attention, weight, dsmil, student;  // per image; NaN: not scored
@@ -251,10 +267,7 @@ Scores score_exams(dist::Communicator& comm, MilNetImpl& net,
     total += span.image_count;
   }
   auto view = std::make_shared<ImageItems>(images, items, names);
-  data::LoaderOptions lo = loader_options(size, threads, 0, false);
-  lo.batch_size = 1;
-  lo.tail = "partial";
-  data::Loader loader(view, lo, 0, comm.rank(), comm.size());
+  const auto loader = inference_loader(view, size, threads, comm);
   torch::NoGradGuard no_grad;
   const bool was_training = net.is_training();
   net.eval();
@@ -263,7 +276,7 @@ Scores score_exams(dist::Communicator& comm, MilNetImpl& net,
   std::vector<double> mine;
   Progress progress(label, comm.is_root() ? (total + comm.size() - 1) / comm.size() : 0, "images");
   data::Batch b;
-  while (loader.next(b)) {
+  while (loader->next(b)) {
     for (std::int64_t i = 0; i < b.items(); ++i) {
       const std::int64_t rows = b.offsets[static_cast<std::size_t>(i) + 1] - b.offsets[static_cast<std::size_t>(i)];
       if (rows == 0) continue;  // every image of the exam was unreadable (counted by the loader)
@@ -328,8 +341,7 @@ void precise_batch_norm(dist::Communicator& comm, MilNetImpl& net,
                         int threads, std::uint64_t seed, std::int64_t epoch) {
   if (count <= 0 || pool.empty()) return;
   Rng rng(seed, "mil-batch-norm", static_cast<std::uint64_t>(epoch));
-  for (std::size_t i = pool.size(); i > 1; --i)
-    std::swap(pool[i - 1], pool[static_cast<std::size_t>(rng.randint(0, static_cast<std::int64_t>(i) - 1))]);
+  shuffle(pool, rng);
   pool.resize(std::min<std::size_t>(pool.size(), static_cast<std::size_t>(count)));
   std::vector<std::vector<std::int64_t>> items;
   std::vector<std::string> names;
@@ -347,17 +359,14 @@ void precise_batch_norm(dist::Communicator& comm, MilNetImpl& net,
     bn->reset_running_stats();
     bn->options.momentum(c10::nullopt);  // cumulative average over this pass
   }
-  auto view = std::make_shared<ImageItems>(images, std::move(items), std::move(names));
-  data::LoaderOptions lo = loader_options(size, threads, 0, false);
-  lo.batch_size = 1;
-  lo.tail = "partial";
-  data::Loader loader(view, lo, 0, comm.rank(), comm.size());
+  const auto loader = inference_loader(
+      std::make_shared<ImageItems>(images, std::move(items), std::move(names)), size, threads, comm);
   torch::NoGradGuard no_grad;
   const bool was_training = net.is_training();
   net.train();
   double mine = 0;
   data::Batch b;
-  while (loader.next(b))
+  while (loader->next(b))
     if (b.items() > 0 && b.images.size(0) >= 2) {
       net.features(b.images);
       mine += 1;
@@ -704,9 +713,8 @@ json run_mil(dist::Communicator& comm, const MilOptions& o, const RunDir& run) {
       if (o.balance) {
         const std::size_t n = std::max(positives.size(), negatives.size());
         std::vector<std::int64_t> p = positives, q = negatives;
-        for (auto* v : {&p, &q})  // the minority class cycles through a fresh order
-          for (std::size_t i = v->size(); i > 1; --i)
-            std::swap((*v)[i - 1], (*v)[static_cast<std::size_t>(rng.randint(0, static_cast<std::int64_t>(i) - 1))]);
+        shuffle(p, rng);  // the minority class cycles through a fresh order
+        shuffle(q, rng);
         for (std::size_t i = 0; i < n; ++i) {
           bags.push_back(p[i % p.size()]);
           bags.push_back(q[i % q.size()]);
@@ -736,8 +744,7 @@ json run_mil(dist::Communicator& comm, const MilOptions& o, const RunDir& run) {
           keep = stay;
         }
         if (static_cast<int>(keep.size()) > o.max_images) {  // a random subset, in exam order
-          for (std::size_t i = keep.size(); i > 1; --i)
-            std::swap(keep[i - 1], keep[static_cast<std::size_t>(rng.randint(0, static_cast<std::int64_t>(i) - 1))]);
+          shuffle(keep, rng);
           keep.resize(static_cast<std::size_t>(o.max_images));
           std::sort(keep.begin(), keep.end());
         }
@@ -774,8 +781,7 @@ json run_mil(dist::Communicator& comm, const MilOptions& o, const RunDir& run) {
         }
       }
       Rng rng(o.seed, "mil-chunks", static_cast<std::uint64_t>(e));
-      for (std::size_t i = usable.size(); i > 1; --i)
-        std::swap(usable[i - 1], usable[static_cast<std::size_t>(rng.randint(0, static_cast<std::int64_t>(i) - 1))]);
+      shuffle(usable, rng);
       for (std::size_t at = 0; at < usable.size(); at += static_cast<std::size_t>(o.chunk)) {
         items.emplace_back(usable.begin() + static_cast<std::ptrdiff_t>(at),
                            usable.begin() + static_cast<std::ptrdiff_t>(std::min(usable.size(), at + static_cast<std::size_t>(o.chunk))));

@@ -131,8 +131,9 @@ TEST(MilStage, WritesScoresSelectionAndModel) {
   }
   for (std::size_t i = 0; i < s.images.size(); ++i)
     for (std::size_t j = 0; j < s.images.size(); ++j)
-      if (s.exam_of[i] == s.exam_of[j] && s.images[i].rank < s.images[j].rank)
+      if (s.exam_of[i] == s.exam_of[j] && s.images[i].rank < s.images[j].rank) {
         EXPECT_GE(s.images[i].score, s.images[j].score);
+      }
   // Negatives: the lowest 10 % of the negative exams' images (rounded up).
   ASSERT_FALSE(negative_scores.empty());
   const auto expected = static_cast<std::int64_t>(std::ceil(0.1 * negative_scores.size()));
@@ -223,6 +224,28 @@ TEST(MilStage, RefusesWhatCannotTrain) {
   o = st.options("bad");
   o.model.arch = "resnet7";
   refused(o, "resnet7");
+  // Labels where every exam is positive: nothing to contrast with.
+  {
+    data::RecordStore records(st.dir / "records");
+    const std::string dir = st.dir / "all-positive";
+    data::begin_store(dir, false, "labels");
+    data::ShardWriter w(data::partial_dir(dir), 0, "labels");
+    data::TableWriter<data::LabelsRow> rows(w, "exams");
+    for (const auto& e : records.exam_spans()) {
+      data::LabelsRow r;
+      r.id = e.id;
+      r.polyp_present = "positive";
+      r.positive = 1;
+      rows.add(r);
+    }
+    data::Manifest m;
+    m.kind = "labels";
+    m.shards.push_back(data::ShardInfo::from_json(w.close().to_json()));
+    data::commit_store(dir, m);
+    o = st.options("bad");
+    o.labels = dir;
+    refused(o, "needs positive and negative exams");
+  }
   // Weights that do not fit the encoder are refused, naming the file.
   o = st.options("bad");
   o.model.weights = st.dir / "records/manifest.json";
