@@ -16,8 +16,8 @@ std::vector<std::size_t> by_score_desc(const std::vector<double>& scores,
   ENDOKED_CHECK(scores.size() == labels.size(), "ranking metric: ", scores.size(), " scores but ",
                 labels.size(), " labels");
   for (std::size_t i = 0; i < scores.size(); ++i) {
-    ENDOKED_CHECK(labels[i] == 0 || labels[i] == 1, "ranking metric: label ", labels[i],
-                  " at ", i, " is not 0 or 1");
+    ENDOKED_CHECK(labels[i] == 0 || labels[i] == 1, "ranking metric: label ", labels[i], " at ", i,
+                  " is not 0 or 1");
     ENDOKED_CHECK(!std::isnan(scores[i]), "ranking metric: score ", i, " is NaN");
   }
   std::vector<std::size_t> order(scores.size());

@@ -9,9 +9,8 @@
 namespace endoked::recipes {
 
 nlohmann::json MilModelOptions::to_json() const {
-  return {{"arch", arch},         {"width", width},
-          {"attention_hidden", attention_hidden}, {"gated", gated},
-          {"query_dim", query_dim}, {"student_hidden", student_hidden}};
+  return {{"arch", arch},   {"width", width},         {"attention_hidden", attention_hidden},
+          {"gated", gated}, {"query_dim", query_dim}, {"student_hidden", student_hidden}};
 }
 
 MilModelOptions MilModelOptions::from_json(const nlohmann::json& j) {
@@ -58,11 +57,12 @@ void load_mil_weights(MilNetImpl& net, const MilModelOptions& o) {
       encoder.emplace_back(name, t);
     }
     r = vision::load_state_dict(*net.encoder, encoder, o.strict, o.weights);
-    if (classifier > 0) log::info("mil: weights: left out {} classifier tensor(s) (fc.*)", classifier);
+    if (classifier > 0)
+      log::info("mil: weights: left out {} classifier tensor(s) (fc.*)", classifier);
   }
   ENDOKED_CHECK(r.mismatched.empty() && r.loaded > 0, "mil.model.weights '", o.weights,
-                "' does not fit mil.model (arch ", o.arch, ", width ", o.width, "): ",
-                r.loaded, " tensor(s) matched; ", r.describe());
+                "' does not fit mil.model (arch ", o.arch, ", width ", o.width, "): ", r.loaded,
+                " tensor(s) matched; ", r.describe());
   log::info("mil: weights {} -> {}: {} tensor(s) loaded, {} missing, {} unexpected", o.weights,
             whole ? "the whole model" : "the encoder", r.loaded, r.missing.size(),
             r.unexpected.size());

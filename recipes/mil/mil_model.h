@@ -3,8 +3,8 @@
 // attention-MIL and DSMIL — and a student instance classifier (vision/mil.h). Saved as a
 // torch.save state dict (model.pt) plus model.json (architecture, image size, the teachers'
 // normalisation), which `mil score` and later stages read.
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
+#include <nlohmann/json.hpp>
 
 #include <string>
 

@@ -54,7 +54,8 @@ struct MilMining {
   template <class V>
   void visit(V& v) {
     v("after_epochs", after_epochs,
-      "hard-positive mining starts with the first teacher epoch at or after this epoch (-1: never)");
+      "hard-positive mining starts with the first teacher epoch at or after this epoch (-1: "
+      "never)");
     v("threshold", threshold, "student probability above which a positive bag's image is 'easy'");
     v("drop", drop, "chance that an easy image is left out of the teachers' bag");
   }
@@ -120,7 +121,8 @@ struct MilOptions {
     v("truth_column", truth_column, "truth: the 0/1 image column");
     v("output", output, "scores sidecar store to write (with model.pt, model.json)");
     v("uncertain", uncertain, "exams labelled uncertain: exclude | positive | negative");
-    v("not_mentioned", not_mentioned, "exams with no polyp statement: exclude | positive | negative");
+    v("not_mentioned", not_mentioned,
+      "exams with no polyp statement: exclude | positive | negative");
     v("image_size", image_size, "images are resized to image_size × image_size");
     v("max_images", max_images, "teacher bags: at most this many images (a random subset)");
     v("balance", balance, "teacher epochs draw positive and negative bags equally often");

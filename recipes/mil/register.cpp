@@ -10,7 +10,8 @@ namespace {
 std::string metrics_line(const nlohmann::json& s) {
   std::string out;
   for (const char* k : {"exam_auc", "image_auc", "image_ap"})
-    if (s.contains(k)) out += fmt::format("{}{} {:.3f}", out.empty() ? "" : ", ", k, s[k].get<double>());
+    if (s.contains(k))
+      out += fmt::format("{}{} {:.3f}", out.empty() ? "" : ", ", k, s[k].get<double>());
   return out.empty() ? "no labels to evaluate against" : out;
 }
 }  // namespace
@@ -48,10 +49,9 @@ void register_mil(engine::Registry& registry) {
        [](const MilScoreOptions& o, engine::StageContext& c) {
          engine::StageResult r;
          r.summary = run_mil_score(c.comm, o, c.run);
-         r.line = fmt::format("{} images, {:.0f} images/s; {} -> {}",
-                              r.summary["images"].get<std::int64_t>(),
-                              r.summary["images_per_s"].get<double>(), metrics_line(r.summary),
-                              o.output);
+         r.line = fmt::format(
+             "{} images, {:.0f} images/s; {} -> {}", r.summary["images"].get<std::int64_t>(),
+             r.summary["images_per_s"].get<double>(), metrics_line(r.summary), o.output);
          return r;
        }});
 }

@@ -100,7 +100,8 @@ TEST(MilStage, WritesScoresSelectionAndModel) {
   const Sidecar s = read_sidecar(o.output);
   ASSERT_EQ(s.exams.size(), 24u);
   EXPECT_EQ(summary["images"].get<std::size_t>(), s.images.size());
-  for (const char* k : {"exam_auc", "exam_auc_attention", "exam_auc_dsmil", "image_auc", "image_ap"})
+  for (const char* k :
+       {"exam_auc", "exam_auc_attention", "exam_auc_dsmil", "image_auc", "image_ap"})
     EXPECT_TRUE(summary.contains(k)) << k;
   EXPECT_TRUE(fs::exists(o.output + "/model.pt"));
   const json model = json::parse(files::read_all(o.output + "/model.json"));
@@ -167,7 +168,7 @@ TEST(MilStage, WritesScoresSelectionAndModel) {
   ASSERT_EQ(t.images.size(), s.images.size());
   for (std::size_t i = 0; i < s.images.size(); ++i) {
     EXPECT_NEAR(t.images[i].score, s.images[i].score, 1e-5);
-    EXPECT_EQ(t.images[i].selected, -1);  // mil score selects nothing
+    EXPECT_EQ(t.images[i].selected, -1);    // mil score selects nothing
     EXPECT_EQ(t.images[i].exam_label, -1);  // no labels given
   }
   EXPECT_NEAR(scored["image_auc"].get<double>(), summary["image_auc"].get<double>(), 1e-6);

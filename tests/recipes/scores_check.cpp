@@ -24,7 +24,8 @@ Rows read(const std::string& dir) {
   const data::Manifest m = data::Manifest::load(dir);
   for (const auto& s : m.shards) {
     data::ShardReader shard(dir + "/" + s.file);
-    for (const auto& e : data::read_rows<data::ExamIndexRow>(shard, "exams")) r.exams.push_back(e.id);
+    for (const auto& e : data::read_rows<data::ExamIndexRow>(shard, "exams"))
+      r.exams.push_back(e.id);
     for (const auto& i : data::read_rows<data::ScoreRow>(shard, "images")) r.images.push_back(i);
   }
   return r;
@@ -47,10 +48,11 @@ int compare(const std::string& a, const std::string& b, double tol) {
     sel_y += y.images[i].selected == 1;
     sel_same += x.images[i].selected == y.images[i].selected;
   }
-  std::printf("scores: max |a - b| = %.3g, mean %.3g over %zu images (tolerance %.3g); "
-              "selected positives %d vs %d, same selection for %d\n",
-              max, sum / static_cast<double>(x.images.size()), x.images.size(), tol, sel_x, sel_y,
-              sel_same);
+  std::printf(
+      "scores: max |a - b| = %.3g, mean %.3g over %zu images (tolerance %.3g); "
+      "selected positives %d vs %d, same selection for %d\n",
+      max, sum / static_cast<double>(x.images.size()), x.images.size(), tol, sel_x, sel_y,
+      sel_same);
   return max <= tol ? 0 : 1;
 }
 

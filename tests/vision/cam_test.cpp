@@ -39,8 +39,9 @@ TEST(Cam, GradCamPlusPlusMatchesItsClosedForm) {
   EXPECT_NEAR(cam[0][0].item<double>(), weight * 2, 1e-6);
   EXPECT_NEAR(cam[2][2].item<double>(), 0.0, 1e-9);
   // A channel whose gradient is negative everywhere adds nothing.
-  const auto two = grad_cam_plus_plus(torch::stack({a, rect(3, 3, 2, 2, 3, 3)}),
-                                      torch::stack({torch::full({3, 3}, g), torch::full({3, 3}, -1.0)}));
+  const auto two =
+      grad_cam_plus_plus(torch::stack({a, rect(3, 3, 2, 2, 3, 3)}),
+                         torch::stack({torch::full({3, 3}, g), torch::full({3, 3}, -1.0)}));
   EXPECT_NEAR(two[2][2].item<double>(), 0.0, 1e-9);
   EXPECT_NEAR(two[0][0].item<double>(), weight * 2, 1e-6);
 }
@@ -92,7 +93,8 @@ TEST(Cam, BoxRulesRejectWithTheirReason) {
   EXPECT_EQ(b3.components, 3);
   EXPECT_EQ(b3.x0, 10);
   EXPECT_EQ(b3.x1, 30);
-  EXPECT_TRUE(box_from_cam(rect(100, 100, 10, 10, 30, 30) + rect(100, 100, 50, 50, 60, 60), r).accepted);
+  EXPECT_TRUE(
+      box_from_cam(rect(100, 100, 10, 10, 30, 30) + rect(100, 100, 50, 50, 60, 60), r).accepted);
   // Diagonal neighbours are one component (8-connectivity).
   auto diagonal = rect(100, 100, 20, 20, 30, 30) + rect(100, 100, 30, 30, 40, 40);
   EXPECT_EQ(box_from_cam(diagonal, r).components, 1);

@@ -1,7 +1,7 @@
 #include "endoked/vision/cam.h"
 
-#include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
+#include <opencv2/imgproc.hpp>
 
 #include "endoked/core/error.h"
 
@@ -44,20 +44,21 @@ torch::Tensor normalise_cam(const torch::Tensor& cam) {
 torch::Tensor multi_scale_cam(const std::function<torch::Tensor(const torch::Tensor&)>& cam_of,
                               const torch::Tensor& image, const std::vector<double>& scales,
                               bool flips) {
-  ENDOKED_CHECK(image.dim() == 3, "multi-scale CAM: the image must be [3, H, W], got ", image.sizes());
+  ENDOKED_CHECK(image.dim() == 3, "multi-scale CAM: the image must be [3, H, W], got ",
+                image.sizes());
   ENDOKED_CHECK(!scales.empty(), "multi-scale CAM: no scales");
   const int64_t h = image.size(1), w = image.size(2);
   torch::Tensor sum = torch::zeros({h, w}, image.options().dtype(torch::kFloat));
   int n = 0;
   for (const double s : scales) {
     ENDOKED_CHECK(s > 0, "multi-scale CAM: scale ", s, " must be > 0");
-    const int64_t sh = std::max<int64_t>(1, std::llround(h * s)), sw = std::max<int64_t>(1, std::llround(w * s));
-    const auto scaled =
-        F::interpolate(image.unsqueeze(0), F::InterpolateFuncOptions()
-                                               .size(std::vector<int64_t>{sh, sw})
-                                               .mode(torch::kBilinear)
-                                               .align_corners(false))
-            .squeeze(0);
+    const int64_t sh = std::max<int64_t>(1, std::llround(h * s)),
+                  sw = std::max<int64_t>(1, std::llround(w * s));
+    const auto scaled = F::interpolate(image.unsqueeze(0), F::InterpolateFuncOptions()
+                                                               .size(std::vector<int64_t>{sh, sw})
+                                                               .mode(torch::kBilinear)
+                                                               .align_corners(false))
+                            .squeeze(0);
     for (int flip = 0; flip <= (flips ? 1 : 0); ++flip) {
       const auto input = flip ? scaled.flip({2}) : scaled;
       auto cam = cam_of(input).to(torch::kFloat);
@@ -97,7 +98,8 @@ CamBox box_from_cam(const torch::Tensor& cam, const BoxRules& rules) {
   box.y0 = stats.at<int>(best, cv::CC_STAT_TOP);
   box.x1 = box.x0 + stats.at<int>(best, cv::CC_STAT_WIDTH);
   box.y1 = box.y0 + stats.at<int>(best, cv::CC_STAT_HEIGHT);
-  box.area = static_cast<double>(stats.at<int>(best, cv::CC_STAT_AREA)) / (static_cast<double>(h) * w);
+  box.area =
+      static_cast<double>(stats.at<int>(best, cv::CC_STAT_AREA)) / (static_cast<double>(h) * w);
   box.score = cv::mean(map, labels == best)[0];
   if (rules.reject_border && (box.x0 == 0 || box.y0 == 0 || box.x1 == w || box.y1 == h))
     box.reject = "border";

@@ -434,7 +434,7 @@ class Unpickler {
       return a[0];
     }
     // Any other class (argparse.Namespace, numpy scalars, _codecs.encode, user classes) becomes
-    // an inert placeholder naming it, so that the tensors beside it still load.
+    // an opaque object naming its class, so that the tensors beside it still load.
     return object(callable);
   }
   ObjP object(const Obj& cls) {

@@ -41,20 +41,20 @@ torch::Tensor multi_scale_cam(const std::function<torch::Tensor(const torch::Ten
                               bool flips = true);
 
 struct BoxRules {
-  double threshold = 0.65;     // foreground: CAM ≥ threshold
-  double min_area = 0.01;      // the largest component must cover ≥ this fraction of the image
-  double max_area = 0.35;      // … and ≤ this fraction
-  int max_components = 3;      // reject when there are this many components or more (0: never)
-  bool reject_border = true;   // reject a box that touches the image border
+  double threshold = 0.65;    // foreground: CAM ≥ threshold
+  double min_area = 0.01;     // the largest component must cover ≥ this fraction of the image
+  double max_area = 0.35;     // … and ≤ this fraction
+  int max_components = 3;     // reject when there are this many components or more (0: never)
+  bool reject_border = true;  // reject a box that touches the image border
 };
 
 struct CamBox {
   bool accepted = false;
-  std::string reject;          // "" | no_foreground | border | too_small | too_large | components
+  std::string reject;  // "" | no_foreground | border | too_small | too_large | components
   int x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // pixels, end-exclusive (valid unless no_foreground)
-  double area = 0;             // the largest component's fraction of the image
+  double area = 0;                     // the largest component's fraction of the image
   int components = 0;
-  double score = 0;            // mean CAM inside the largest component
+  double score = 0;  // mean CAM inside the largest component
 };
 
 /// `cam` [H, W] in [0, 1] (normalise_cam). Every rule is checked in the order listed in the file
