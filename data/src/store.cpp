@@ -221,6 +221,16 @@ void ShardWriter::add_float(const std::string& table, const std::string& column,
   const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
   impl_->column(table, column, ColumnType::kFloat).floats.push_back(value);
 }
+void ShardWriter::declare(const std::string& table, const std::string& column, char type) {
+  const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
+  ENDOKED_CHECK(type == 's' || type == 'i' || type == 'f' || type == 'b',
+                "ShardWriter::declare: type must be s, i, f or b");
+  impl_->column(table, column,
+                type == 's'   ? ColumnType::kString
+                : type == 'i' ? ColumnType::kInt
+                : type == 'f' ? ColumnType::kFloat
+                              : ColumnType::kBlob);
+}
 void ShardWriter::add_blob(const std::string& table, const std::string& column,
                            std::string_view bytes) {
   const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());

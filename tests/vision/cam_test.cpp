@@ -67,6 +67,19 @@ TEST(Cam, MultiScaleWithFlipsFindsTheSameSpot) {
   EXPECT_NEAR(box.y0, 10, 3);
   EXPECT_NEAR(box.y1, 30, 3);
   EXPECT_THROW(multi_scale_cam(cam_of, image, {0.0}), Error);
+  // Batched: one call per scale and flip for the whole batch, each map as if alone.
+  auto other = torch::zeros({3, 64, 96});
+  other[0].slice(0, 40, 60).slice(1, 5, 40).fill_(0.3);
+  const auto batch_cam_of = [](const torch::Tensor& x) {
+    return torch::nn::functional::avg_pool2d(x.select(1, 0).unsqueeze(1),
+                                             torch::nn::functional::AvgPool2dFuncOptions(4))
+        .squeeze(1);
+  };
+  const auto both = multi_scale_cam(batch_cam_of, torch::stack({image, other}), {1.0, 0.5, 1.5});
+  ASSERT_EQ(both.sizes(), (std::vector<int64_t>{2, 64, 96}));
+  EXPECT_TRUE(torch::allclose(both[0], cam, 1e-5, 1e-6));
+  EXPECT_TRUE(
+      torch::allclose(both[1], multi_scale_cam(cam_of, other, {1.0, 0.5, 1.5}), 1e-5, 1e-6));
 }
 
 TEST(Cam, BoxRulesRejectWithTheirReason) {

@@ -119,6 +119,21 @@ TEST(Masks, SegmentationScoreAsPraNet) {
       1.0);
 }
 
+TEST(Masks, DetectionMatchesComponentsAtIoUHalf) {
+  cv::Mat truth = box_mask(100, 100, {10, 10, 30, 30}) | box_mask(100, 100, {60, 60, 90, 90});
+  cv::Mat pred = box_mask(100, 100, {12, 10, 32, 30}) | box_mask(100, 100, {0, 70, 5, 75});
+  const Detection d = detect(pred, truth);
+  EXPECT_EQ(d.predicted, 2);
+  EXPECT_EQ(d.truth, 2);
+  EXPECT_EQ(d.matched, 1);  // the shifted box (IoU 18·20 / 22·20 ≈ 0.82); the stray one misses
+  EXPECT_NEAR(d.box_iou, box_iou({0, 10, 32, 75}, {10, 10, 90, 90}), 1e-12);
+  EXPECT_DOUBLE_EQ(detect(cv::Mat::zeros(9, 9, CV_8UC1), cv::Mat::zeros(9, 9, CV_8UC1)).box_iou,
+                   1.0);
+  cv::Mat prob(10, 10, CV_32FC1, cv::Scalar(0.1));
+  prob(cv::Rect(2, 2, 3, 3)).setTo(0.9);
+  EXPECT_EQ(cv::countNonZero(binarise_prediction(prob, {20, 20})), 36);
+}
+
 TEST(Masks, DilatedResNetKeepsParametersAndDoublesTheMap) {
   auto a = make_resnet("resnet18", 1, 8), b = make_resnet("resnet18", 1, 8, 16);
   EXPECT_EQ(a->named_parameters().size(), b->named_parameters().size());

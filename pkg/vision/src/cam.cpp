@@ -44,36 +44,41 @@ torch::Tensor normalise_cam(const torch::Tensor& cam) {
 torch::Tensor multi_scale_cam(const std::function<torch::Tensor(const torch::Tensor&)>& cam_of,
                               const torch::Tensor& image, const std::vector<double>& scales,
                               bool flips) {
-  ENDOKED_CHECK(image.dim() == 3, "multi-scale CAM: the image must be [3, H, W], got ",
+  const bool batched = image.dim() == 4;
+  ENDOKED_CHECK((image.dim() == 3 || batched) && image.size(-3) == 3,
+                "multi-scale CAM: the image must be [3, H, W] or [N, 3, H, W], got ",
                 image.sizes());
   ENDOKED_CHECK(!scales.empty(), "multi-scale CAM: no scales");
-  const int64_t h = image.size(1), w = image.size(2);
-  torch::Tensor sum = torch::zeros({h, w}, image.options().dtype(torch::kFloat));
+  const torch::Tensor x = batched ? image : image.unsqueeze(0);
+  const int64_t h = x.size(2), w = x.size(3);
+  torch::Tensor sum = torch::zeros({x.size(0), h, w}, x.options().dtype(torch::kFloat));
   int n = 0;
   for (const double s : scales) {
     ENDOKED_CHECK(s > 0, "multi-scale CAM: scale ", s, " must be > 0");
     const int64_t sh = std::max<int64_t>(1, std::llround(h * s)),
                   sw = std::max<int64_t>(1, std::llround(w * s));
-    const auto scaled = F::interpolate(image.unsqueeze(0), F::InterpolateFuncOptions()
-                                                               .size(std::vector<int64_t>{sh, sw})
-                                                               .mode(torch::kBilinear)
-                                                               .align_corners(false))
-                            .squeeze(0);
+    const auto scaled = F::interpolate(x, F::InterpolateFuncOptions()
+                                              .size(std::vector<int64_t>{sh, sw})
+                                              .mode(torch::kBilinear)
+                                              .align_corners(false));
     for (int flip = 0; flip <= (flips ? 1 : 0); ++flip) {
-      const auto input = flip ? scaled.flip({2}) : scaled;
-      auto cam = cam_of(input).to(torch::kFloat);
-      ENDOKED_CHECK(cam.dim() == 2, "multi-scale CAM: a map must be [h, w], got ", cam.sizes());
-      cam = F::interpolate(cam.view({1, 1, cam.size(0), cam.size(1)}),
-                           F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{h, w})
-                               .mode(torch::kBilinear)
-                               .align_corners(false))
-                .view({h, w});
-      sum += flip ? cam.flip({1}) : cam;
+      const auto input = flip ? scaled.flip({3}) : scaled;
+      auto cam = (batched ? cam_of(input) : cam_of(input[0]).unsqueeze(0)).to(torch::kFloat);
+      ENDOKED_CHECK(cam.dim() == 3 && cam.size(0) == x.size(0), "multi-scale CAM: a map must be ",
+                    batched ? "[N, h, w]" : "[h, w]", ", got ",
+                    batched ? cam.sizes() : cam.squeeze(0).sizes());
+      cam = F::interpolate(cam.unsqueeze(1), F::InterpolateFuncOptions()
+                                                 .size(std::vector<int64_t>{h, w})
+                                                 .mode(torch::kBilinear)
+                                                 .align_corners(false))
+                .squeeze(1);
+      sum += flip ? cam.flip({2}) : cam;
       ++n;
     }
   }
-  return normalise_cam(sum / n);
+  std::vector<torch::Tensor> maps;
+  for (int64_t i = 0; i < sum.size(0); ++i) maps.push_back(normalise_cam(sum[i] / n));
+  return batched ? torch::stack(maps) : maps[0];
 }
 
 CamBox box_from_cam(const torch::Tensor& cam, const BoxRules& rules) {

@@ -4,6 +4,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <tuple>
 
 #include "endoked/core/error.h"
 #include "endoked/data/image_codec.h"
@@ -191,17 +192,45 @@ cv::Mat decode_mask(std::string_view bytes, const std::string& where) {
   return binarise_truth(grey);
 }
 
-SegmentationScore segmentation_score(const cv::Mat& prediction, const cv::Mat& truth) {
+cv::Mat binarise_prediction(const cv::Mat& prediction, cv::Size size) {
   ENDOKED_CHECK(!prediction.empty() && prediction.channels() == 1,
                 "a prediction must be a one-channel map");
-  const cv::Mat t = binarise_truth(truth);
   cv::Mat p;
   prediction.convertTo(p, CV_32F);
-  if (p.size() != t.size()) cv::resize(p, p, t.size(), 0, 0, cv::INTER_LINEAR);
+  if (p.size() != size) cv::resize(p, p, size, 0, 0, cv::INTER_LINEAR);
   double lo = 0, hi = 0;
   cv::minMaxLoc(p, &lo, &hi);
   p = (p - lo) / (hi - lo + 1e-8);
-  const cv::Mat pb = p > 0.5, tb = t != 0;
+  return (p > 0.5) / 255;
+}
+
+Detection detect(const cv::Mat& prediction, const cv::Mat& truth, double iou) {
+  Detection d;
+  const auto p = components(prediction), t = components(truth);
+  d.predicted = static_cast<int>(p.size());
+  d.truth = static_cast<int>(t.size());
+  std::vector<std::tuple<double, std::size_t, std::size_t>> pairs;
+  for (std::size_t i = 0; i < p.size(); ++i)
+    for (std::size_t j = 0; j < t.size(); ++j) {
+      const double v = box_iou(p[i].box, t[j].box);
+      if (v >= iou) pairs.emplace_back(v, i, j);
+    }
+  std::sort(pairs.begin(), pairs.end(),
+            [](const auto& a, const auto& b) { return std::get<0>(a) > std::get<0>(b); });
+  std::vector<bool> used_p(p.size()), used_t(t.size());
+  for (const auto& [v, i, j] : pairs) {
+    if (used_p[i] || used_t[j]) continue;
+    used_p[i] = used_t[j] = true;
+    ++d.matched;
+  }
+  const Box a = mask_box(prediction), b = mask_box(truth);
+  d.box_iou = a.empty() && b.empty() ? 1.0 : box_iou(a, b);
+  return d;
+}
+
+SegmentationScore segmentation_score(const cv::Mat& prediction, const cv::Mat& truth) {
+  const cv::Mat t = binarise_truth(truth);
+  const cv::Mat pb = binarise_prediction(prediction, t.size()) != 0, tb = t != 0;
   const double inter = cv::countNonZero(pb & tb);
   const double np = cv::countNonZero(pb), nt = cv::countNonZero(tb);
   if (np + nt == 0) return {1.0, 1.0};

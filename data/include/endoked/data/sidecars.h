@@ -97,32 +97,69 @@ struct ScoreRow : ImageKey {
       "DSMIL instance score, min-max normalised over the training images");
     v("rank", rank, "rank of the score within its exam (0: highest)");
     v("exam_label", exam_label, "the exam's bag label: 1, 0, or -1 (not a training bag)");
-    v("selected", selected,
-      "localisation: 1 positive, 0 negative, -1 not selected (mil.select)");
+    v("selected", selected, "localisation: 1 positive, 0 negative, -1 not selected (mil.select)");
   }
 };
 
 /// boxes sidecar, /images (localise): boxes in original-image pixels.
 struct BoxesRow : ImageKey {
+  std::string status = "not_candidate";
   std::string boxes = "[]";
   std::int64_t count = 0;
+  double cam_score = 0;
+  double area = 0;
+  std::int64_t components = 0;
+  Blob cam;
   template <class V>
   void visit(V& v) {
     visit_key(v);
-    v("boxes", boxes, "JSON [[x0, y0, x1, y1, score], …] in pixels, end-exclusive");
+    v("status", status,
+      "accepted | not_candidate | the reject reason (no_foreground, border, too_small, "
+      "too_large, components)");
+    v("boxes", boxes, "JSON [[x0, y0, x1, y1, score], …] in pixels, end-exclusive (accepted)");
     v("count", count, "number of boxes");
+    v("cam_score", cam_score, "mean CAM inside the box's component");
+    v("area", area, "the largest CAM component's fraction of the image");
+    v("components", components, "CAM components above the threshold");
+    v("cam", cam, "the CAM as an 8-bit PNG of the image's size (empty unless saved)");
   }
 };
 
-/// masks sidecar, /images (refine, distill): a 1-bit PNG per image.
-struct MaskRow : ImageKey {
-  Blob mask;
-  double quality = 0;
+/// boxes sidecar, /rejects: the candidates whose CAM gave no acceptable box.
+struct BoxRejectRow : ImageKey {
+  std::string reason;
+  std::string box = "[]";
+  double area = 0;
+  std::int64_t components = 0;
   template <class V>
   void visit(V& v) {
     visit_key(v);
-    v("mask", mask, "PNG, 0/255 when decoded to 8 bits, the image's size");
+    v("reason", reason, "no_foreground | border | too_small | too_large | components");
+    v("box", box, "JSON [x0, y0, x1, y1]: the largest component's box ([] when none)");
+    v("area", area, "the largest component's fraction of the image");
+    v("components", components, "CAM components above the threshold");
+  }
+};
+
+/// masks sidecar, /images (refine, distill): a 1-bit PNG per refined image.
+struct MaskRow : ImageKey {
+  std::string status = "no_box";
+  Blob mask;
+  double quality = 0;
+  std::string refiner;
+  std::string boxes = "[]";
+  std::string scores = "{}";
+  template <class V>
+  void visit(V& v) {
+    visit_key(v);
+    v("status", status,
+      "accepted | no_box | the reject reason (empty, too_small, too_large, box_share, "
+      "fragmented)");
+    v("mask", mask, "PNG, 0/255 when decoded to 8 bits, the image's size (empty: no_box)");
     v("quality", quality, "the refiner's quality estimate in [0, 1]");
+    v("refiner", refiner, "the refiner that made the mask");
+    v("boxes", boxes, "JSON [[x0, y0, x1, y1, score], …]: the boxes it started from");
+    v("scores", scores, "JSON: box_share, main_share, area, components, cam_mean, ellipse_iou");
   }
 };
 
@@ -184,6 +221,23 @@ class RowReader {
   std::size_t row_;
 };
 
+class Declarer {
+ public:
+  Declarer(ShardWriter& w, const std::string& table) : w_(w), table_(table) {}
+  template <typename T>
+  void operator()(const char* name, const T&, const char* = "") {
+    w_.declare(table_, name,
+               std::is_same_v<T, std::string>    ? 's'
+               : std::is_same_v<T, std::int64_t> ? 'i'
+               : std::is_same_v<T, double>       ? 'f'
+                                                 : 'b');
+  }
+
+ private:
+  ShardWriter& w_;
+  const std::string& table_;
+};
+
 class LayoutWriter {
  public:
   explicit LayoutWriter(const std::string& table) : table_(table) {}
@@ -192,8 +246,10 @@ class LayoutWriter {
     const std::string path = table_ + "/" + name;
     if constexpr (std::is_same_v<T, Blob>) {
       out_.push_back({{"dataset", path}, {"dtype", "uint8 (packed)"}, {"doc", doc}});
-      out_.push_back({{"dataset", path + "_offset"}, {"dtype", "int64"}, {"doc", "start in " + path}});
-      out_.push_back({{"dataset", path + "_length"}, {"dtype", "int64"}, {"doc", "bytes in " + path}});
+      out_.push_back(
+          {{"dataset", path + "_offset"}, {"dtype", "int64"}, {"doc", "start in " + path}});
+      out_.push_back(
+          {{"dataset", path + "_length"}, {"dtype", "int64"}, {"doc", "bytes in " + path}});
     } else {
       const char* dtype = std::is_same_v<T, std::string> ? "string (UTF-8, variable length)"
                           : std::is_same_v<T, double>    ? "float64"
@@ -215,6 +271,12 @@ template <class Row>
 class TableWriter {
  public:
   TableWriter(ShardWriter& shard, std::string table) : shard_(shard), table_(std::move(table)) {}
+  /// Creates every column now, so the table is written even if it gets no rows.
+  void declare() {
+    detail::Declarer d(shard_, table_);
+    Row row;
+    row.visit(d);
+  }
   void add(const Row& row) {
     detail::RowWriter w(shard_, table_);
     const_cast<Row&>(row).visit(w);
@@ -230,7 +292,8 @@ class TableWriter {
 template <class Row>
 class ImageSidecarWriter {
  public:
-  explicit ImageSidecarWriter(ShardWriter& shard) : exams_(shard, "exams"), images_(shard, "images") {}
+  explicit ImageSidecarWriter(ShardWriter& shard)
+      : exams_(shard, "exams"), images_(shard, "images") {}
   void add_exam(const std::string& id, std::vector<Row> images) {
     exams_.add({id, next_image_, static_cast<std::int64_t>(images.size())});
     for (std::size_t k = 0; k < images.size(); ++k) {

@@ -86,6 +86,9 @@ class ShardWriter {
   void add_int(const std::string& table, const std::string& column, std::int64_t value);
   void add_float(const std::string& table, const std::string& column, double value);
   void add_blob(const std::string& table, const std::string& column, std::string_view bytes);
+  /// Creates a column before its first row, so a table that gets no rows is still written
+  /// (empty datasets): readers find every declared table. `type`: 's', 'i', 'f' or 'b'.
+  void declare(const std::string& table, const std::string& column, char type);
   std::int64_t rows(const std::string& table) const;
   /// Writes the buffered columns, fsyncs and renames into place; returns sizes and checksums.
   ShardInfo close();

@@ -35,7 +35,9 @@ torch::Tensor normalise_cam(const torch::Tensor& cam);
 
 /// `cam_of` maps an image [3, h, w] to a map [h', w'] (any size); the result is [H, W] of
 /// `image`, in [0, 1]: the average over scales × {as is, flipped} of the maps resized back
-/// (bilinear) and flipped back, then normalised. Scales must be > 0.
+/// (bilinear) and flipped back, then normalised. Scales must be > 0. Batched: `image`
+/// [N, 3, H, W], `cam_of` maps [N, 3, h, w] to [N, h', w'], the result is [N, H, W], each map
+/// normalised alone (one forward per scale and flip for the whole batch).
 torch::Tensor multi_scale_cam(const std::function<torch::Tensor(const torch::Tensor&)>& cam_of,
                               const torch::Tensor& image, const std::vector<double>& scales,
                               bool flips = true);
@@ -46,6 +48,14 @@ struct BoxRules {
   double max_area = 0.35;     // … and ≤ this fraction
   int max_components = 3;     // reject when there are this many components or more (0: never)
   bool reject_border = true;  // reject a box that touches the image border
+  template <class V>
+  void visit(V& v) {
+    v("threshold", threshold, "foreground: normalised CAM at least this");
+    v("min_area", min_area, "reject when the largest component covers less of the image");
+    v("max_area", max_area, "reject when the largest component covers more of the image");
+    v("max_components", max_components, "reject at this many components or more (0: never)");
+    v("reject_border", reject_border, "reject a box that touches the image border");
+  }
 };
 
 struct CamBox {

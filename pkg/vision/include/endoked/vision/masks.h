@@ -77,5 +77,16 @@ SegmentationScore segmentation_score(const cv::Mat& prediction, const cv::Mat& t
 
 /// The truth rule alone: 0/1 from an 8-bit mask (> 127, or > 0 when its maximum is 1).
 cv::Mat binarise_truth(const cv::Mat& truth);
+/// The prediction rule alone: resized to `size` (bilinear), min–max normalised, > 0.5 → 0/1.
+cv::Mat binarise_prediction(const cv::Mat& prediction, cv::Size size);
+
+/// Object-level agreement of two 0/1 masks: the boxes of their 8-connected components matched
+/// greedily (highest IoU first) at IoU ≥ `iou`; box_iou is the IoU of the two masks' bounding
+/// boxes (1 when both are empty).
+struct Detection {
+  int predicted = 0, truth = 0, matched = 0;
+  double box_iou = 0;
+};
+Detection detect(const cv::Mat& prediction, const cv::Mat& truth, double iou = 0.5);
 
 }  // namespace endoked::vision

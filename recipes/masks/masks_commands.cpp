@@ -1,0 +1,261 @@
+#include "masks_commands.h"
+
+#include <fmt/format.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "endoked/core/error.h"
+#include "endoked/core/files.h"
+#include "endoked/core/log.h"
+#include "endoked/data/image_codec.h"
+#include "endoked/data/sidecars.h"
+#include "endoked/data/store.h"
+#include "endoked/vision/masks.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace endoked::recipes {
+
+std::string case_name(const std::string& path) {
+  fs::path p(path);
+  std::string s = (p.parent_path() / p.stem()).generic_string();
+  std::replace(s.begin(), s.end(), '/', '_');
+  std::replace(s.begin(), s.end(), '\\', '_');
+  return s;
+}
+
+namespace {
+
+struct MaskItem {
+  std::string bytes;
+  std::int64_t image = -1;  // global index in the record store (sidecars)
+  double quality = 0;
+  std::string refiner;
+};
+using MaskSet = std::map<std::string, MaskItem>;
+
+bool is_sidecar(const std::string& path) {
+  return fs::is_directory(path) && fs::exists(fs::path(path) / "manifest.json");
+}
+
+std::string store_of(const std::string& sidecar, const std::string& given) {
+  if (!given.empty()) return given;
+  const data::Manifest m = data::Manifest::load(sidecar);
+  const std::string s = m.provenance.value("input_store", "");
+  ENDOKED_CHECK(!s.empty(), "'", sidecar,
+                "' does not name its record store (provenance input_store): give --store");
+  return s;
+}
+
+// Rows of an image-level sidecar's blob column (`accepted_only`: status == accepted).
+MaskSet read_sidecar(const std::string& dir, const std::string& store, bool accepted_only) {
+  const data::Manifest m = data::Manifest::load(dir);
+  data::RecordStore records(store);
+  std::map<std::string, data::RecordStore::ExamSpan> spans;
+  for (auto& s : records.exam_spans()) spans.emplace(s.id, s);
+  MaskSet out;
+  for (const auto& info : m.shards) {
+    data::ShardReader r(dir + "/" + info.file);
+    ENDOKED_CHECK(r.has("images", "mask"), "'", r.path(), "' has no images/mask column");
+    const auto exams = data::read_rows<data::ExamIndexRow>(r, "exams");
+    const bool status = r.has("images", "status");
+    for (const auto& e : exams) {
+      const auto span = spans.find(e.id);
+      ENDOKED_CHECK(span != spans.end(), "'", r.path(), "': exam '", e.id,
+                    "' is not in the store '", store, "'");
+      for (std::int64_t k = 0; k < e.image_count; ++k) {
+        const std::int64_t row = e.first_image + k;
+        if (accepted_only && status &&
+            r.strings("images", "status")[static_cast<std::size_t>(row)] != "accepted")
+          continue;
+        MaskItem item;
+        item.bytes = r.blob("images", "mask", row);
+        if (item.bytes.empty()) continue;
+        item.image = span->second.first_image + k;
+        if (r.has("images", "quality"))
+          item.quality = r.floats("images", "quality")[static_cast<std::size_t>(row)];
+        if (r.has("images", "refiner"))
+          item.refiner = r.strings("images", "refiner")[static_cast<std::size_t>(row)];
+        out[case_name(records.image(item.image, false).source_path)] = std::move(item);
+      }
+    }
+  }
+  return out;
+}
+
+MaskSet read_folder(const std::string& dir) {
+  MaskSet out;
+  for (const auto& f : fs::recursive_directory_iterator(dir)) {
+    if (!f.is_regular_file()) continue;
+    std::string ext = f.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (ext != ".png" && ext != ".jpg" && ext != ".jpeg" && ext != ".bmp" && ext != ".tif" &&
+        ext != ".tiff")
+      continue;
+    const std::string rel = fs::relative(f.path(), dir).generic_string();
+    const std::string key = case_name(rel);
+    ENDOKED_CHECK(!out.count(key), "'", dir, "': two masks for case '", key, "'");
+    out[key].bytes = files::read_all(f.path().string());
+  }
+  ENDOKED_CHECK(!out.empty(), "'", dir, "' holds no mask images (png, jpg, bmp, tif)");
+  return out;
+}
+
+MaskSet read_set(const std::string& path, const std::string& store, bool accepted_only) {
+  ENDOKED_CHECK(fs::is_directory(path), "'", path, "' is neither a sidecar store nor a folder");
+  return is_sidecar(path) ? read_sidecar(path, store, accepted_only) : read_folder(path);
+}
+
+cv::Mat decode_grey(const std::string& bytes, const std::string& where) {
+  try {
+    cv::Mat m = data::decode_gray(bytes);
+    ENDOKED_CHECK(!m.empty(), "empty image");
+    return m;
+  } catch (const std::exception& e) {
+    ENDOKED_FAIL(where, ": not a mask image (", e.what(), ")");
+  }
+}
+
+// A new or empty folder for an export (never one with files in it: those are not ours).
+void prepare_folder(const std::string& dir) {
+  if (fs::exists(dir))
+    ENDOKED_CHECK(fs::is_directory(dir) && fs::is_empty(dir), "'", dir,
+                  "' exists and is not an empty folder: exports go to a new folder");
+  fs::create_directories(dir);
+}
+
+std::string png_of(const cv::Mat& m) {
+  std::vector<std::uint8_t> png;
+  cv::imencode(".png", m, png);
+  return {png.begin(), png.end()};
+}
+
+}  // namespace
+
+json masks_export(const MasksExportOptions& o) {
+  ENDOKED_CHECK(!o.coco.empty() || !o.png.empty() || !o.nnunet.empty(),
+                "masks export: name at least one of --coco, --png, --nnunet");
+  ENDOKED_CHECK(is_sidecar(o.masks), "masks export: '", o.masks, "' is not a masks sidecar");
+  const std::string store = store_of(o.masks, o.store);
+  const MaskSet set = read_sidecar(o.masks, store, !o.all);
+  for (const auto* d : {&o.png, &o.nnunet})
+    if (!d->empty()) prepare_folder(*d);
+  if (!o.png.empty()) {
+    fs::create_directories(o.png + "/masks");
+    fs::create_directories(o.png + "/previews");
+  }
+  if (!o.nnunet.empty()) {
+    fs::create_directories(o.nnunet + "/imagesTr");
+    fs::create_directories(o.nnunet + "/labelsTr");
+  }
+  data::RecordStore records(store);
+  json images = json::array(), annotations = json::array();
+  std::int64_t id = 0;
+  for (const auto& [key, item] : set) {
+    const cv::Mat mask = vision::decode_mask(item.bytes, fmt::format("mask of '{}'", key));
+    const data::ImageRecord rec = records.image(item.image, !o.nnunet.empty());
+    ENDOKED_CHECK(mask.cols == rec.width && mask.rows == rec.height, "mask of '", key, "' is ",
+                  mask.cols, "×", mask.rows, ", its image ", rec.width, "×", rec.height);
+    ++id;
+    if (!o.coco.empty()) {
+      const vision::Rle rle = vision::rle_encode(mask);
+      const vision::Box b = vision::mask_box(mask);
+      images.push_back({{"id", id},
+                        {"file_name", rec.source_path},
+                        {"width", rec.width},
+                        {"height", rec.height}});
+      annotations.push_back(
+          {{"id", id},
+           {"image_id", id},
+           {"category_id", 1},
+           {"segmentation",
+            {{"size", {rle.height, rle.width}}, {"counts", vision::rle_counts_string(rle.counts)}}},
+           {"area", cv::countNonZero(mask)},
+           {"bbox", {b.x0, b.y0, b.width(), b.height()}},
+           {"iscrowd", 0},
+           {"score", item.quality},
+           {"refiner", item.refiner}});
+    }
+    if (!o.png.empty()) {
+      files::atomic_write(o.png + "/masks/" + key + ".png", png_of(mask));
+      files::atomic_write(o.png + "/previews/" + key + ".png", png_of(mask * 255));
+    }
+    if (!o.nnunet.empty()) {
+      cv::Mat bgr;
+      cv::cvtColor(data::decode_rgb(rec.bytes, 0, 0), bgr, cv::COLOR_RGB2BGR);
+      files::atomic_write(o.nnunet + "/imagesTr/" + key + "_0000.png", png_of(bgr));
+      files::atomic_write(o.nnunet + "/labelsTr/" + key + ".png", png_of(mask));
+    }
+  }
+  if (!o.coco.empty()) {
+    const json coco = {{"info", {{"description", "endoked masks export of " + o.masks}}},
+                       {"images", images},
+                       {"annotations", annotations},
+                       {"categories", json::array({{{"id", 1}, {"name", "polyp"}}})}};
+    files::atomic_write(o.coco, coco.dump() + "\n");
+  }
+  if (!o.nnunet.empty()) {
+    const json dataset = {{"channel_names", {{"0", "R"}, {"1", "G"}, {"2", "B"}}},
+                          {"labels", {{"background", 0}, {"polyp", 1}}},
+                          {"numTraining", id},
+                          {"file_ending", ".png"},
+                          {"name", "endoked masks of " + fs::path(o.masks).filename().string()}};
+    files::atomic_write(o.nnunet + "/dataset.json", dataset.dump(2) + "\n");
+  }
+  return {{"masks", id}, {"store", store}};
+}
+
+json masks_eval(const MasksEvalOptions& o) {
+  ENDOKED_CHECK(!o.masks.empty() && !o.truth.empty(), "masks eval: give --masks and --truth");
+  std::string store = o.store;
+  if (store.empty() && is_sidecar(o.masks)) store = store_of(o.masks, "");
+  if (is_sidecar(o.truth))
+    ENDOKED_CHECK(!store.empty(), "masks eval: a truth sidecar needs the record store: --store");
+  const MaskSet pred = read_set(o.masks, store, true);
+  const MaskSet truth = read_set(o.truth, store, false);
+  double dice = 0, iou = 0, box_iou = 0;
+  std::int64_t n = 0, predicted = 0, truths = 0, matched = 0, extra = 0;
+  for (const auto& [key, p] : pred) {
+    const auto t = truth.find(key);
+    if (t == truth.end()) {
+      ++extra;
+      continue;
+    }
+    const cv::Mat tg = decode_grey(t->second.bytes, "truth '" + key + "'");
+    const cv::Mat pg = decode_grey(p.bytes, "prediction '" + key + "'");
+    const vision::SegmentationScore s = vision::segmentation_score(pg, tg);
+    const vision::Detection d =
+        vision::detect(vision::binarise_prediction(pg, tg.size()), vision::binarise_truth(tg));
+    dice += s.dice;
+    iou += s.iou;
+    box_iou += d.box_iou;
+    predicted += d.predicted;
+    truths += d.truth;
+    matched += d.matched;
+    ++n;
+  }
+  ENDOKED_CHECK(n > 0, "masks eval: no prediction of '", o.masks, "' has a truth in '", o.truth,
+                "' (", pred.size(), " predictions, ", truth.size(),
+                " truths; cases are matched by name)");
+  const double k = static_cast<double>(n);
+  const json out = {{"images", n},
+                    {"dice", dice / k},
+                    {"iou", iou / k},
+                    {"box_iou", box_iou / k},
+                    {"precision", predicted > 0 ? static_cast<double>(matched) / predicted : 0.0},
+                    {"recall", truths > 0 ? static_cast<double>(matched) / truths : 0.0},
+                    {"predictions_without_truth", extra},
+                    {"truths_without_prediction", static_cast<std::int64_t>(truth.size()) - n},
+                    {"masks", o.masks},
+                    {"truth", o.truth}};
+  if (!o.json.empty()) files::atomic_write(o.json, out.dump(2) + "\n");
+  return out;
+}
+
+}  // namespace endoked::recipes

@@ -1,0 +1,70 @@
+// `endoked masks export|eval` (tools).
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "endoked/engine/stage.h"
+#include "masks_commands.h"
+
+namespace endoked::recipes {
+namespace {
+std::string arg(const std::map<std::string, std::string>& a, const char* name) {
+  const auto it = a.find(name);
+  return it == a.end() ? "" : it->second;
+}
+}  // namespace
+
+void register_masks(engine::Registry& registry) {
+  registry.add_tool(
+      {"masks export",
+       "a masks sidecar -> COCO instances JSON (RLE), PNG masks, an nnU-Net raw dataset",
+       {{"masks", "the masks sidecar (endoked refine)", true},
+        {"--coco", "COCO instances JSON to write (RLE segmentations, pycocotools' counts)"},
+        {"--png", "new folder: masks/<case>.png 0/1 and previews/<case>.png 0/255"},
+        {"--nnunet", "new folder: imagesTr/<case>_0000.png, labelsTr/<case>.png, dataset.json"},
+        {"--store", "the record store (default: the sidecar's input store)"},
+        {"--all", "also the rejected masks (default: accepted only)", false, true}},
+       [](const std::map<std::string, std::string>& a) {
+         MasksExportOptions o;
+         o.masks = a.at("masks");
+         o.coco = arg(a, "--coco");
+         o.png = arg(a, "--png");
+         o.nnunet = arg(a, "--nnunet");
+         o.store = arg(a, "--store");
+         o.all = a.count("--all") > 0;
+         const auto r = masks_export(o);
+         std::cout << fmt::format("masks export: {} mask(s) of {}", r["masks"].get<std::int64_t>(),
+                                  o.masks);
+         for (const auto& [flag, dir] :
+              {std::pair{"coco", o.coco}, {"png", o.png}, {"nnunet", o.nnunet}})
+           if (!dir.empty()) std::cout << fmt::format(" -> {} {}", flag, dir);
+         std::cout << "\n";
+         return 0;
+       }});
+  registry.add_tool(
+      {"masks eval",
+       "Dice / IoU as PraNet computes them, box IoU, detection precision / recall at IoU 0.5",
+       {{"--masks", "masks sidecar or folder of prediction images", true},
+        {"--truth", "truth sidecar (images/mask) or folder of mask images", true},
+        {"--store", "record store for sidecars (default: the masks sidecar's input store)"},
+        {"--json", "also write the result as JSON here"}},
+       [](const std::map<std::string, std::string>& a) {
+         MasksEvalOptions o;
+         o.masks = a.at("--masks");
+         o.truth = a.at("--truth");
+         o.store = arg(a, "--store");
+         o.json = arg(a, "--json");
+         const auto r = masks_eval(o);
+         std::cout << fmt::format(
+             "masks eval: {} image(s): Dice {:.4f}, IoU {:.4f}, box IoU {:.4f}, precision {:.3f}, "
+             "recall {:.3f} (IoU ≥ 0.5); {} prediction(s) without truth, {} truth(s) without "
+             "prediction\n",
+             r["images"].get<std::int64_t>(), r["dice"].get<double>(), r["iou"].get<double>(),
+             r["box_iou"].get<double>(), r["precision"].get<double>(), r["recall"].get<double>(),
+             r["predictions_without_truth"].get<std::int64_t>(),
+             r["truths_without_prediction"].get<std::int64_t>());
+         return 0;
+       }});
+}
+
+}  // namespace endoked::recipes

@@ -1,0 +1,318 @@
+#include "refine_stage.h"
+
+#include <fmt/format.h>
+
+#include <opencv2/imgproc.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+
+#include "endoked/core/config.h"
+#include "endoked/core/error.h"
+#include "endoked/core/files.h"
+#include "endoked/core/log.h"
+#include "endoked/core/parallel.h"
+#include "endoked/core/progress.h"
+#include "endoked/core/sha256.h"
+#include "endoked/data/dataset.h"
+#include "endoked/data/image_codec.h"
+#include "endoked/data/loader.h"
+#include "endoked/data/sidecars.h"
+#include "endoked/data/store.h"
+#include "endoked/engine/sharded_stage.h"
+#include "endoked/vision/masks.h"
+#include "endoked/vision/overlay.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace endoked::recipes {
+namespace {
+
+std::vector<vision::Box> parse_boxes(const std::string& text, const std::string& where) {
+  std::vector<vision::Box> out;
+  try {
+    for (const auto& b : json::parse(text)) {
+      ENDOKED_CHECK(b.is_array() && b.size() >= 4, where,
+                    ": a box must be [x0, y0, x1, y1(, score)]");
+      out.push_back({static_cast<int>(b[0].get<double>()), static_cast<int>(b[1].get<double>()),
+                     static_cast<int>(b[2].get<double>()), static_cast<int>(b[3].get<double>()),
+                     b.size() > 4 ? b[4].get<double>() : 0.0});
+    }
+  } catch (const json::exception& e) {
+    ENDOKED_FAIL(where, ": boxes are not valid JSON: ", e.what());
+  }
+  return out;
+}
+
+cv::Mat decode_cam(const std::string& png, const std::string& where) {
+  if (png.empty()) return {};
+  cv::Mat grey;
+  try {
+    grey = data::decode_gray(png);
+  } catch (const std::exception& e) {
+    ENDOKED_FAIL(where, ": the CAM does not decode: ", e.what());
+  }
+  cv::Mat cam;
+  grey.convertTo(cam, CV_32F, 1.0 / 255.0);
+  return cam;
+}
+
+// The record store, the boxes sidecar and the truth, as one shard's work needs them.
+struct Sources {
+  const RefineOptions& o;
+  std::vector<data::RecordStore::ExamSpan> spans;
+  std::vector<std::int64_t> shard_first_exam, shard_exams;
+  data::Manifest boxes;
+  std::shared_ptr<const data::Dataset> images;  // bytes (+ the truth mask)
+};
+
+struct Sums {
+  std::int64_t images = 0;
+  double dice = 0, iou = 0, box_dice = 0, box_iou = 0;
+};
+
+json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
+                  const std::string& partial, Progress& progress) {
+  const RefineOptions& o = src.o;
+  const std::string file = o.boxes + "/" + src.boxes.shards.at(static_cast<std::size_t>(s)).file;
+  data::ShardReader reader(file);
+  const auto exams = data::read_rows<data::ExamIndexRow>(reader, "exams");
+  auto rows = data::read_rows<data::BoxesRow>(reader, "images");
+  const std::int64_t e0 = src.shard_first_exam[static_cast<std::size_t>(s)];
+  ENDOKED_CHECK(
+      static_cast<std::int64_t>(exams.size()) == src.shard_exams[static_cast<std::size_t>(s)],
+      "refine: '", file, "' has ", exams.size(), " exams, shard ", s, " of the store ",
+      src.shard_exams[static_cast<std::size_t>(s)], ": not made from this store");
+  struct Job {
+    std::int64_t g, row;
+  };
+  std::vector<Job> jobs;
+  for (std::size_t e = 0; e < exams.size(); ++e) {
+    const auto& span = src.spans[static_cast<std::size_t>(e0) + e];
+    ENDOKED_CHECK(exams[e].id == span.id && exams[e].image_count == span.image_count, "refine: '",
+                  file, "' exam ", e, " is '", exams[e].id, "' with ", exams[e].image_count,
+                  " images; the store has '", span.id, "' with ", span.image_count);
+    for (std::int64_t k = 0; k < span.image_count; ++k)
+      if (rows[static_cast<std::size_t>(exams[e].first_image + k)].status == "accepted")
+        jobs.push_back({span.first_image + k, exams[e].first_image + k});
+  }
+  std::vector<data::MaskRow> out(rows.size());
+  std::vector<double> dice(jobs.size(), -1), iou(jobs.size()), bdice(jobs.size()),
+      biou(jobs.size());
+  std::mutex failures_mutex;
+  json failures = json::array();
+  parallel_for(static_cast<std::int64_t>(jobs.size()), o.threads, [&](std::int64_t j) {
+    const Job& job = jobs[static_cast<std::size_t>(j)];
+    const data::BoxesRow& b = rows[static_cast<std::size_t>(job.row)];
+    data::MaskRow& m = out[static_cast<std::size_t>(job.row)];
+    const auto raw = src.images->read(job.g);
+    const std::string where = fmt::format("image '{}'", raw.at(0).id);
+    try {
+      const cv::Mat image = data::decode_rgb(raw[0].bytes, 0, 0);
+      const auto boxes = parse_boxes(b.boxes, where);
+      cv::Mat cam = decode_cam(b.cam.bytes, where);
+      if (!cam.empty() && cam.size() != image.size()) cv::resize(cam, cam, image.size());
+      const vision::Refined r = refiner.refine(image, boxes, cam);
+      const std::string reason = vision::judge_mask(r, o.accept);
+      m.status = reason.empty() ? "accepted" : reason;
+      m.mask.bytes = vision::encode_mask_png(r.mask);
+      m.quality = r.quality;
+      m.refiner = refiner.name();
+      m.boxes = b.boxes;
+      m.scores = r.scores.dump();
+      if (!raw[0].mask_bytes.empty() && reason.empty()) {
+        const cv::Mat truth = vision::decode_mask(raw[0].mask_bytes, where + " (truth mask)");
+        const auto sc = vision::segmentation_score(r.mask, truth);
+        cv::Mat filled = cv::Mat::zeros(image.size(), CV_8UC1);
+        for (const auto& x : boxes) filled |= vision::box_mask(image.rows, image.cols, x);
+        const auto bs = vision::segmentation_score(filled, truth);
+        const auto k = static_cast<std::size_t>(j);
+        dice[k] = sc.dice;
+        iou[k] = sc.iou;
+        bdice[k] = bs.dice;
+        biou[k] = bs.iou;
+      }
+    } catch (const Error& e) {
+      // One bad image (undecodable, a malformed row) is counted and named, not fatal.
+      m = data::MaskRow{};
+      m.status = "failed";
+      std::lock_guard<std::mutex> lock(failures_mutex);
+      failures.push_back(where + ": " + e.reason());
+    }
+    progress.add();
+  });
+
+  data::ShardWriter w(partial, s, "masks");
+  data::ImageSidecarWriter<data::MaskRow> writer(w);
+  for (const auto& e : exams)
+    writer.add_exam(e.id, std::vector<data::MaskRow>(out.begin() + e.first_image,
+                                                     out.begin() + e.first_image + e.image_count));
+  json counts = json::object();
+  json samples = {{"accepted", json::array()}, {"rejected", json::array()}};
+  for (const Job& job : jobs) {
+    const std::string& st = out[static_cast<std::size_t>(job.row)].status;
+    counts[st] = counts.value(st, 0) + 1;
+    auto& list = samples[st == "accepted" ? "accepted" : "rejected"];
+    if (st != "failed" && static_cast<int>(list.size()) < o.montage)
+      list.push_back({job.g, job.row});
+  }
+  Sums t;
+  for (std::size_t k = 0; k < jobs.size(); ++k) {
+    if (dice[k] < 0) continue;
+    ++t.images;
+    t.dice += dice[k];
+    t.iou += iou[k];
+    t.box_dice += bdice[k];
+    t.box_iou += biou[k];
+  }
+  return {{"info", w.close().to_json()},
+          {"counts", counts},
+          {"samples", samples},
+          {"failures", failures},
+          {"truth", {t.images, t.dice, t.iou, t.box_dice, t.box_iou}}};
+}
+
+// montage.png: sampled accepted and rejected images with CAM, boxes and mask.
+void write_montage(const Sources& src, const std::vector<json>& shards, const RunDir& run) {
+  std::vector<cv::Mat> tiles;
+  std::vector<std::string> captions;
+  for (const char* kind : {"accepted", "rejected"}) {
+    int taken = 0;
+    for (std::size_t s = 0; s < shards.size() && taken < src.o.montage; ++s) {
+      const auto& list = shards[s]["samples"][kind];
+      if (list.empty()) continue;
+      data::ShardReader boxes(src.o.boxes + "/" + src.boxes.shards[s].file);
+      data::ShardReader masks(src.o.output + "/" + data::shard_file_name(static_cast<int>(s)));
+      for (const auto& item : list) {
+        if (taken >= src.o.montage) break;
+        const auto g = item[0].get<std::int64_t>(), row = item[1].get<std::int64_t>();
+        const auto raw = src.images->read(g);
+        const cv::Mat image = data::decode_rgb(raw.at(0).bytes, 0, 0);
+        cv::Mat cam = decode_cam(boxes.blob("images", "cam", row), raw[0].id);
+        if (!cam.empty() && cam.size() != image.size()) cv::resize(cam, cam, image.size());
+        const cv::Mat mask = vision::decode_mask(masks.blob("images", "mask", row), raw[0].id);
+        const std::string status = masks.strings("images", "status")[static_cast<std::size_t>(row)];
+        tiles.push_back(vision::overlay(
+            image, cam,
+            parse_boxes(boxes.strings("images", "boxes")[static_cast<std::size_t>(row)], raw[0].id),
+            mask));
+        captions.push_back(status);
+        ++taken;
+      }
+    }
+  }
+  const std::string png = vision::montage_png(tiles, captions);
+  if (!png.empty()) files::atomic_write(run.path() + "/montage.png", png);
+}
+
+}  // namespace
+
+json run_refine(dist::Communicator& comm, const RefineOptions& o, const RunDir& run) {
+  ENDOKED_CHECK(!o.store.empty(), "refine.store is empty: name the record store");
+  ENDOKED_CHECK(!o.boxes.empty(), "refine.boxes is empty: name a boxes sidecar (endoked localise)");
+  ENDOKED_CHECK(o.threads >= 1 && o.montage >= 0, "refine.threads must be ≥ 1, montage ≥ 0");
+  const auto refiner = vision::make_refiner(o.refiner, o.options);
+  data::cap_library_threads(1);
+  const data::Manifest in = data::Manifest::load(o.store);
+  Sources src{o, {}, {}, {}, data::Manifest::load(o.boxes), nullptr};
+  ENDOKED_CHECK(src.boxes.kind == "boxes", "refine.boxes '", o.boxes, "' is a ", src.boxes.kind,
+                " store, not a boxes sidecar");
+  ENDOKED_CHECK(src.boxes.shards.size() == in.shards.size(), "refine.boxes '", o.boxes, "' has ",
+                src.boxes.shards.size(), " shards, the store ", in.shards.size(),
+                ": not made from this store");
+  std::vector<std::string> inputs = {o.store, o.boxes};
+  if (!o.truth.empty()) inputs.push_back(o.truth);
+  engine::begin_outputs(comm, {{o.output, "masks"}}, o.overwrite, inputs);
+  {
+    data::RecordStore records(o.store);
+    src.spans = records.exam_spans();
+  }
+  std::int64_t first = 0;
+  for (const auto& s : in.shards) {
+    src.shard_first_exam.push_back(first);
+    src.shard_exams.push_back(s.exams);
+    first += s.exams;
+  }
+  data::DatasetOptions d;
+  d.store = o.store;
+  if (!o.truth.empty()) {
+    d.sidecars = {o.truth};
+    d.mask_column = "images/mask";
+  }
+  src.images = data::make_dataset(d);
+  log::info("refine: {} ({}), boxes {}, {} shard(s), {} rank(s)", o.refiner,
+            refiner->needs_cam() ? "with the CAMs" : "from the boxes", o.boxes, in.shards.size(),
+            comm.size());
+
+  const std::string partial = data::partial_dir(o.output);
+  engine::ShardedWork w;
+  w.stage = "refine";
+  w.shards = static_cast<int>(in.shards.size());
+  w.unit = "images";
+  w.work = [&](int s, Progress& progress) {
+    return refine_shard(src, *refiner, s, partial, progress);
+  };
+  const engine::ShardedResult done = engine::run_shards(comm, w);
+
+  data::Manifest m;
+  m.kind = "masks";
+  m.columns = data::image_sidecar_layout<data::MaskRow>();
+  json counts = json::object(), failures = json::array();
+  Sums t;
+  for (const auto& sh : done.shards) {
+    m.shards.push_back(data::ShardInfo::from_json(sh["info"]));
+    for (const auto& [k, v] : sh["counts"].items())
+      counts[k] = counts.value(k, 0) + v.get<std::int64_t>();
+    for (const auto& f : sh["failures"]) failures.push_back(f);
+    const auto& tr = sh["truth"];
+    t.images += tr[0].get<std::int64_t>();
+    t.dice += tr[1].get<double>();
+    t.iou += tr[2].get<double>();
+    t.box_dice += tr[3].get<double>();
+    t.box_iou += tr[4].get<double>();
+  }
+  std::int64_t refined = 0;
+  for (const auto& [k, v] : counts.items()) refined += v.get<std::int64_t>();
+  json rejects = json::object();
+  for (const auto& [k, v] : counts.items())
+    if (k != "accepted") rejects[k] = v;
+  json summary = {{"refiner", o.refiner},
+                  {"refined", refined},
+                  {"accepted", counts.value("accepted", 0)},
+                  {"rejects", rejects},
+                  {"seconds", done.seconds},
+                  {"ms_per_image", refined > 0 ? 1000 * done.seconds / refined : 0.0},
+                  {"ranks", comm.size()}};
+  if (!failures.empty()) summary["failures"] = failures;
+  if (t.images > 0) {
+    const double n = static_cast<double>(t.images);
+    summary["truth"] = {{"images", t.images},
+                        {"dice", t.dice / n},
+                        {"iou", t.iou / n},
+                        {"box_dice", t.box_dice / n},
+                        {"box_iou", t.box_iou / n}};
+  }
+  engine::commit_on_root(comm, [&] {
+    m.provenance = engine::provenance(
+        "refine", {{"input_store", fs::absolute(o.store).lexically_normal().string()},
+                   {"input_content_sha256", in.content_sha256()},
+                   {"boxes", fs::absolute(o.boxes).lexically_normal().string()},
+                   {"boxes_provenance", src.boxes.provenance},
+                   {"refiner", o.refiner},
+                   {"options", config::to_yaml(o.options)},
+                   {"accept", config::to_yaml(o.accept)},
+                   {"config_sha256", sha256_hex(config::to_yaml(o))}});
+    m.summary = summary;
+    data::commit_store(o.output, m);
+    run.log_metrics(json{{"stage", "refine"}, {"summary", summary}});
+    if (o.montage > 0) write_montage(src, done.shards, run);
+  });
+  for (const auto& f : failures) log::warn("refine: {}", f.get<std::string>());
+  log::info("refine: {} image(s) refined with {}, {} accepted, rejects {} -> {}", refined,
+            o.refiner, summary["accepted"].get<std::int64_t>(), rejects.dump(), o.output);
+  return summary;
+}
+
+}  // namespace endoked::recipes
