@@ -13,7 +13,7 @@ DATA=${1:?usage: benchmarks/refine_real.sh KVASIR_DIR [LIMIT]}
 LIMIT=${2:-0}
 REVISION=$(git describe --always --dirty)
 t0=$(date +%s.%N)
-build/benchmarks/endoked_bench_refine "$DATA/images" "$DATA/masks" "$LIMIT" "$(nproc)" > /tmp/refine_real.$$.json
+build/benchmarks/endoked_bench_refine "$DATA/images" "$DATA/masks" "$LIMIT" "${THREADS:-$(nproc)}" > /tmp/refine_real.$$.json
 t1=$(date +%s.%N)
 /usr/bin/python3 - /tmp/refine_real.$$.json "$REVISION" "$0 $*" "$t0" "$t1" <<'PY'
 import json, os, sys, datetime, platform

@@ -8,8 +8,17 @@
 
 #include "endoked/core/error.h"
 #include "endoked/core/log.h"
+#include "endoked/distributed/preemption.h"
 
 namespace endoked::engine {
+
+bool StageResult::preempted() {
+  if (!summary.value("preempted", false)) return false;
+  code = dist::kRequeueExitCode;
+  line = fmt::format("preempted at step {} (checkpointed; rerun to continue)",
+                     summary.value("steps", std::int64_t{0}));
+  return true;
+}
 
 config::Tree load_tree(const std::vector<std::string>& config_files,
                        const std::vector<std::string>& assignments) {
@@ -36,8 +45,7 @@ std::string section_name(const std::string& stage_name) {
 }
 
 void Registry::add_entry(StageEntry entry) {
-  ENDOKED_CHECK(find_stage(entry.name) == nullptr, "stage '", entry.name,
-                "' is registered twice");
+  ENDOKED_CHECK(find_stage(entry.name) == nullptr, "stage '", entry.name, "' is registered twice");
   stages_.push_back(std::move(entry));
 }
 
@@ -143,8 +151,8 @@ int run_pipeline(const Registry& registry, const config::Tree& tree, dist::Commu
     const StageResult r = p.run(ctx);
     lines.emplace_back(p.name, r.line);
     if (r.code != 0) {
-      log::error("pipeline: stage {} ended with exit code {}; the later stages do not run",
-                 p.name, r.code);
+      log::error("pipeline: stage {} ended with exit code {}; the later stages do not run", p.name,
+                 r.code);
       code = r.code;
       break;
     }

@@ -18,11 +18,13 @@
 #include "endoked/core/seed.h"
 #include "endoked/core/sha256.h"
 #include "endoked/data/dataset.h"
+#include "endoked/data/image_codec.h"
 #include "endoked/data/loader.h"
 #include "endoked/data/sidecars.h"
 #include "endoked/data/store.h"
 #include "endoked/engine/sharded_stage.h"
 #include "endoked/vision/masks.h"
+#include "endoked/vision/overlay.h"
 #include "endoked/vision/resnet.h"
 #include "endoked/vision/weights.h"
 
@@ -259,6 +261,7 @@ json box_shard(const LocaliseOptions& o, const Inputs& in, vision::ResNetImpl& n
       if (candidate[static_cast<std::size_t>(g)]) candidates.push_back(g);
   }
   std::map<std::int64_t, data::BoxesRow> rows;
+  std::map<std::int64_t, json> candidate_box;  // the largest component's box, also when rejected
   data::RecordStore records(o.store);
   const torch::Tensor w = net.named_parameters()["fc.weight"].detach()[0];
   auto subset = std::make_shared<ImageSubset>(images, candidates, std::vector<float>{});
@@ -303,6 +306,8 @@ json box_shard(const LocaliseOptions& o, const Inputs& in, vision::ResNetImpl& n
       r.area = box.area;
       r.components = box.components;
       if (o.save_cams) r.cam.bytes = vision::encode_map_png(full);
+      if (box.reject != "no_foreground")
+        candidate_box[g] = json::array({box.x0, box.y0, box.x1, box.y1});
       rows[g] = std::move(r);
       progress.add();
     }
@@ -313,22 +318,29 @@ json box_shard(const LocaliseOptions& o, const Inputs& in, vision::ResNetImpl& n
   data::TableWriter<data::BoxRejectRow> rejects(sw, "rejects");
   rejects.declare();  // an empty table when nothing was rejected
   json counts = json::object();
+  json samples = {{"accepted", json::array()}, {"rejected", json::array()}};
   TruthCounts t;
+  std::int64_t row_in_shard = 0;
   for (std::int64_t e = e0; e < e1; ++e) {
     const auto& span = in.spans[static_cast<std::size_t>(e)];
     std::vector<data::BoxesRow> exam_rows(static_cast<std::size_t>(span.image_count));
     for (std::int64_t k = 0; k < span.image_count; ++k) {
       const std::int64_t g = span.first_image + k;
+      const std::int64_t row = row_in_shard++;
       auto it = rows.find(g);
       if (it == rows.end()) continue;
       data::BoxesRow& r = exam_rows[static_cast<std::size_t>(k)];
       r = std::move(it->second);
       counts[r.status] = counts.value(r.status, 0) + 1;
+      const json box = candidate_box.count(g) ? candidate_box[g] : json::array();
+      auto& sample = samples[r.status == "accepted" ? "accepted" : "rejected"];
+      if (static_cast<int>(sample.size()) < o.montage) sample.push_back({g, row, box, r.status});
       if (r.status != "accepted") {
         data::BoxRejectRow j;
         j.exam = e - e0;
         j.position = k;
         j.reason = r.status;
+        j.box = box.dump();
         j.area = r.area;
         j.components = r.components;
         rejects.add(j);
@@ -349,7 +361,42 @@ json box_shard(const LocaliseOptions& o, const Inputs& in, vision::ResNetImpl& n
     }
     out.add_exam(span.id, std::move(exam_rows));
   }
-  return {{"info", sw.close().to_json()}, {"counts", counts}, {"truth", t.to_json()}};
+  return {{"info", sw.close().to_json()},
+          {"counts", counts},
+          {"samples", samples},
+          {"truth", t.to_json()}};
+}
+
+// montage-boxes.png: sampled accepted and rejected candidates with their CAM and box.
+void write_montage(const LocaliseOptions& o, const std::vector<json>& shards,
+                   const data::Manifest& m, const std::shared_ptr<const data::Dataset>& images,
+                   const RunDir& run) {
+  std::vector<cv::Mat> tiles;
+  std::vector<std::string> captions;
+  for (const char* kind : {"accepted", "rejected"}) {
+    int taken = 0;
+    for (std::size_t s = 0; s < shards.size() && taken < o.montage; ++s) {
+      if (shards[s]["samples"][kind].empty()) continue;
+      data::ShardReader out(o.output + "/" + m.shards[s].file);
+      for (const auto& item : shards[s]["samples"][kind]) {
+        if (taken++ >= o.montage) break;
+        const auto raw = images->read(item[0].get<std::int64_t>());
+        const cv::Mat image = data::decode_rgb(raw.at(0).bytes, 0, 0);
+        cv::Mat cam;
+        const std::string png = out.blob("images", "cam", item[1].get<std::int64_t>());
+        if (!png.empty()) data::decode_gray(png).convertTo(cam, CV_32F, 1.0 / 255.0);
+        if (!cam.empty() && cam.size() != image.size()) cv::resize(cam, cam, image.size());
+        std::vector<vision::Box> boxes;
+        if (item[2].size() == 4)
+          boxes.push_back({item[2][0].get<int>(), item[2][1].get<int>(), item[2][2].get<int>(),
+                           item[2][3].get<int>()});
+        tiles.push_back(vision::overlay(image, cam, boxes, cv::Mat()));
+        captions.push_back(item[3].get<std::string>());
+      }
+    }
+  }
+  const std::string png = vision::montage_png(tiles, captions);
+  if (!png.empty()) files::atomic_write(run.path() + "/montage-boxes.png", png);
 }
 
 }  // namespace
@@ -357,8 +404,8 @@ json box_shard(const LocaliseOptions& o, const Inputs& in, vision::ResNetImpl& n
 json run_localise(dist::Communicator& comm, const LocaliseOptions& o, const RunDir& run) {
   ENDOKED_CHECK(!o.store.empty(), "localise.store is empty: name the record store");
   ENDOKED_CHECK(!o.scores.empty(), "localise.scores is empty: name the mil stage's scores sidecar");
-  ENDOKED_CHECK(o.image_size >= 32 && o.batch_size >= 1 && o.threads >= 1,
-                "localise.image_size must be ≥ 32, batch_size and threads ≥ 1");
+  ENDOKED_CHECK(o.image_size >= 32 && o.batch_size >= 1 && o.threads >= 1 && o.montage >= 0,
+                "localise.image_size must be ≥ 32, batch_size and threads ≥ 1, montage ≥ 0");
   ENDOKED_CHECK(o.cam.method == "cam" || o.cam.method == "gradcam++",
                 "localise.cam.method must be cam or gradcam++, got '", o.cam.method, "'");
   data::cap_library_threads(o.threads);
@@ -503,6 +550,7 @@ json run_localise(dist::Communicator& comm, const LocaliseOptions& o, const RunD
                      {"config_sha256", sha256_hex(config::to_yaml(o))}});
     m.summary = summary;
     data::commit_store(o.output, m);
+    if (o.montage > 0) write_montage(o, done.shards, m, images, run);
     run.log_metrics(json{{"stage", "localise"}, {"summary", summary}});
   });
   log::info("localise: {} candidate(s), {} box(es) accepted, rejects {} -> {}", candidates,

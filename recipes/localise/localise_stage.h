@@ -22,9 +22,10 @@
 // Output (`output`, a "boxes" sidecar with the record store's shard layout): per image its
 // status (accepted | a reject reason | not_candidate), the accepted box with its CAM score, the
 // largest component's area and the component count, the CAM as an 8-bit PNG (save_cams), plus a
-// /rejects table per shard; model.pt and model.json beside. With `truth` (a synthetic truth
-// sidecar: images/boxes, images/has_polyp): the hit rate (accepted boxes with IoU ≥ 0.5 against a
-// true box), mean best IoU, and how many candidates truly show a polyp.
+// /rejects table per shard; model.pt and model.json beside; montage-boxes.png in the run
+// directory (CAM and box of sampled accepted and rejected candidates). With `truth` (a synthetic
+// truth sidecar: images/boxes, images/has_polyp): the hit rate (accepted boxes with IoU ≥ 0.5
+// against a true box), mean best IoU, and how many candidates truly show a polyp.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -94,6 +95,7 @@ struct LocaliseOptions {
   bool save_cams = true;
   bool augment = true;
   int threads = 2;
+  int montage = 12;
   std::uint64_t seed = 0;
   bool overwrite = false;
   LocaliseSelect select;
@@ -126,6 +128,8 @@ struct LocaliseOptions {
       "keep each candidate's CAM as an 8-bit PNG (the cam refiner needs it)");
     v("augment", augment, "random horizontal and vertical flips while training");
     v("threads", threads, "decode threads and LibTorch threads per rank");
+    v("montage", montage,
+      "accepted and rejected candidates each in the run's montage-boxes.png (0: none)");
     v("seed", seed, "initialisation and order seed");
     v("overwrite", overwrite, "replace an existing output (only once the new one is complete)");
     v("select", select);

@@ -1,7 +1,6 @@
 // `endoked localise` (a stage).
 #include <fmt/format.h>
 
-#include "endoked/distributed/preemption.h"
 #include "endoked/engine/stage.h"
 #include "localise_stage.h"
 
@@ -16,12 +15,7 @@ void register_localise(engine::Registry& registry) {
        [](const LocaliseOptions& o, engine::StageContext& c) {
          engine::StageResult r;
          r.summary = run_localise(c.comm, o, c.run);
-         if (r.summary.value("preempted", false)) {
-           r.code = dist::kRequeueExitCode;
-           r.line = fmt::format("preempted at step {} (checkpointed; rerun to continue)",
-                                r.summary["steps"].get<std::int64_t>());
-           return r;
-         }
+         if (r.preempted()) return r;
          r.line =
              fmt::format("{} candidate(s), {} box(es) accepted, rejects {}",
                          r.summary["candidates"].get<std::int64_t>(),

@@ -144,6 +144,8 @@ json masks_export(const MasksExportOptions& o) {
   ENDOKED_CHECK(is_sidecar(o.masks), "masks export: '", o.masks, "' is not a masks sidecar");
   const std::string store = store_of(o.masks, o.store);
   const MaskSet set = read_sidecar(o.masks, store, !o.all);
+  ENDOKED_CHECK(o.coco.empty() || !fs::exists(o.coco), "masks export: '", o.coco,
+                "' exists: an export never replaces a file (name a new one)");
   for (const auto* d : {&o.png, &o.nnunet})
     if (!d->empty()) prepare_folder(*d);
   if (!o.png.empty()) {

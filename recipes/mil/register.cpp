@@ -1,7 +1,6 @@
 // `endoked mil` and `endoked mil score` (stages).
 #include <fmt/format.h>
 
-#include "endoked/distributed/preemption.h"
 #include "endoked/engine/stage.h"
 #include "mil_stage.h"
 
@@ -25,12 +24,7 @@ void register_mil(engine::Registry& registry) {
        [](const MilOptions& o, engine::StageContext& c) {
          engine::StageResult r;
          r.summary = run_mil(c.comm, o, c.run);
-         if (r.summary.value("preempted", false)) {
-           r.code = dist::kRequeueExitCode;
-           r.line = fmt::format("preempted at step {} (checkpointed; rerun to continue)",
-                                r.summary["steps"].get<std::int64_t>());
-           return r;
-         }
+         if (r.preempted()) return r;
          const auto& sel = r.summary["selection"];
          r.line = fmt::format("{}; {} epochs; localisation {} positive / {} negative images -> {}",
                               metrics_line(r.summary), r.summary["epochs"].get<std::int64_t>(),

@@ -174,7 +174,7 @@ json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
           {"truth", {t.images, t.dice, t.iou, t.box_dice, t.box_iou}}};
 }
 
-// montage.png: sampled accepted and rejected images with CAM, boxes and mask.
+// montage-masks.png: sampled accepted and rejected images with CAM, boxes and mask.
 void write_montage(const Sources& src, const std::vector<json>& shards, const RunDir& run) {
   std::vector<cv::Mat> tiles;
   std::vector<std::string> captions;
@@ -204,7 +204,7 @@ void write_montage(const Sources& src, const std::vector<json>& shards, const Ru
     }
   }
   const std::string png = vision::montage_png(tiles, captions);
-  if (!png.empty()) files::atomic_write(run.path() + "/montage.png", png);
+  if (!png.empty()) files::atomic_write(run.path() + "/montage-masks.png", png);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 //
 // Output (`output`, a "masks" sidecar with the record store's shard layout) whose manifest keeps
 // the refiner, its options, the rules and the boxes sidecar's provenance (CAM method, box rules,
-// model); montage.png in the run directory: a sample of accepted and of rejected images with
+// model); montage-masks.png in the run directory: a sample of accepted and of rejected images with
 // CAM, box and mask drawn. With `truth` (a sidecar with images/mask, e.g. the synthetic truth):
 // mean Dice and IoU of the accepted masks (segmentation_score, as PraNet computes them) and of
 // the filled boxes on the same images — the baseline a refiner must beat.
@@ -43,7 +43,7 @@ struct RefineOptions {
     v("refiner", refiner,
       "box | ellipse | grabcut | cam (the default won the Kvasir-SEG benchmark: README)");
     v("threads", threads, "refining threads per rank");
-    v("montage", montage, "accepted and rejected images each in the run's montage.png (0: none)");
+    v("montage", montage, "accepted and rejected images each in the run's montage-masks.png (0: none)");
     v("overwrite", overwrite, "replace an existing output (only once the new one is complete)");
     v("options", options);
     v("accept", accept);

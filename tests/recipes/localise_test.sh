@@ -56,11 +56,14 @@ ref=(--set refine.store="$T/records" --set refine.truth="$T/truth" --set refine.
 mpi 2 "$BIN" refine "${ref[@]}" --set refine.boxes="$T/boxes1" --set refine.output="$T/masks2" --set run.dir="$T/run-r2" > "$T/r2.log" 2>&1 || { tail -20 "$T/r2.log"; fail "2-rank refine"; }
 "$BIN" refine "${ref[@]}" --set refine.boxes="$T/boxes1" --set refine.accept.min_box_share=0.9 \
   --set refine.accept.max_area=0.04 --set refine.accept.min_area=0.02 --set refine.output="$T/masks-strict" --set run.dir="$T/run-rs" > "$T/rs.log" 2>&1 || { tail -20 "$T/rs.log"; fail "strict refine"; }
-[ -s "$T/run-r1/montage.png" ] || fail "no montage.png in the refine run directory"
+[ -s "$T/run-r1/montage-masks.png" ] || fail "no montage-masks.png in the refine run directory"
+[ -s "$T/run-l1/montage-boxes.png" ] || fail "no montage-boxes.png in the localise run directory"
 
 "$BIN" masks export "$T/masks1" --coco "$T/coco.json" --png "$T/png" --nnunet "$T/nnunet" > "$T/export.log" 2>&1 || { cat "$T/export.log"; fail "masks export"; }
 "$BIN" masks export "$T/masks1" --png "$T/png" > "$T/export2.log" 2>&1 && fail "export into a folder with files in it"
 grep -q "not an empty folder" "$T/export2.log" || { cat "$T/export2.log"; fail "the refusal does not say why"; }
+"$BIN" masks export "$T/masks1" --coco "$T/coco.json" > "$T/export3.log" 2>&1 && fail "export over an existing COCO file"
+grep -q "never replaces a file" "$T/export3.log" || { cat "$T/export3.log"; fail "the COCO refusal does not say why"; }
 "$BIN" masks eval --masks "$T/masks1" --truth "$T/truth" --json "$T/eval-sidecar.json" > /dev/null 2>&1 || fail "masks eval (sidecar)"
 "$BIN" masks eval --masks "$T/png/masks" --truth "$T/truth" --store "$T/records" --json "$T/eval-png.json" > /dev/null 2>&1 || fail "masks eval (folder)"
 

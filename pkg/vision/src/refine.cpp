@@ -53,8 +53,10 @@ class CamRefiner final : public Refiner {
 class GrabCutRefiner final : public Refiner {
  public:
   explicit GrabCutRefiner(GrabCutOptions o) : o_(o) {
-    ENDOKED_CHECK(o_.iterations >= 1 && o_.size >= 16 && o_.margin >= 0,
-                  "refine.grabcut: iterations ≥ 1, size ≥ 16 and margin ≥ 0 required");
+    ENDOKED_CHECK(
+        o_.iterations >= 1 && o_.size >= 16 && o_.margin >= 0 && o_.core >= 0 && o_.core < 1,
+        "refine.grabcut: iterations ≥ 1, size ≥ 16, margin ≥ 0 and core in [0, 1) "
+        "required");
   }
   std::string name() const override { return "grabcut"; }
   Refined refine(const cv::Mat& image, const std::vector<Box>& boxes,
@@ -106,6 +108,13 @@ class GrabCutRefiner final : public Refiner {
       gc.setTo(cv::GC_PR_FGD, ellipse_mask(h, w, b));
     } else {
       gc(box).setTo(cv::GC_PR_FGD);
+    }
+    if (o_.core > 0) {
+      const double cx = 0.5 * (b.x0 + b.x1), cy = 0.5 * (b.y0 + b.y1);
+      const double hw = 0.5 * o_.core * b.width(), hh = 0.5 * o_.core * b.height();
+      const Box core{static_cast<int>(std::floor(cx - hw)), static_cast<int>(std::floor(cy - hh)),
+                     static_cast<int>(std::ceil(cx + hw)), static_cast<int>(std::ceil(cy + hh))};
+      gc.setTo(cv::GC_FGD, ellipse_mask(h, w, core));
     }
     if (!cam.empty() && o_.cam_foreground > 0)
       gc.setTo(cv::GC_FGD, (cam >= o_.cam_foreground) & (box_mask(h, w, b) != 0));

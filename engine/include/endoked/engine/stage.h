@@ -65,6 +65,9 @@ struct StageResult {
   int code = 0;
   nlohmann::json summary = nlohmann::json::object();
   std::string line;
+  /// A training stage's summary with "preempted": the requeue exit code (75) and the line
+  /// saying so (from summary["steps"]). Returns whether it was preempted.
+  bool preempted();
 };
 
 /// A command-line flag that stands for a config assignment: `--strict` → ingest.strict=true,

@@ -8,7 +8,9 @@
 //            the mask upscaled back: outside the box grown by grabcut.margin (a fraction of the
 //            box's size) is background, the ring between probable background, the box probable
 //            background outside the ellipse and probable foreground inside it (grabcut.ellipse;
-//            else the whole box), the CAM ≥ grabcut.cam_foreground inside the box foreground
+//            else the whole box), the ellipse shrunk to grabcut.core of its size sure foreground
+//            (so GrabCut cannot empty the box), the CAM ≥ grabcut.cam_foreground inside the box
+//            foreground
 //            (when a CAM is given; 0 turns it off); grabcut.iterations rounds. A box GrabCut
 //            cannot start from (no background around it) falls back to its seed, and says so.
 //   cam      the CAM ≥ cam.threshold inside each box (intersected with the ellipse when
@@ -38,6 +40,7 @@ struct GrabCutOptions {
   int size = 256;
   double margin = 0.25;
   bool ellipse = true;
+  double core = 0.3;
   double cam_foreground = 0.8;
   template <class V>
   void visit(V& v) {
@@ -45,6 +48,8 @@ struct GrabCutOptions {
     v("size", size, "GrabCut runs on a copy whose longer side is at most this many pixels");
     v("margin", margin, "background starts this fraction of the box's size outside it");
     v("ellipse", ellipse, "probable foreground: the inscribed ellipse (else the whole box)");
+    v("core", core,
+      "the inscribed ellipse scaled by this (about its centre) is sure foreground (0: none)");
     v("cam_foreground", cam_foreground,
       "CAM at least this inside the box is sure foreground (0: do not use the CAM)");
   }
