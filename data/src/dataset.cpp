@@ -217,7 +217,7 @@ class StoreDataset final : public Dataset {
   }
 
   RawImage read_image(std::int64_t g) const {
-    ImageRecord rec = const_cast<RecordStore&>(store_).image(g, true);
+    ImageRecord rec = const_cast<RecordStore&>(store_).image(g, options_.pixels);
     RawImage im;
     im.bytes = std::move(rec.bytes);
     im.width = rec.width;
@@ -242,15 +242,10 @@ class StoreDataset final : public Dataset {
         text = sc.shards[static_cast<std::size_t>(shard)]->strings(
             boxes_->table, boxes_->column)[static_cast<std::size_t>(row)];
       }
-      try {
-        for (const auto& b : nlohmann::json::parse(text)) {
-          ENDOKED_CHECK(b.is_array() && b.size() >= 4, "a box must be [x0, y0, x1, y1(, label)]");
-          im.boxes.push_back({b[0].get<float>(), b[1].get<float>(), b[2].get<float>(),
-                              b[3].get<float>(), b.size() > 4 ? b[4].get<int>() : 0});
-        }
-      } catch (const nlohmann::json::exception& e) {
-        ENDOKED_FAIL("boxes of image '", im.id, "' are not valid JSON: ", e.what());
-      }
+      for (const auto& b : parse_box_list(text, "boxes of image '" + im.id + "'"))
+        im.boxes.push_back({static_cast<float>(b[0]), static_cast<float>(b[1]),
+                            static_cast<float>(b[2]), static_cast<float>(b[3]),
+                            static_cast<int>(b[4])});
     }
     return im;
   }
@@ -272,6 +267,29 @@ class StoreDataset final : public Dataset {
 
 std::shared_ptr<Dataset> make_dataset(const DatasetOptions& options) {
   return std::make_shared<StoreDataset>(options);
+}
+
+std::vector<std::array<double, 5>> parse_box_list(const std::string& text,
+                                                  const std::string& where) {
+  std::vector<std::array<double, 5>> out;
+  nlohmann::json list;
+  try {
+    list = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    ENDOKED_FAIL(where, ": boxes are not valid JSON: ", e.what());
+  }
+  ENDOKED_CHECK(list.is_array(), where, ": boxes must be a JSON list of [x0, y0, x1, y1(, extra)]");
+  for (const auto& b : list) {
+    ENDOKED_CHECK(b.is_array() && b.size() >= 4 && b.size() <= 5, where,
+                  ": a box must be [x0, y0, x1, y1(, extra)], got ", b.dump());
+    std::array<double, 5> v{0, 0, 0, 0, 0};
+    for (std::size_t k = 0; k < b.size(); ++k) {
+      ENDOKED_CHECK(b[k].is_number(), where, ": a box holds numbers, got ", b.dump());
+      v[k] = b[k].get<double>();
+    }
+    out.push_back(v);
+  }
+  return out;
 }
 
 }  // namespace endoked::data

@@ -23,6 +23,27 @@ void cap_library_threads(int torch_threads) {
   at::set_num_threads(std::max(1, torch_threads));
 }
 
+LoaderOptions square_loader_options(int size, int threads, std::uint64_t seed, bool augment) {
+  LoaderOptions lo;
+  lo.threads = threads;
+  lo.seed = seed;
+  lo.on_error = "skip";
+  TransformSpec resize;
+  resize.name = "resize";
+  resize.size = {size, size};
+  lo.transforms.push_back(resize);
+  if (augment)
+    for (const char* flip : {"hflip", "vflip"}) {
+      TransformSpec f;
+      f.name = flip;
+      lo.transforms.push_back(f);
+    }
+  TransformSpec norm;
+  norm.name = "normalise";
+  lo.transforms.push_back(norm);
+  return lo;
+}
+
 namespace {
 
 // One decoded, transformed image. For single-image datasets the pixels go straight into the

@@ -102,6 +102,7 @@ Inputs read_inputs(const LocaliseOptions& o) {
     t.store = o.store;
     t.sidecars = {o.truth};
     t.boxes_column = "images/boxes";
+    t.pixels = false;  // the boxes alone
     const auto truth = data::make_dataset(t);
     in.truth.resize(in.score.size());
     for (std::int64_t g = 0; g < in.images; ++g) {
@@ -166,24 +167,8 @@ Selection select_images(const Inputs& in, const LocaliseSelect& s) {
 }
 
 data::LoaderOptions loader_options(const LocaliseOptions& o, bool augment) {
-  data::LoaderOptions lo;
-  lo.threads = o.threads;
-  lo.seed = o.seed;
-  lo.on_error = "skip";
+  data::LoaderOptions lo = data::square_loader_options(o.image_size, o.threads, o.seed, augment);
   lo.batch_size = o.batch_size;
-  data::TransformSpec resize;
-  resize.name = "resize";
-  resize.size = {o.image_size, o.image_size};
-  lo.transforms.push_back(resize);
-  if (augment)
-    for (const char* flip : {"hflip", "vflip"}) {
-      data::TransformSpec f;
-      f.name = flip;
-      lo.transforms.push_back(f);
-    }
-  data::TransformSpec norm;
-  norm.name = "normalise";
-  lo.transforms.push_back(norm);
   return lo;
 }
 
@@ -261,7 +246,7 @@ json box_shard(const LocaliseOptions& o, const Inputs& in, vision::ResNetImpl& n
       if (candidate[static_cast<std::size_t>(g)]) candidates.push_back(g);
   }
   std::map<std::int64_t, data::BoxesRow> rows;
-  std::map<std::int64_t, json> candidate_box;  // the largest component's box, also when rejected
+  std::map<std::int64_t, vision::Box> candidate_box;  // the largest component, also when rejected
   data::RecordStore records(o.store);
   const torch::Tensor w = net.named_parameters()["fc.weight"].detach()[0];
   auto subset = std::make_shared<ImageSubset>(images, candidates, std::vector<float>{});
@@ -307,7 +292,7 @@ json box_shard(const LocaliseOptions& o, const Inputs& in, vision::ResNetImpl& n
       r.components = box.components;
       if (o.save_cams) r.cam.bytes = vision::encode_map_png(full);
       if (box.reject != "no_foreground")
-        candidate_box[g] = json::array({box.x0, box.y0, box.x1, box.y1});
+        candidate_box[g] = {box.x0, box.y0, box.x1, box.y1, box.score};
       rows[g] = std::move(r);
       progress.add();
     }
@@ -332,7 +317,11 @@ json box_shard(const LocaliseOptions& o, const Inputs& in, vision::ResNetImpl& n
       data::BoxesRow& r = exam_rows[static_cast<std::size_t>(k)];
       r = std::move(it->second);
       counts[r.status] = counts.value(r.status, 0) + 1;
-      const json box = candidate_box.count(g) ? candidate_box[g] : json::array();
+      const auto found = candidate_box.find(g);
+      const json box = found == candidate_box.end()
+                           ? json::array()
+                           : json::array({found->second.x0, found->second.y0, found->second.x1,
+                                          found->second.y1});
       auto& sample = samples[r.status == "accepted" ? "accepted" : "rejected"];
       if (static_cast<int>(sample.size()) < o.montage) sample.push_back({g, row, box, r.status});
       if (r.status != "accepted") {
@@ -350,11 +339,8 @@ json box_shard(const LocaliseOptions& o, const Inputs& in, vision::ResNetImpl& n
       ++t.candidates;
       if (!truth.empty()) ++t.candidates_with_polyp;
       if (r.status != "accepted") continue;
-      const json bj = json::parse(r.boxes).at(0);
-      const vision::Box mine{bj[0].get<int>(), bj[1].get<int>(), bj[2].get<int>(),
-                             bj[3].get<int>()};
       double best = 0;
-      for (const auto& tb : truth) best = std::max(best, vision::box_iou(mine, tb));
+      for (const auto& tb : truth) best = std::max(best, vision::box_iou(found->second, tb));
       ++t.accepted;
       t.iou_sum += best;
       if (best >= 0.5) ++t.hits;
@@ -382,9 +368,8 @@ void write_montage(const LocaliseOptions& o, const std::vector<json>& shards,
         if (taken++ >= o.montage) break;
         const auto raw = images->read(item[0].get<std::int64_t>());
         const cv::Mat image = data::decode_rgb(raw.at(0).bytes, 0, 0);
-        cv::Mat cam;
-        const std::string png = out.blob("images", "cam", item[1].get<std::int64_t>());
-        if (!png.empty()) data::decode_gray(png).convertTo(cam, CV_32F, 1.0 / 255.0);
+        cv::Mat cam = vision::decode_cam(out.blob("images", "cam", item[1].get<std::int64_t>()),
+                                         "CAM of '" + raw.at(0).id + "'");
         if (!cam.empty() && cam.size() != image.size()) cv::resize(cam, cam, image.size());
         std::vector<vision::Box> boxes;
         if (item[2].size() == 4)

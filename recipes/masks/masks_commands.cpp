@@ -130,6 +130,17 @@ void prepare_folder(const std::string& dir) {
   fs::create_directories(dir);
 }
 
+// Masks that could not be used: counted, the first ones named, each logged once.
+struct Unusable {
+  std::int64_t count = 0;
+  json cases = json::array();
+  void add(const std::string& what, const std::exception& e) {
+    ++count;
+    if (cases.size() < 20) cases.push_back(what + ": " + e.what());
+    log::warn("masks: skipped {} ({})", what, e.what());
+  }
+};
+
 std::string png_of(const cv::Mat& m) {
   std::vector<std::uint8_t> png;
   cv::imencode(".png", m, png);
@@ -159,11 +170,19 @@ json masks_export(const MasksExportOptions& o) {
   data::RecordStore records(store);
   json images = json::array(), annotations = json::array();
   std::int64_t id = 0;
+  Unusable skipped;
   for (const auto& [key, item] : set) {
-    const cv::Mat mask = vision::decode_mask(item.bytes, fmt::format("mask of '{}'", key));
-    const data::ImageRecord rec = records.image(item.image, !o.nnunet.empty());
-    ENDOKED_CHECK(mask.cols == rec.width && mask.rows == rec.height, "mask of '", key, "' is ",
-                  mask.cols, "×", mask.rows, ", its image ", rec.width, "×", rec.height);
+    cv::Mat mask;
+    data::ImageRecord rec;
+    try {
+      mask = vision::decode_mask(item.bytes, fmt::format("mask of '{}'", key));
+      rec = records.image(item.image, !o.nnunet.empty());
+      ENDOKED_CHECK(mask.cols == rec.width && mask.rows == rec.height, "mask of '", key, "' is ",
+                    mask.cols, "×", mask.rows, ", its image ", rec.width, "×", rec.height);
+    } catch (const std::exception& e) {
+      skipped.add("'" + key + "'", e);
+      continue;
+    }
     ++id;
     if (!o.coco.empty()) {
       const vision::Rle rle = vision::rle_encode(mask);
@@ -210,7 +229,10 @@ json masks_export(const MasksExportOptions& o) {
                           {"name", "endoked masks of " + fs::path(o.masks).filename().string()}};
     files::atomic_write(o.nnunet + "/dataset.json", dataset.dump(2) + "\n");
   }
-  return {{"masks", id}, {"store", store}};
+  return {{"masks", id},
+          {"store", store},
+          {"skipped", skipped.count},
+          {"skipped_cases", skipped.cases}};
 }
 
 json masks_eval(const MasksEvalOptions& o) {
@@ -223,14 +245,21 @@ json masks_eval(const MasksEvalOptions& o) {
   const MaskSet truth = read_set(o.truth, store, false);
   double dice = 0, iou = 0, box_iou = 0;
   std::int64_t n = 0, predicted = 0, truths = 0, matched = 0, extra = 0;
+  Unusable skipped;
   for (const auto& [key, p] : pred) {
     const auto t = truth.find(key);
     if (t == truth.end()) {
       ++extra;
       continue;
     }
-    const cv::Mat tg = decode_grey(t->second.bytes, "truth '" + key + "'");
-    const cv::Mat pg = decode_grey(p.bytes, "prediction '" + key + "'");
+    cv::Mat tg, pg;
+    try {
+      tg = decode_grey(t->second.bytes, "truth '" + key + "'");
+      pg = decode_grey(p.bytes, "prediction '" + key + "'");
+    } catch (const std::exception& e) {
+      skipped.add("case '" + key + "'", e);
+      continue;
+    }
     const vision::SegmentationScore s = vision::segmentation_score(pg, tg);
     const vision::Detection d =
         vision::detect(vision::binarise_prediction(pg, tg.size()), vision::binarise_truth(tg));
@@ -246,16 +275,19 @@ json masks_eval(const MasksEvalOptions& o) {
                 "' (", pred.size(), " predictions, ", truth.size(),
                 " truths; cases are matched by name)");
   const double k = static_cast<double>(n);
-  const json out = {{"images", n},
-                    {"dice", dice / k},
-                    {"iou", iou / k},
-                    {"box_iou", box_iou / k},
-                    {"precision", predicted > 0 ? static_cast<double>(matched) / predicted : 0.0},
-                    {"recall", truths > 0 ? static_cast<double>(matched) / truths : 0.0},
-                    {"predictions_without_truth", extra},
-                    {"truths_without_prediction", static_cast<std::int64_t>(truth.size()) - n},
-                    {"masks", o.masks},
-                    {"truth", o.truth}};
+  const json out = {
+      {"images", n},
+      {"dice", dice / k},
+      {"iou", iou / k},
+      {"box_iou", box_iou / k},
+      {"precision", predicted > 0 ? static_cast<double>(matched) / predicted : 0.0},
+      {"recall", truths > 0 ? static_cast<double>(matched) / truths : 0.0},
+      {"predictions_without_truth", extra},
+      {"truths_without_prediction", static_cast<std::int64_t>(truth.size()) - n - skipped.count},
+      {"skipped", skipped.count},
+      {"skipped_cases", skipped.cases},
+      {"masks", o.masks},
+      {"truth", o.truth}};
   if (!o.json.empty()) files::atomic_write(o.json, out.dump(2) + "\n");
   return out;
 }

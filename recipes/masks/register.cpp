@@ -38,6 +38,9 @@ void register_masks(engine::Registry& registry) {
          for (const auto& [flag, dir] :
               {std::pair{"coco", o.coco}, {"png", o.png}, {"nnunet", o.nnunet}})
            if (!dir.empty()) std::cout << fmt::format(" -> {} {}", flag, dir);
+         if (r["skipped"].get<std::int64_t>() > 0)
+           std::cout << fmt::format("; {} unusable mask(s) skipped (named above)",
+                                    r["skipped"].get<std::int64_t>());
          std::cout << "\n";
          return 0;
        }});
@@ -58,11 +61,11 @@ void register_masks(engine::Registry& registry) {
          std::cout << fmt::format(
              "masks eval: {} image(s): Dice {:.4f}, IoU {:.4f}, box IoU {:.4f}, precision {:.3f}, "
              "recall {:.3f} (IoU ≥ 0.5); {} prediction(s) without truth, {} truth(s) without "
-             "prediction\n",
+             "prediction, {} undecodable case(s) skipped\n",
              r["images"].get<std::int64_t>(), r["dice"].get<double>(), r["iou"].get<double>(),
              r["box_iou"].get<double>(), r["precision"].get<double>(), r["recall"].get<double>(),
              r["predictions_without_truth"].get<std::int64_t>(),
-             r["truths_without_prediction"].get<std::int64_t>());
+             r["truths_without_prediction"].get<std::int64_t>(), r["skipped"].get<std::int64_t>());
          return 0;
        }});
 }

@@ -96,32 +96,10 @@ Corpus load_corpus(const std::string& store, const std::string& labels, int unce
   return c;
 }
 
-data::LoaderOptions loader_options(int size, int threads, std::uint64_t seed, bool augment) {
-  data::LoaderOptions lo;
-  lo.threads = threads;
-  lo.seed = seed;
-  lo.on_error = "skip";
-  data::TransformSpec resize;
-  resize.name = "resize";
-  resize.size = {size, size};
-  lo.transforms.push_back(resize);
-  if (augment) {
-    data::TransformSpec h, v;
-    h.name = "hflip";
-    v.name = "vflip";
-    lo.transforms.push_back(h);
-    lo.transforms.push_back(v);
-  }
-  data::TransformSpec norm;
-  norm.name = "normalise";
-  lo.transforms.push_back(norm);
-  return lo;
-}
-
 // A pass over `view` with no augmentation, one item per step, items dealt over the ranks.
 std::unique_ptr<data::Loader> inference_loader(std::shared_ptr<const data::Dataset> view, int size,
                                                int threads, const dist::Communicator& comm) {
-  data::LoaderOptions lo = loader_options(size, threads, 0, false);
+  data::LoaderOptions lo = data::square_loader_options(size, threads, 0, false);
   lo.batch_size = 1;
   lo.tail = "partial";
   return std::make_unique<data::Loader>(std::move(view), lo, 0, comm.rank(), comm.size());

@@ -162,8 +162,6 @@ std::string truth_column_name(const std::string& column);
 Corpus load_corpus(const std::string& store, const std::string& labels, int uncertain,
                    int not_mentioned, const std::string& truth, const std::string& truth_column);
 
-data::LoaderOptions loader_options(int size, int threads, std::uint64_t seed, bool augment);
-
 // A pass over `view` with no augmentation, one item per step, items dealt over the ranks.
 std::unique_ptr<data::Loader> inference_loader(std::shared_ptr<const data::Dataset> view, int size,
                                                int threads, const dist::Communicator& comm);

@@ -320,7 +320,8 @@ json run_mil(dist::Communicator& comm, const MilOptions& o, const RunDir& run) {
     return teacher_epoch(training, o, e, mining ? &scores_for(e) : nullptr);
   };
 
-  data::LoaderOptions train_loader = loader_options(o.image_size, o.threads, o.seed, o.augment);
+  data::LoaderOptions train_loader =
+      data::square_loader_options(o.image_size, o.threads, o.seed, o.augment);
   train_loader.batch_size = o.items_per_step;
   train_loader.tail = "pad";
   const engine::BatchSourceFactory source = [&](std::int64_t epoch, std::int64_t cursor) {

@@ -30,35 +30,6 @@ using nlohmann::json;
 namespace endoked::recipes {
 namespace {
 
-std::vector<vision::Box> parse_boxes(const std::string& text, const std::string& where) {
-  std::vector<vision::Box> out;
-  try {
-    for (const auto& b : json::parse(text)) {
-      ENDOKED_CHECK(b.is_array() && b.size() >= 4, where,
-                    ": a box must be [x0, y0, x1, y1(, score)]");
-      out.push_back({static_cast<int>(b[0].get<double>()), static_cast<int>(b[1].get<double>()),
-                     static_cast<int>(b[2].get<double>()), static_cast<int>(b[3].get<double>()),
-                     b.size() > 4 ? b[4].get<double>() : 0.0});
-    }
-  } catch (const json::exception& e) {
-    ENDOKED_FAIL(where, ": boxes are not valid JSON: ", e.what());
-  }
-  return out;
-}
-
-cv::Mat decode_cam(const std::string& png, const std::string& where) {
-  if (png.empty()) return {};
-  cv::Mat grey;
-  try {
-    grey = data::decode_gray(png);
-  } catch (const std::exception& e) {
-    ENDOKED_FAIL(where, ": the CAM does not decode: ", e.what());
-  }
-  cv::Mat cam;
-  grey.convertTo(cam, CV_32F, 1.0 / 255.0);
-  return cam;
-}
-
 // The record store, the boxes sidecar and the truth, as one shard's work needs them.
 struct Sources {
   const RefineOptions& o;
@@ -111,8 +82,8 @@ json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
     const std::string where = fmt::format("image '{}'", raw.at(0).id);
     try {
       const cv::Mat image = data::decode_rgb(raw[0].bytes, 0, 0);
-      const auto boxes = parse_boxes(b.boxes, where);
-      cv::Mat cam = decode_cam(b.cam.bytes, where);
+      const auto boxes = vision::parse_boxes(b.boxes, where);
+      cv::Mat cam = vision::decode_cam(b.cam.bytes, where);
       if (!cam.empty() && cam.size() != image.size()) cv::resize(cam, cam, image.size());
       const vision::Refined r = refiner.refine(image, boxes, cam);
       const std::string reason = vision::judge_mask(r, o.accept);
@@ -190,13 +161,14 @@ void write_montage(const Sources& src, const std::vector<json>& shards, const Ru
         const auto g = item[0].get<std::int64_t>(), row = item[1].get<std::int64_t>();
         const auto raw = src.images->read(g);
         const cv::Mat image = data::decode_rgb(raw.at(0).bytes, 0, 0);
-        cv::Mat cam = decode_cam(boxes.blob("images", "cam", row), raw[0].id);
+        cv::Mat cam = vision::decode_cam(boxes.blob("images", "cam", row), raw[0].id);
         if (!cam.empty() && cam.size() != image.size()) cv::resize(cam, cam, image.size());
         const cv::Mat mask = vision::decode_mask(masks.blob("images", "mask", row), raw[0].id);
         const std::string status = masks.strings("images", "status")[static_cast<std::size_t>(row)];
         tiles.push_back(vision::overlay(
             image, cam,
-            parse_boxes(boxes.strings("images", "boxes")[static_cast<std::size_t>(row)], raw[0].id),
+            vision::parse_boxes(boxes.strings("images", "boxes")[static_cast<std::size_t>(row)],
+                                raw[0].id),
             mask));
         captions.push_back(status);
         ++taken;

@@ -66,6 +66,12 @@ grep -q "not an empty folder" "$T/export2.log" || { cat "$T/export2.log"; fail "
 grep -q "never replaces a file" "$T/export3.log" || { cat "$T/export3.log"; fail "the COCO refusal does not say why"; }
 "$BIN" masks eval --masks "$T/masks1" --truth "$T/truth" --json "$T/eval-sidecar.json" > /dev/null 2>&1 || fail "masks eval (sidecar)"
 "$BIN" masks eval --masks "$T/png/masks" --truth "$T/truth" --store "$T/records" --json "$T/eval-png.json" > /dev/null 2>&1 || fail "masks eval (folder)"
+# One undecodable prediction is skipped, counted and named; the others are still scored.
+cp -r "$T/png/masks" "$T/png-bad"
+BAD=$(ls "$T/png-bad" | head -1)
+printf 'not a png' > "$T/png-bad/$BAD"
+"$BIN" masks eval --masks "$T/png-bad" --truth "$T/truth" --store "$T/records" --json "$T/eval-bad.json" > "$T/eval-bad.log" 2>&1 || { cat "$T/eval-bad.log"; fail "masks eval stops at an undecodable prediction"; }
+grep -q "${BAD%.png}" "$T/eval-bad.log" || { cat "$T/eval-bad.log"; fail "the skipped prediction is not named"; }
 
 /usr/bin/python3 - "$T" "$HIT" <<'PY' || fail "checks (above)"
 import glob, io, json, os, sys
@@ -157,5 +163,7 @@ check(e1["images"] == e2["images"] == len(accepted), "eval image counts")
 for k in ("dice", "iou", "box_iou", "precision", "recall"):
     check(abs(e1[k] - e2[k]) < 1e-12, f"sidecar and PNG folder score differently ({k})")
 check(abs(e1["dice"] - r1["truth"]["dice"]) < 1e-9, "masks eval and refine disagree on Dice")
+eb = json.load(open(os.path.join(t, "eval-bad.json")))
+check(eb["skipped"] == 1 and eb["images"] == e1["images"] - 1 and len(eb["skipped_cases"]) == 1, "one undecodable case skipped")
 PY
 echo "localise_test: ok"

@@ -97,6 +97,34 @@ TEST(Masks, PngsRoundTrip) {
   EXPECT_EQ(decode_mask(encode_map_png(map), "cam").at<std::uint8_t>(0, 0), 1);  // 128 > 127
 }
 
+TEST(Masks, BoxListsAndCamsParseOrNameTheirPlace) {
+  const auto boxes = parse_boxes("[[1, 2, 30, 40, 0.75], [5.9, 6, 7, 8]]", "t");
+  ASSERT_EQ(boxes.size(), 2u);
+  EXPECT_EQ(boxes[0].x0, 1);
+  EXPECT_EQ(boxes[0].y1, 40);
+  EXPECT_DOUBLE_EQ(boxes[0].score, 0.75);
+  EXPECT_EQ(boxes[1].x0, 5);
+  EXPECT_DOUBLE_EQ(boxes[1].score, 0.0);
+  EXPECT_TRUE(parse_boxes("[]", "t").empty());
+  for (const char* bad :
+       {"[[1, 2, 3]]", "{\"a\": 1}", "[[1, 2, 3, \"x\"]]", "[[1,2,3,4,5,6]]", "[["}) {
+    try {
+      parse_boxes(bad, "boxes of 'EX1/00.jpg'");
+      ADD_FAILURE() << bad << " parsed";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("boxes of 'EX1/00.jpg'"), std::string::npos) << e.what();
+    }
+  }
+  cv::Mat map(4, 5, CV_32F, cv::Scalar(0.5f));
+  map.at<float>(1, 2) = 1.0f;
+  const cv::Mat cam = decode_cam(encode_map_png(map), "t");
+  ASSERT_EQ(cam.size(), map.size());
+  EXPECT_NEAR(cam.at<float>(1, 2), 1.0f, 1e-6);
+  EXPECT_NEAR(cam.at<float>(0, 0), 128.0f / 255.0f, 1e-6);
+  EXPECT_TRUE(decode_cam("", "t").empty());
+  EXPECT_THROW(decode_cam("not a png", "t"), Error);
+}
+
 TEST(Masks, SegmentationScoreAsPraNet) {
   const cv::Mat truth = box_mask(10, 10, {0, 0, 5, 10}) * 255;  // 50 pixels, 8-bit 0/255
   const cv::Mat pred = box_mask(10, 10, {0, 0, 10, 5}) * 255;   // 50 pixels, 25 shared

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "endoked/core/error.h"
+#include "endoked/data/dataset.h"
 #include "endoked/data/image_codec.h"
 
 namespace endoked::vision {
@@ -190,6 +191,27 @@ cv::Mat decode_mask(std::string_view bytes, const std::string& where) {
   }
   ENDOKED_CHECK(!grey.empty(), where, ": not a mask image");
   return binarise_truth(grey);
+}
+
+cv::Mat decode_cam(std::string_view png, const std::string& where) {
+  if (png.empty()) return {};
+  cv::Mat grey;
+  try {
+    grey = data::decode_gray(png);
+  } catch (const std::exception& e) {
+    ENDOKED_FAIL(where, ": the CAM does not decode: ", e.what());
+  }
+  cv::Mat cam;
+  grey.convertTo(cam, CV_32F, 1.0 / 255.0);
+  return cam;
+}
+
+std::vector<Box> parse_boxes(const std::string& text, const std::string& where) {
+  std::vector<Box> out;
+  for (const auto& b : data::parse_box_list(text, where))
+    out.push_back({static_cast<int>(b[0]), static_cast<int>(b[1]), static_cast<int>(b[2]),
+                   static_cast<int>(b[3]), b[4]});
+  return out;
 }
 
 cv::Mat binarise_prediction(const cv::Mat& prediction, cv::Size size) {

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "endoked/core/error.h"
+#include "endoked/vision/sam.h"
 
 namespace endoked::vision {
 
@@ -147,6 +148,7 @@ std::map<std::string, RefinerFactory>& registry() {
       {"grabcut",
        [](const RefinerOptions& o) { return std::make_unique<GrabCutRefiner>(o.grabcut); }},
       {"cam", [](const RefinerOptions& o) { return std::make_unique<CamRefiner>(o.cam); }},
+      {"sam", [](const RefinerOptions& o) { return sam::make_refiner(o.sam); }},
   };
   return r;
 }
@@ -206,6 +208,7 @@ Refined score_mask(cv::Mat mask, const std::vector<Box>& boxes, const cv::Mat& c
 }
 
 std::string judge_mask(const Refined& r, const MaskRules& rules) {
+  if (!r.reject.empty()) return r.reject;
   const double area = r.scores.value("area", 0.0);
   if (area <= 0) return "empty";
   if (area < rules.min_area) return "too_small";

@@ -5,6 +5,7 @@
 // to the record store by (exam id, position of the image within the exam), so its rows need not
 // be in the same order or shards. An item is an image (unit "image") or an exam's bag of images
 // (unit "exam"). Items can be filtered by integer labels read from sidecar columns.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -25,6 +26,7 @@ struct DatasetOptions {
       label_columns;  // numeric columns (labels, scores) of a sidecar: "images/has_polyp",
                       // "exams/report_positive" (exam unit: exams/ only)
   std::vector<std::string> filter;  // "has_polyp == 1"; ops == != < <= > >=
+  bool pixels = true;  // false: read() leaves the image bytes out (boxes, masks, labels only)
 
   template <class V>
   void visit(V& v) {
@@ -35,6 +37,7 @@ struct DatasetOptions {
     v("boxes_column", boxes_column, "sidecar JSON column holding boxes (e.g. images/boxes)");
     v("label_columns", label_columns, "sidecar numeric columns (labels, scores) as table/column");
     v("filter", filter, "conditions on labels, all must hold: 'has_polyp == 1'");
+    v("pixels", pixels, "false: items carry no image bytes (boxes, masks and labels only)");
   }
 };
 
@@ -66,5 +69,10 @@ class Dataset {
 };
 
 std::shared_ptr<Dataset> make_dataset(const DatasetOptions& options);
+
+/// A boxes column's text: JSON [[x0, y0, x1, y1(, extra)], …] → one array per box (extra = 0 when
+/// absent: a label in a truth sidecar, a score in a boxes sidecar). Throws Error naming `where`.
+std::vector<std::array<double, 5>> parse_box_list(const std::string& text,
+                                                  const std::string& where);
 
 }  // namespace endoked::data

@@ -69,6 +69,10 @@ struct Batch {
 /// Turns off OpenCV's pool and sets LibTorch's intra-op threads (call once per rank).
 void cap_library_threads(int torch_threads);
 
+/// The training stages' loader: every image resized to size × size, flipped at random both ways
+/// when `augment`, normalised; corrupt images skipped and counted.
+LoaderOptions square_loader_options(int size, int threads, std::uint64_t seed, bool augment);
+
 class Loader {
  public:
   /// Reads epoch `epoch` for `rank` of `world`, starting at global `cursor` (0: the beginning).

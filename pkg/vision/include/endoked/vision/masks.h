@@ -69,6 +69,11 @@ std::string encode_map_png(const cv::Mat& map);
 /// Decodes a mask image (PNG, JPEG, …; colour is read as grey) to 0/1 with the truth rule of
 /// segmentation_score. Throws Error naming `where` when it does not decode.
 cv::Mat decode_mask(std::string_view bytes, const std::string& where);
+/// Decodes a CAM PNG (encode_map_png) to a float map in [0, 1]; empty bytes → an empty Mat.
+/// Throws Error naming `where` when it does not decode.
+cv::Mat decode_cam(std::string_view png, const std::string& where);
+/// A boxes column's JSON ([[x0, y0, x1, y1(, score)], …]) as boxes (data::parse_box_list).
+std::vector<Box> parse_boxes(const std::string& text, const std::string& where);
 
 struct SegmentationScore {
   double dice = 0, iou = 0;

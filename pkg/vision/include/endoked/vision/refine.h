@@ -15,6 +15,13 @@
 //            cannot start from (no background around it) falls back to its seed, and says so.
 //   cam      the CAM ≥ cam.threshold inside each box (intersected with the ellipse when
 //            cam.ellipse); needs the CAM.
+//   sam      Segment Anything (SAM ViT-B/L/H or MobileSAM, sam.checkpoint as published; sam.h):
+//            each box a prompt (plus its centre or the CAM's peak in it as a foreground point,
+//            sam.point), three masks per box, the one with the highest predicted IoU kept; the
+//            union over the boxes. Its own scores: predicted_iou and stability (the lowest over
+//            the boxes; stability as the automatic mask generator defines it) and prompt_box_iou
+//            (the kept mask's bounding box against its prompt box, lowest); its own rejects:
+//            low_predicted_iou, unstable, box_disagreement (sam.min_*). quality = predicted_iou.
 //
 // Every refiner's result carries the same scores, so one set of acceptance rules judges them:
 //   box_share   mask pixels inside the boxes / box pixels;
@@ -65,13 +72,33 @@ struct CamRefineOptions {
   }
 };
 
+struct SamRefineOptions {
+  std::string checkpoint;  // mobile_sam.pt, sam_vit_b_01ec64.pth, … (the variant is read from it)
+  std::string point = "none";  // none | centre | cam_peak: a foreground point beside each box
+  double min_predicted_iou = 0.5;
+  double min_stability = 0.8;
+  double min_prompt_box_iou = 0.5;
+  template <class V>
+  void visit(V& v) {
+    v("checkpoint", checkpoint, "a SAM or MobileSAM checkpoint as published (torch.save file)");
+    v("point", point, "beside each box prompt: none | centre | cam_peak (a foreground point)");
+    v("min_predicted_iou", min_predicted_iou, "reject when SAM's predicted IoU is below this");
+    v("min_stability", min_stability,
+      "reject when the stability score (|logit > 1| / |logit > -1|) is below this");
+    v("min_prompt_box_iou", min_prompt_box_iou,
+      "reject when the mask's bounding box overlaps its prompt box less than this (IoU)");
+  }
+};
+
 struct RefinerOptions {
   GrabCutOptions grabcut;
   CamRefineOptions cam;
+  SamRefineOptions sam;
   template <class V>
   void visit(V& v) {
     v("grabcut", grabcut);
     v("cam", cam);
+    v("sam", sam);
   }
 };
 
@@ -79,6 +106,7 @@ struct Refined {
   cv::Mat mask;  // CV_8UC1 0/1, the image's size
   double quality = 0;
   nlohmann::json scores = nlohmann::json::object();  // box_share, main_share, area, cam_mean, …
+  std::string reject;  // a refiner's own reason to reject (judge_mask reports it first), or ""
 };
 
 class Refiner {
@@ -97,7 +125,7 @@ using RefinerFactory = std::function<std::unique_ptr<Refiner>(const RefinerOptio
 
 /// Registers a refiner under `name` (replacing one of that name).
 void register_refiner(const std::string& name, RefinerFactory factory);
-/// Names of the registered refiners, sorted (box, cam, ellipse, grabcut built in).
+/// Names of the registered refiners, sorted (box, cam, ellipse, grabcut, sam built in).
 std::vector<std::string> refiner_names();
 /// Throws Error naming the registered refiners when `name` is not one.
 std::unique_ptr<Refiner> make_refiner(const std::string& name, const RefinerOptions& options);
@@ -120,8 +148,8 @@ struct MaskRules {
   }
 };
 
-/// "" when accepted, else the first rule broken: empty | too_small | too_large | box_share |
-/// fragmented.
+/// "" when accepted, else the refiner's own reject (Refined::reject) or the first rule broken:
+/// empty | too_small | too_large | box_share | fragmented.
 std::string judge_mask(const Refined& r, const MaskRules& rules);
 
 }  // namespace endoked::vision
