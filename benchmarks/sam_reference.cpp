@@ -11,6 +11,8 @@
 
 #include <opencv2/core.hpp>
 
+#include <malloc.h>
+
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -89,6 +91,8 @@ int main(int argc, char** argv) {
     std::cerr << "usage: endoked_bench_sam_reference REFERENCE_DIR KVASIR_IMAGES_DIR [THREADS]\n";
     return 2;
   }
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);  // TOOLCHAIN.md #2
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   const std::string ref = argv[1], images = argv[2];
   data::cap_library_threads(argc > 3 ? std::stoi(argv[3]) : 2);
   json result;

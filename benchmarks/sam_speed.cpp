@@ -9,7 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <malloc.h>
 #include <algorithm>
+
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
     std::cerr << "usage: endoked_bench_sam_speed JPEG [REPEATS] [VARIANTS]\n";
     return 2;
   }
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);  // TOOLCHAIN.md #2
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   const std::string jpeg = files::read_all(argv[1]);
   const int repeats = argc > 2 ? std::stoi(argv[2]) : 3;
   std::string variants = argc > 3 ? argv[3] : "vit_t,vit_b";

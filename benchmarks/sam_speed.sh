@@ -51,7 +51,7 @@ if t:
     md += ["", "Against the official Python predictor with MobileSAM (issue 14's anchor; goals: encoder ≤ 0.9×, "
            "prompt → mask ≤ 0.5×):", "", "| threads | encoder | prompt → mask |", "|---|---|---|"]
     md += [f"| {th[-1]} | {q[th]['encoder']:.2f}× | {q[th]['prompt_to_mask']:.2f}× |" for th in ("threads_1", "threads_2")]
-md += ["", "Peak RSS is the process's high-water mark so far (variants run in the order listed)."]
+md += ["", "Peak RSS is the process's high-water mark so far: vit_t ran first, then vit_b."]
 open("benchmarks/results/sam_speed.md", "w").write("\n".join(md) + "\n")
 print("\n".join(md))
 PY

@@ -1,0 +1,168 @@
+// The refine stage with the SAM refiner, end to end in one process on synthetic frames: a tiny
+// random SAM checkpoint (TinyViT, the official key names) written through the torch.save
+// writer, a boxes sidecar holding the true boxes, `endoked refine` with refiner: sam → a masks
+// sidecar with SAM's scores on every row, the same bytes with 1 and 2 threads, and a missing
+// checkpoint named before any output is made. Real weights are checked against the official code
+// by benchmarks/sam_reference.sh.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "../common/test_util.h"
+#include "endoked/core/error.h"
+#include "endoked/data/dataset.h"
+#include "endoked/data/sidecars.h"
+#include "endoked/data/store.h"
+#include "endoked/vision/sam.h"
+#include "endoked/vision/weights.h"
+#include "refine_stage.h"
+#include "synth_stage.h"
+
+namespace endoked::recipes {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+// A boxes sidecar of `store` whose accepted boxes are the true ones (the first per image).
+void write_true_boxes(const std::string& store, const std::string& truth, const std::string& out) {
+  data::DatasetOptions d;
+  d.store = store;
+  d.sidecars = {truth};
+  d.boxes_column = "images/boxes";
+  d.pixels = false;
+  const auto ds = data::make_dataset(d);
+  data::RecordStore records(store);
+  const auto spans = records.exam_spans();
+  const std::string partial = data::begin_store(out, false, "boxes", {store});
+  data::Manifest m;
+  m.kind = "boxes";
+  m.columns = data::image_sidecar_layout<data::BoxesRow>();
+  for (auto& c : data::layout<data::BoxRejectRow>("rejects")) m.columns.push_back(std::move(c));
+  std::size_t e = 0;
+  for (std::size_t s = 0; s < records.manifest().shards.size(); ++s) {
+    data::ShardWriter sw(partial, static_cast<int>(s), "boxes");
+    data::ImageSidecarWriter<data::BoxesRow> w(sw);
+    data::TableWriter<data::BoxRejectRow>(sw, "rejects").declare();
+    for (std::int64_t k = 0; k < records.manifest().shards[s].exams; ++k, ++e) {
+      std::vector<data::BoxesRow> rows(static_cast<std::size_t>(spans[e].image_count));
+      for (std::int64_t i = 0; i < spans[e].image_count; ++i) {
+        const auto boxes = ds->read(spans[e].first_image + i).at(0).boxes;
+        if (boxes.empty()) continue;
+        auto& r = rows[static_cast<std::size_t>(i)];
+        r.status = "accepted";
+        r.boxes =
+            json::array(
+                {json::array({static_cast<int>(boxes[0].x0), static_cast<int>(boxes[0].y0),
+                              static_cast<int>(boxes[0].x1), static_cast<int>(boxes[0].y1), 1.0})})
+                .dump();
+        r.count = 1;
+      }
+      w.add_exam(spans[e].id, std::move(rows));
+    }
+    m.shards.push_back(sw.close());
+  }
+  m.provenance = {{"input_store", fs::absolute(store).string()}};
+  data::commit_store(out, m);
+}
+
+// A tiny random MobileSAM-shaped model (random weights, no trivial 0 or 1).
+void write_tiny_sam(const std::string& path) {
+  vision::sam::Config c;
+  c.tiny.dims = {8, 16, 24, 32};
+  c.tiny.depths = {1, 1, 1, 1};
+  c.tiny.heads = {1, 2, 3, 4};
+  c.tiny.windows = {1, 7, 7, 8};
+  c.tiny.classes = 4;
+  c.tiny.out_chans = 32;
+  c.prompt.dim = 32;
+  c.prompt.mask_chans = 8;
+  c.decoder.dim = 32;
+  c.decoder.mlp_dim = 64;
+  c.decoder.iou_hidden = 32;
+  torch::manual_seed(11);
+  vision::sam::Sam s(c);
+  torch::NoGradGuard ng;
+  for (auto& p : s.module().parameters()) p.add_(0.2 * torch::randn_like(p));
+  vision::save_state_dict(vision::state_dict_from(s.module()), path);
+}
+
+TEST(RefineSam, StageWritesSamScoresTheSameWithAnyThreadCount) {
+  TempDir dir;
+  auto comm = dist::make_local_communicator();
+  RunDir run{dir / "run", true};
+  data::SynthOptions so;
+  so.exams = 6;
+  so.seed = 3;
+  so.format = "store";
+  so.output = dir / "records";
+  so.truth = dir / "truth";
+  so.min_images = 2;
+  so.max_images = 3;
+  so.width = 96;
+  so.height = 80;
+  so.threads = 1;
+  so.exams_per_shard = 3;
+  run_synth(*comm, so, run);
+  write_true_boxes(dir / "records", dir / "truth", dir / "boxes");
+  write_tiny_sam(dir / "sam.pt");
+
+  RefineOptions o;
+  o.store = dir / "records";
+  o.boxes = dir / "boxes";
+  o.truth = dir / "truth";
+  o.output = dir / "masks1";
+  o.refiner = "sam";
+  o.threads = 1;
+  o.montage = 2;
+  o.options.sam.checkpoint = dir / "sam.pt";
+  o.options.sam.min_predicted_iou = -1;  // random weights: keep every mask the common rules keep
+  o.options.sam.min_stability = 0;
+  o.options.sam.min_prompt_box_iou = 0;
+  const json a = run_refine(*comm, o, run);
+  ASSERT_GT(a["refined"].get<std::int64_t>(), 0) << a.dump();
+  o.output = dir / "masks2";
+  o.threads = 2;
+  const json b = run_refine(*comm, o, RunDir(dir / "run2", true));
+  EXPECT_EQ(a["refined"], b["refined"]);
+  EXPECT_EQ(a["accepted"], b["accepted"]);
+  const auto m1 = data::Manifest::load(dir / "masks1"), m2 = data::Manifest::load(dir / "masks2");
+  ASSERT_EQ(m1.shards.size(), 2u);
+  for (std::size_t s = 0; s < m1.shards.size(); ++s)
+    EXPECT_EQ(m1.shards[s].content_sha256, m2.shards[s].content_sha256) << s;
+  EXPECT_EQ(m1.provenance["refiner"], "sam");
+
+  std::int64_t rows = 0;
+  for (const auto& info : m1.shards) {
+    data::ShardReader r(std::string(dir / "masks1") + "/" + info.file);
+    const auto status = r.strings("images", "status");
+    const auto scores = r.strings("images", "scores");
+    for (std::size_t i = 0; i < status.size(); ++i) {
+      if (status[i] == "no_box") continue;
+      ++rows;
+      const json sc = json::parse(scores[i]);
+      for (const char* k : {"predicted_iou", "stability", "prompt_box_iou", "box_share"})
+        EXPECT_TRUE(sc.contains(k)) << k << " " << sc.dump();
+      EXPECT_GE(sc["stability"].get<double>(), 0.0);
+      EXPECT_LE(sc["stability"].get<double>(), 1.0);
+      EXPECT_EQ(r.strings("images", "refiner")[i], "sam");
+    }
+  }
+  EXPECT_EQ(rows, a["refined"].get<std::int64_t>());
+
+  // A checkpoint that is not there: named, and no output is made.
+  o.output = dir / "masks3";
+  o.options.sam.checkpoint = dir / "nowhere.pt";
+  try {
+    run_refine(*comm, o, run);
+    ADD_FAILURE() << "ran without a checkpoint";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nowhere.pt"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir / "masks3"));
+}
+
+}  // namespace
+}  // namespace endoked::recipes
