@@ -41,7 +41,7 @@ struct RefineOptions {
     v("truth", truth, "optional truth sidecar with images/mask: Dice / IoU of the masks");
     v("output", output, "masks sidecar store to write");
     v("refiner", refiner,
-      "box | ellipse | grabcut | cam (the default won the Kvasir-SEG benchmark: README)");
+      "box | ellipse | grabcut | cam | sam (the default won the Kvasir-SEG benchmark: README)");
     v("threads", threads, "refining threads per rank");
     v("montage", montage, "accepted and rejected images each in the run's montage-masks.png (0: none)");
     v("overwrite", overwrite, "replace an existing output (only once the new one is complete)");
