@@ -21,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: benchmarks/refine_real.sh KVASIR_DIR [LIMIT]}
 LIMIT=${2:-0}
+ARGS="$*"
 PARTS=${PARTS:-a b}
 THREADS=${THREADS:-$(nproc)}
 BIN=build/apps/endoked/endoked
@@ -29,21 +30,33 @@ W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 RESULT=benchmarks/results/refine_real.json
 
+# Stores one part's result (a JSON object in file $2) under key $1 of $RESULT with the command,
+# the revision and the date; the other part's last result stays.
+save_part() {
+  /usr/bin/python3 - "$1" "$2" "$RESULT" "$REVISION" "$0 $ARGS" <<'PY'
+import json, os, sys, datetime
+key, src, dst, rev, cmd = sys.argv[1:6]
+old = json.load(open(dst)) if os.path.exists(dst) else {}
+old = old if "true_boxes" in old or "cam_boxes" in old else {}
+part = {"command": cmd, "git_revision": rev,
+        "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
+part.update(json.load(open(src)))
+old[key] = part
+json.dump(old, open(dst, "w"), indent=2)
+PY
+}
+
 if [[ " $PARTS " == *" a "* ]]; then
   t0=$(date +%s.%N)
   build/benchmarks/endoked_bench_refine "$DATA/images" "$DATA/masks" "$LIMIT" "$THREADS" > "$W/a.json"
   t1=$(date +%s.%N)
-  /usr/bin/python3 - "$W/a.json" "$RESULT" "$REVISION" "$0 $*" "$t0" "$t1" <<'PY'
-import json, os, sys, datetime
-src, dst, rev, cmd, t0, t1 = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), float(sys.argv[6])
-r = json.load(open(src))
-old = json.load(open(dst)) if os.path.exists(dst) else {}
-old = old if "true_boxes" in old or "cam_boxes" in old else {}
-old["true_boxes"] = {"command": cmd, "git_revision": rev,
-                     "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                     "images": r["images"], "refiners": r["refiners"], "seconds": t1 - t0}
-json.dump(old, open(dst, "w"), indent=2)
+  /usr/bin/python3 - "$W/a.json" "$t0" "$t1" > "$W/a-part.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+json.dump({"images": r["images"], "refiners": r["refiners"],
+           "seconds": float(sys.argv[3]) - float(sys.argv[2])}, sys.stdout)
 PY
+  save_part true_boxes "$W/a-part.json"
 fi
 
 if [[ " $PARTS " == *" b "* ]]; then
@@ -98,17 +111,14 @@ PY
     done
   done
   t4=$(date +%s.%N)
-  /usr/bin/python3 - "$W" "$RESULT" "$REVISION" "$0 $*" "$t0" "$t1" "$t2" "$t3" "$t4" "$WIDTH" "${WEIGHTS:-}" <<'PY'
-import ast, json, os, sys, datetime
-w, dst, rev, cmd = sys.argv[1:5]
-t0, t1, t2, t3, t4 = map(float, sys.argv[5:10])
-width, weights = int(sys.argv[10]), sys.argv[11]
+  /usr/bin/python3 - "$W" "$t0" "$t1" "$t2" "$t3" "$t4" "$WIDTH" "${WEIGHTS:-}" > "$W/b-part.json" <<'PY'
+import ast, json, os, sys
+w = sys.argv[1]
+t0, t1, t2, t3, t4 = map(float, sys.argv[2:7])
+width, weights = int(sys.argv[7]), sys.argv[8]
 manifest = lambda d: json.load(open(os.path.join(w, d, "manifest.json")))["summary"]
-old = json.load(open(dst)) if os.path.exists(dst) else {}
-old = old if "true_boxes" in old or "cam_boxes" in old else {}
 mil = manifest("mil")
-out = {"command": cmd, "git_revision": rev, "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
-       "data": ast.literal_eval(open(os.path.join(w, "prep.txt")).read().strip())["train"],
+out = {"data": ast.literal_eval(open(os.path.join(w, "prep.txt")).read().strip())["train"],
        "mil": {k: mil.get(k) for k in ("exam_auc", "image_auc", "image_ap", "selection")},
        "backbone": {"arch": "resnet18", "width": width,
                     "weights": os.path.basename(weights) if weights else "none (from scratch)"},
@@ -131,9 +141,9 @@ for cam, settings in (("default", "scales 1.0/0.5/1.5, threshold 0.65"), ("demo"
             "dice_all": e_all["dice"], "iou_all": e_all["iou"],
             "polyp_crops_covered": e_pol["images"] / out["data"]["positive_images"]}
     out["cam"][cam] = c
-old["cam_boxes"] = out
-json.dump(old, open(dst, "w"), indent=2)
+json.dump(out, sys.stdout)
 PY
+  save_part cam_boxes "$W/b-part.json"
 fi
 
 /usr/bin/python3 - "$RESULT" <<'PY'

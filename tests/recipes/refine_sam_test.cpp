@@ -10,12 +10,11 @@
 #include <filesystem>
 
 #include "../common/test_util.h"
+#include "../common/tiny_sam.h"
 #include "endoked/core/error.h"
 #include "endoked/data/dataset.h"
 #include "endoked/data/sidecars.h"
 #include "endoked/data/store.h"
-#include "endoked/vision/sam.h"
-#include "endoked/vision/weights.h"
 #include "refine_stage.h"
 #include "synth_stage.h"
 
@@ -68,27 +67,6 @@ void write_true_boxes(const std::string& store, const std::string& truth, const 
   data::commit_store(out, m);
 }
 
-// A tiny random MobileSAM-shaped model (random weights, no trivial 0 or 1).
-void write_tiny_sam(const std::string& path) {
-  vision::sam::Config c;
-  c.tiny.dims = {8, 16, 24, 32};
-  c.tiny.depths = {1, 1, 1, 1};
-  c.tiny.heads = {1, 2, 3, 4};
-  c.tiny.windows = {1, 7, 7, 8};
-  c.tiny.classes = 4;
-  c.tiny.out_chans = 32;
-  c.prompt.dim = 32;
-  c.prompt.mask_chans = 8;
-  c.decoder.dim = 32;
-  c.decoder.mlp_dim = 64;
-  c.decoder.iou_hidden = 32;
-  torch::manual_seed(11);
-  vision::sam::Sam s(c);
-  torch::NoGradGuard ng;
-  for (auto& p : s.module().parameters()) p.add_(0.2 * torch::randn_like(p));
-  vision::save_state_dict(vision::state_dict_from(s.module()), path);
-}
-
 TEST(RefineSam, StageWritesSamScoresTheSameWithAnyThreadCount) {
   TempDir dir;
   auto comm = dist::make_local_communicator();
@@ -107,7 +85,7 @@ TEST(RefineSam, StageWritesSamScoresTheSameWithAnyThreadCount) {
   so.exams_per_shard = 3;
   run_synth(*comm, so, run);
   write_true_boxes(dir / "records", dir / "truth", dir / "boxes");
-  write_tiny_sam(dir / "sam.pt");
+  testing::write_random_sam(dir / "sam.pt", "tiny_vit", 11);
 
   RefineOptions o;
   o.store = dir / "records";

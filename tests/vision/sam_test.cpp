@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "../common/tiny_sam.h"
 #include "endoked/core/error.h"
 #include "endoked/vision/refine.h"
 #include "endoked/vision/sam.h"
@@ -18,43 +19,8 @@
 namespace endoked::vision::sam {
 namespace {
 
-Config tiny_config(const std::string& encoder) {
-  Config c;
-  c.encoder = encoder;
-  c.tiny.img_size = 1024;  // TinyViT has no shape that shows its input side: SAM's 1024
-  c.tiny.dims = {8, 16, 24, 32};
-  c.tiny.depths = {1, 2, 1, 1};
-  c.tiny.heads = {1, 2, 3, 4};
-  c.tiny.windows = {1, 5, 7, 8};  // padded windows at 128 and 64 px, exact ones at 64 px
-  c.tiny.classes = 10;
-  c.tiny.out_chans = 32;
-  c.vit.img_size = 64;
-  c.vit.patch = 16;
-  c.vit.embed_dim = 16;
-  c.vit.depth = 2;
-  c.vit.heads = 2;
-  c.vit.mlp_dim = 32;
-  c.vit.window = 3;  // a 4 × 4 grid padded to 6 × 6
-  c.vit.global_blocks = {1};
-  c.vit.out_chans = 32;
-  const int side = encoder == "vit" ? 64 : 1024;
-  c.prompt = {32, side / 16, side, 8};
-  c.decoder.dim = 32;
-  c.decoder.mlp_dim = 64;
-  c.decoder.iou_hidden = 32;
-  return c;
-}
-
-// Random weights everywhere (no parameter is a trivial 0 or 1).
-Sam random_sam(const Config& c, int seed) {
-  torch::manual_seed(seed);
-  Sam s(c);
-  torch::NoGradGuard ng;
-  for (auto& p : s.module().parameters()) p.add_(0.2 * torch::randn_like(p));
-  for (auto& item : s.module().named_buffers())
-    if (item.key().find("running_var") != std::string::npos) item.value().uniform_(0.5, 1.5);
-  return s;
-}
+using testing::random_sam;
+using testing::tiny_sam_config;
 
 std::string temp_file(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("endoked-sam-" + name)).string();
@@ -63,7 +29,7 @@ std::string temp_file(const std::string& name) {
 class SamTiny : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SamTiny, SavedAndReadBackGivesTheSameModelAndConfig) {
-  const Config c = tiny_config(GetParam());
+  const Config c = tiny_sam_config(GetParam());
   Sam a = random_sam(c, 1);
   const std::string path = temp_file(GetParam() + ".pt");
   save_state_dict(state_dict_from(a.module()), path);
@@ -150,7 +116,7 @@ TEST(Sam, MobileSamConfigurationIsReadFromShapes) {
 }
 
 TEST(Sam, KeyErrorsNameTheKeys) {
-  Sam s = random_sam(tiny_config("tiny_vit"), 2);
+  Sam s = random_sam(tiny_sam_config("tiny_vit"), 2);
   const StateDict good = state_dict_from(s.module());
   auto expect_error = [](const StateDict& st, const std::string& needle) {
     try {
@@ -228,7 +194,7 @@ TEST(Sam, StabilityScoreAsTheAutomaticMaskGenerator) {
 
 TEST(Sam, RefinerByNameWithItsScoresAndRejects) {
   const std::string path = temp_file("refiner.pt");
-  save_state_dict(state_dict_from(random_sam(tiny_config("tiny_vit"), 3).module()), path);
+  save_state_dict(state_dict_from(random_sam(tiny_sam_config("tiny_vit"), 3).module()), path);
   RefinerOptions o;
   try {
     make_refiner("sam", o);
