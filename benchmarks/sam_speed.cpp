@@ -17,10 +17,19 @@
 #include <iostream>
 #include <sstream>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
 #include "endoked/core/files.h"
+#include "endoked/core/parallel.h"
+#include "endoked/data/feature_cache.h"
 #include "endoked/data/image_codec.h"
 #include "endoked/data/loader.h"
+#include "endoked/vision/refine.h"
 #include "endoked/vision/sam.h"
+#include "endoked/vision/weights.h"
 
 using namespace endoked;
 using nlohmann::json;
@@ -47,6 +56,75 @@ double peak_rss_mib() {
   while (std::getline(f, line))
     if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   return 0;
+}
+
+// The refine stage's path for 2·N images on 2 threads of 1 intra-op thread each: the sam
+// refiner (one box, the embedding computed, then the cached one read back from a feature cache
+// with its checksum) → images/s with and without the cache.
+json stage_path(const sam::Sam& model, const std::string& jpeg, int repeats) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("endoked-sam-speed-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  vision::save_state_dict(vision::state_dict_from(const_cast<sam::Sam&>(model).module()),
+                          dir / "sam.pt");
+  vision::RefinerOptions ro;
+  ro.sam.checkpoint = dir / "sam.pt";
+  const auto refiner = vision::make_refiner("sam", ro);
+  const auto spec = refiner->features();
+  const cv::Mat rgb = data::decode_rgb(jpeg, 0, 0);
+  const std::vector<vision::Box> boxes = {
+      {rgb.cols / 5, rgb.rows / 5, rgb.cols * 7 / 10, rgb.rows * 4 / 5, 1.0}};
+  const int n = 2 * std::max(repeats, 2);
+  std::vector<float> one(static_cast<std::size_t>(spec.values));
+  at::set_num_threads(1);
+  refiner->compute_features({rgb}, {one.data()});
+  data::FeatureCache cache((dir / "cache").string(), spec.model, spec.values, spec.about);
+  {
+    auto w = cache.open(0);
+    for (int i = 0; i < n; ++i) w->put(std::to_string(i), one.data());
+    cache.commit({w->close()});
+  }
+  auto shard = cache.open(0);
+  // As the stage: `batch` (2) images encoded in one pass on 2 intra-op threads unless cached,
+  // then refined either side by side (2 threads of 1 intra-op thread) or one after the other (2
+  // intra-op threads).
+  auto run = [&](bool cached, bool side_by_side) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int c = 0; c < n; c += 2) {
+      std::vector<cv::Mat> ims = {data::decode_rgb(jpeg, 0, 0), data::decode_rgb(jpeg, 0, 0)};
+      std::vector<std::vector<float>> f(2,
+                                        std::vector<float>(static_cast<std::size_t>(spec.values)));
+      if (cached) {
+        for (int k = 0; k < 2; ++k)
+          if (!shard->get(std::to_string(c + k), f[static_cast<std::size_t>(k)].data()))
+            std::abort();
+      } else {
+        at::set_num_threads(2);
+        refiner->compute_features(ims, {f[0].data(), f[1].data()});
+      }
+      at::set_num_threads(side_by_side ? 1 : 2);
+      parallel_for(2, side_by_side ? 2 : 1, [&](std::int64_t k) {
+        at::set_num_threads(side_by_side ? 1 : 2);
+        refiner->refine_with(ims[static_cast<std::size_t>(k)], boxes, {},
+                             f[static_cast<std::size_t>(k)].data());
+      });
+    }
+    return n / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const double encoded = run(false, false), cached = run(true, false),
+               cached_side = run(true, true), encoded_side = run(false, true);
+  std::filesystem::remove_all(dir);
+  std::cerr << "stage path, 2 threads: " << encoded << " images/s encoding, " << cached
+            << " images/s from the cache; decoders side by side: " << encoded_side << " / "
+            << cached_side << "\n";
+  return {{"images", n},
+          {"threads", 2},
+          {"batch", 2},
+          {"images_per_s_encoding", encoded},
+          {"images_per_s_cached", cached},
+          {"decoders_side_by_side",
+           {{"images_per_s_encoding", encoded_side}, {"images_per_s_cached", cached_side}}},
+          {"cache_bytes_per_image", spec.values * 4}};
 }
 
 }  // namespace
@@ -105,6 +183,32 @@ int main(int argc, char** argv) {
       std::cerr << v << " threads " << threads << ": encoder " << path << " ms (bare " << bare
                 << "), prompt " << prompt << " ms\n";
     }
+    // Two images on 2 cores: one pass of a batch of 2 at 2 intra-op threads, against two
+    // single-image passes side by side on 2 threads of 1 intra-op thread each (what the refine
+    // stage does: a deterministic embedding per image whatever the thread count).
+    {
+      const at::Tensor ready = sam::preprocess(sam::resize_longest(rgb, 1024), 1024);
+      const at::Tensor two = torch::cat({ready, ready});
+      at::set_num_threads(2);
+      model.encode(two);
+      const double batch2 = median_ms(repeats, [&] { model.encode(two); }) / 2;
+      const double side = median_ms(repeats,
+                                    [&] {
+                                      std::thread t([&] {
+                                        at::set_num_threads(1);
+                                        model.encode(ready);
+                                      });
+                                      at::set_num_threads(1);
+                                      model.encode(ready);
+                                      t.join();
+                                    }) /
+                          2;
+      r["two_images_2_cores"] = {{"batch_of_2_ms_per_image", batch2},
+                                 {"side_by_side_ms_per_image", side}};
+      std::cerr << v << " 2 images on 2 cores: batch " << batch2 << " ms/image, side by side "
+                << side << " ms/image\n";
+    }
+    if (v == "vit_t") r["stage_path"] = stage_path(model, jpeg, repeats);
     r["peak_rss_mib"] = peak_rss_mib();
     out["variants"][v] = r;
   }

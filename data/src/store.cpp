@@ -154,6 +154,7 @@ struct Column {
 }  // namespace
 
 struct ShardWriter::Impl {
+  std::string name;  // the file name in the directory
   std::string final_path;
   std::string tmp_path;
   std::string kind;
@@ -189,9 +190,16 @@ struct ShardWriter::Impl {
 };
 
 ShardWriter::ShardWriter(const std::string& dir, int index, const std::string& kind)
+    : ShardWriter(dir, index, kind, shard_file_name(index)) {}
+
+ShardWriter::ShardWriter(const std::string& dir, int index, const std::string& kind,
+                         const std::string& file)
     : impl_(std::make_unique<Impl>()) {
   const std::lock_guard<std::recursive_mutex> hdf5_lock(hdf5_mutex());
-  impl_->final_path = dir + "/" + shard_file_name(index);
+  ENDOKED_CHECK(!file.empty() && file.find('/') == std::string::npos, "shard name '", file,
+                "' must be a plain file name");
+  impl_->name = file;
+  impl_->final_path = dir + "/" + file;
   impl_->tmp_path = files::temp_name(impl_->final_path);
   impl_->kind = kind;
   impl_->index = index;
@@ -254,7 +262,7 @@ ShardInfo ShardWriter::close() {
   Sha256 content;
   content.update_field(m.kind);
   ShardInfo info;
-  info.file = shard_file_name(m.index);
+  info.file = m.name;
   for (auto& [table, cols] : m.tables) {
     const std::int64_t n = cols.empty() ? 0 : cols.begin()->second.rows();
     for (auto& [name, c] : cols) {

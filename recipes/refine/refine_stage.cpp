@@ -4,7 +4,10 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <ATen/Parallel.h>
+
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 
@@ -16,6 +19,7 @@
 #include "endoked/core/progress.h"
 #include "endoked/core/sha256.h"
 #include "endoked/data/dataset.h"
+#include "endoked/data/feature_cache.h"
 #include "endoked/data/image_codec.h"
 #include "endoked/data/loader.h"
 #include "endoked/data/sidecars.h"
@@ -37,11 +41,22 @@ struct Sources {
   std::vector<std::int64_t> shard_first_exam, shard_exams;
   data::Manifest boxes;
   std::shared_ptr<const data::Dataset> images;  // bytes (+ the truth mask)
+  const data::FeatureCache* cache = nullptr;    // the refiner's image features, when cached
 };
 
 struct Sums {
   std::int64_t images = 0;
   double dice = 0, iou = 0, box_dice = 0, box_iou = 0;
+};
+
+// One image of a shard as the refiner needs it.
+struct Item {
+  std::int64_t job = 0;
+  cv::Mat image, cam;
+  std::vector<vision::Box> boxes;
+  std::string where, key, truth;  // truth: the mask's bytes when a truth sidecar is given
+  bool ok = false, cached = false;
+  float* features = nullptr;
 };
 
 json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
@@ -74,46 +89,132 @@ json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
       biou(jobs.size());
   std::mutex failures_mutex;
   json failures = json::array();
-  parallel_for(static_cast<std::int64_t>(jobs.size()), o.threads, [&](std::int64_t j) {
-    const Job& job = jobs[static_cast<std::size_t>(j)];
-    const data::BoxesRow& b = rows[static_cast<std::size_t>(job.row)];
-    data::MaskRow& m = out[static_cast<std::size_t>(job.row)];
-    const auto raw = src.images->read(job.g);
-    const std::string where = fmt::format("image '{}'", raw.at(0).id);
-    try {
-      const cv::Mat image = data::decode_rgb(raw[0].bytes, 0, 0);
-      const auto boxes = vision::parse_boxes(b.boxes, where);
-      cv::Mat cam = vision::decode_cam(b.cam.bytes, where);
-      if (!cam.empty() && cam.size() != image.size()) cv::resize(cam, cam, image.size());
-      const vision::Refined r = refiner.refine(image, boxes, cam);
-      const std::string reason = vision::judge_mask(r, o.accept);
-      m.status = reason.empty() ? "accepted" : reason;
-      m.mask.bytes = vision::encode_mask_png(r.mask);
-      m.quality = r.quality;
-      m.refiner = refiner.name();
-      m.boxes = b.boxes;
-      m.scores = r.scores.dump();
-      if (!raw[0].mask_bytes.empty() && reason.empty()) {
-        const cv::Mat truth = vision::decode_mask(raw[0].mask_bytes, where + " (truth mask)");
-        const auto sc = vision::segmentation_score(r.mask, truth);
-        cv::Mat filled = cv::Mat::zeros(image.size(), CV_8UC1);
-        for (const auto& x : boxes) filled |= vision::box_mask(image.rows, image.cols, x);
-        const auto bs = vision::segmentation_score(filled, truth);
-        const auto k = static_cast<std::size_t>(j);
-        dice[k] = sc.dice;
-        iou[k] = sc.iou;
-        bdice[k] = bs.dice;
-        biou[k] = bs.iou;
+  // One bad image (undecodable, a malformed row) is counted and named, not fatal.
+  auto fail = [&](Item& item, const std::string& reason) {
+    item.ok = false;
+    data::MaskRow& m = out[static_cast<std::size_t>(jobs[static_cast<std::size_t>(item.job)].row)];
+    m = data::MaskRow{};
+    m.status = "failed";
+    std::lock_guard<std::mutex> lock(failures_mutex);
+    failures.push_back(item.where + ": " + reason);
+  };
+
+  const vision::Refiner::Features spec = refiner.features();
+  const auto values = static_cast<std::size_t>(spec.values);
+  auto cache = src.cache ? src.cache->open(s) : nullptr;
+  const auto n_jobs = static_cast<std::int64_t>(jobs.size());
+  const std::int64_t chunk = values > 0 ? o.batch : std::max(64, 8 * o.threads);
+  std::vector<float> features(values * static_cast<std::size_t>(chunk));
+  std::int64_t encoded = 0;
+  double encode_seconds = 0;
+  for (std::int64_t c0 = 0; c0 < n_jobs; c0 += chunk) {
+    std::vector<Item> items(static_cast<std::size_t>(std::min(chunk, n_jobs - c0)));
+    const auto n = static_cast<std::int64_t>(items.size());
+    // Read and decode; features from the cache where it has them.
+    parallel_for(n, o.threads, [&](std::int64_t i) {
+      Item& item = items[static_cast<std::size_t>(i)];
+      item.job = c0 + i;
+      const Job& job = jobs[static_cast<std::size_t>(item.job)];
+      auto raw = src.images->read(job.g);
+      item.where = fmt::format("image '{}'", raw.at(0).id);
+      try {
+        item.image = data::decode_rgb(raw[0].bytes, 0, 0);
+        const data::BoxesRow& b = rows[static_cast<std::size_t>(job.row)];
+        item.boxes = vision::parse_boxes(b.boxes, item.where);
+        item.cam = vision::decode_cam(b.cam.bytes, item.where);
+        if (!item.cam.empty() && item.cam.size() != item.image.size())
+          cv::resize(item.cam, item.cam, item.image.size());
+        item.truth = std::move(raw[0].mask_bytes);
+        item.ok = true;
+        if (values > 0) {
+          item.features = features.data() + static_cast<std::size_t>(i) * values;
+          if (cache && !item.boxes.empty()) {
+            item.key = sha256_hex(raw[0].bytes);
+            item.cached = cache->get(item.key, item.features);
+          }
+        }
+      } catch (const Error& e) {
+        fail(item, e.reason());
+        progress.add();
       }
-    } catch (const Error& e) {
-      // One bad image (undecodable, a malformed row) is counted and named, not fatal.
-      m = data::MaskRow{};
-      m.status = "failed";
-      std::lock_guard<std::mutex> lock(failures_mutex);
-      failures.push_back(where + ": " + e.reason());
+    });
+    // The features the cache did not have, in one encoder pass (one image at a time when the
+    // pass fails, so that the image at fault is named and the others go on).
+    if (values > 0) {
+      std::vector<Item*> todo;
+      for (auto& item : items)
+        if (item.ok && !item.cached && !item.boxes.empty()) todo.push_back(&item);
+      const auto t0 = std::chrono::steady_clock::now();
+      at::set_num_threads(o.threads);
+      auto encode = [&](const std::vector<Item*>& some) {
+        std::vector<cv::Mat> images;
+        std::vector<float*> outs;
+        for (Item* item : some) {
+          images.push_back(item->image);
+          outs.push_back(item->features);
+        }
+        refiner.compute_features(images, outs);
+        encoded += static_cast<std::int64_t>(some.size());
+        if (cache)
+          for (Item* item : some) cache->put(item->key, item->features);
+      };
+      try {
+        if (!todo.empty()) encode(todo);
+      } catch (const Error&) {
+        for (Item* item : todo) try {
+            encode({item});
+          } catch (const Error& e) {
+            fail(*item, e.reason());
+            progress.add();
+          }
+      }
+      encode_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
-    progress.add();
-  });
+    // Refine: `threads` images at a time, one intra-op thread each.
+    parallel_for(n, o.threads, [&](std::int64_t i) {
+      Item& item = items[static_cast<std::size_t>(i)];
+      if (!item.ok) return;
+      at::set_num_threads(1);
+      const Job& job = jobs[static_cast<std::size_t>(item.job)];
+      const data::BoxesRow& b = rows[static_cast<std::size_t>(job.row)];
+      data::MaskRow& m = out[static_cast<std::size_t>(job.row)];
+      try {
+        const vision::Refined r =
+            values > 0 ? refiner.refine_with(item.image, item.boxes, item.cam, item.features)
+                       : refiner.refine(item.image, item.boxes, item.cam);
+        const std::string reason = vision::judge_mask(r, o.accept);
+        m.status = reason.empty() ? "accepted" : reason;
+        m.mask.bytes = vision::encode_mask_png(r.mask);
+        m.quality = r.quality;
+        m.refiner = refiner.name();
+        m.boxes = b.boxes;
+        m.scores = r.scores.dump();
+        if (!item.truth.empty() && reason.empty()) {
+          const cv::Mat truth = vision::decode_mask(item.truth, item.where + " (truth mask)");
+          const auto sc = vision::segmentation_score(r.mask, truth);
+          cv::Mat filled = cv::Mat::zeros(item.image.size(), CV_8UC1);
+          for (const auto& x : item.boxes)
+            filled |= vision::box_mask(item.image.rows, item.image.cols, x);
+          const auto bs = vision::segmentation_score(filled, truth);
+          const auto k = static_cast<std::size_t>(item.job);
+          dice[k] = sc.dice;
+          iou[k] = sc.iou;
+          bdice[k] = bs.dice;
+          biou[k] = bs.iou;
+        }
+      } catch (const Error& e) {
+        fail(item, e.reason());
+      }
+      progress.add();
+    });
+  }
+  json features_json = {{"encoded", encoded}, {"encode_seconds", encode_seconds}};
+  if (cache)
+    features_json.update({{"cached", cache->hits()},
+                          {"damaged", cache->damaged()},
+                          {"added", cache->added()},
+                          {"parts", cache->close()}});
 
   data::ShardWriter w(partial, s, "masks");
   data::ImageSidecarWriter<data::MaskRow> writer(w);
@@ -142,7 +243,8 @@ json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
           {"counts", counts},
           {"samples", samples},
           {"failures", failures},
-          {"truth", {t.images, t.dice, t.iou, t.box_dice, t.box_iou}}};
+          {"truth", {t.images, t.dice, t.iou, t.box_dice, t.box_iou}},
+          {"features", features_json}};
 }
 
 // montage-masks.png: sampled accepted and rejected images with CAM, boxes and mask.
@@ -184,11 +286,30 @@ void write_montage(const Sources& src, const std::vector<json>& shards, const Ru
 json run_refine(dist::Communicator& comm, const RefineOptions& o, const RunDir& run) {
   ENDOKED_CHECK(!o.store.empty(), "refine.store is empty: name the record store");
   ENDOKED_CHECK(!o.boxes.empty(), "refine.boxes is empty: name a boxes sidecar (endoked localise)");
-  ENDOKED_CHECK(o.threads >= 1 && o.montage >= 0, "refine.threads must be ≥ 1, montage ≥ 0");
+  ENDOKED_CHECK(o.threads >= 1 && o.batch >= 1 && o.montage >= 0,
+                "refine.threads and refine.batch must be ≥ 1, montage ≥ 0");
   const auto refiner = vision::make_refiner(o.refiner, o.options);
+  const vision::Refiner::Features spec = refiner->features();
+  std::unique_ptr<data::FeatureCache> cache;
+  if (!o.cache.empty() && spec.values == 0)
+    log::warn("refine: refine.cache is not used: the {} refiner has no image features", o.refiner);
+  if (!o.cache.empty() && spec.values > 0) {
+    const fs::path c = fs::absolute(o.cache).lexically_normal();
+    for (const std::string& other : {o.store, o.boxes, o.output, o.truth}) {
+      if (other.empty()) continue;
+      const fs::path p = fs::absolute(other).lexically_normal();
+      const auto inside = [](const fs::path& a, const fs::path& b) {  // a is b or inside it
+        const std::string as = a.string() + "/", bs = b.string() + "/";
+        return as.compare(0, bs.size(), bs) == 0;
+      };
+      ENDOKED_CHECK(!inside(c, p) && !inside(p, c), "refine.cache '", o.cache,
+                    "' must be a directory of its own, not in or around '", other, "'");
+    }
+    cache = std::make_unique<data::FeatureCache>(o.cache, spec.model, spec.values, spec.about);
+  }
   data::cap_library_threads(1);
   const data::Manifest in = data::Manifest::load(o.store);
-  Sources src{o, {}, {}, {}, data::Manifest::load(o.boxes), nullptr};
+  Sources src{o, {}, {}, {}, data::Manifest::load(o.boxes), nullptr, cache.get()};
   ENDOKED_CHECK(src.boxes.kind == "boxes", "refine.boxes '", o.boxes, "' is a ", src.boxes.kind,
                 " store, not a boxes sidecar");
   ENDOKED_CHECK(src.boxes.shards.size() == in.shards.size(), "refine.boxes '", o.boxes, "' has ",
@@ -232,12 +353,22 @@ json run_refine(dist::Communicator& comm, const RefineOptions& o, const RunDir& 
   m.kind = "masks";
   m.columns = data::image_sidecar_layout<data::MaskRow>();
   json counts = json::object(), failures = json::array();
+  json features = {{"encoded", 0}, {"encode_seconds", 0.0}};
+  std::vector<json> cache_parts;
   Sums t;
   for (const auto& sh : done.shards) {
     m.shards.push_back(data::ShardInfo::from_json(sh["info"]));
     for (const auto& [k, v] : sh["counts"].items())
       counts[k] = counts.value(k, 0) + v.get<std::int64_t>();
     for (const auto& f : sh["failures"]) failures.push_back(f);
+    for (const auto& [k, v] : sh["features"].items()) {
+      if (k == "parts")
+        cache_parts.push_back(v);
+      else if (v.is_number_integer())
+        features[k] = features.value(k, std::int64_t{0}) + v.get<std::int64_t>();
+      else
+        features[k] = features.value(k, 0.0) + v.get<double>();
+    }
     const auto& tr = sh["truth"];
     t.images += tr[0].get<std::int64_t>();
     t.dice += tr[1].get<double>();
@@ -257,6 +388,10 @@ json run_refine(dist::Communicator& comm, const RefineOptions& o, const RunDir& 
                   {"seconds", done.seconds},
                   {"ms_per_image", refined > 0 ? 1000 * done.seconds / refined : 0.0},
                   {"ranks", comm.size()}};
+  if (spec.values > 0) {
+    if (cache) features["cache"] = cache->dir();
+    summary["features"] = features;
+  }
   if (!failures.empty()) summary["failures"] = failures;
   if (t.images > 0) {
     const double n = static_cast<double>(t.images);
@@ -276,12 +411,18 @@ json run_refine(dist::Communicator& comm, const RefineOptions& o, const RunDir& 
                    {"options", config::to_yaml(o.options)},
                    {"accept", config::to_yaml(o.accept)},
                    {"config_sha256", sha256_hex(config::to_yaml(o))}});
+    if (cache) summary["features"]["cache_rows"] = cache->commit(cache_parts);
     m.summary = summary;
     data::commit_store(o.output, m);
     run.log_metrics(json{{"stage", "refine"}, {"summary", summary}});
     if (o.montage > 0) write_montage(src, done.shards, run);
   });
   for (const auto& f : failures) log::warn("refine: {}", f.get<std::string>());
+  if (spec.values > 0)
+    log::info("refine: image features: {} encoded ({:.1f} s, batches of {}), {} from the cache{}",
+              features["encoded"].get<std::int64_t>(), features["encode_seconds"].get<double>(),
+              o.batch, features.value("cached", std::int64_t{0}),
+              cache ? " " + cache->dir() : std::string(" (no cache)"));
   log::info("refine: {} image(s) refined with {}, {} accepted, rejects {} -> {}", refined,
             o.refiner, summary["accepted"].get<std::int64_t>(), rejects.dump(), o.output);
   return summary;

@@ -5,7 +5,10 @@
 // its CAM when the boxes sidecar kept one; the mask is judged by the `accept` rules and kept with
 // its status (accepted or the reject reason), scores, quality and the boxes it came from.
 // Shard s is refined by rank s % world (threads inside a shard), so the output is the same on
-// any number of ranks.
+// any number of ranks. A refiner with image features (sam's image embeddings) gets them for
+// `batch` images at a time in one encoder pass on `threads` intra-op threads, from `cache` when
+// it holds them (data/feature_cache.h), and then refines the batch's images on `threads` threads
+// of one intra-op thread each.
 //
 // Output (`output`, a "masks" sidecar with the record store's shard layout) whose manifest keeps
 // the refiner, its options, the rules and the boxes sidecar's provenance (CAM method, box rules,
@@ -30,6 +33,8 @@ struct RefineOptions {
   std::string output = "masks";
   std::string refiner = "ellipse";
   int threads = 2;
+  int batch = 4;
+  std::string cache;
   int montage = 12;
   bool overwrite = false;
   vision::RefinerOptions options;
@@ -43,6 +48,11 @@ struct RefineOptions {
     v("refiner", refiner,
       "box | ellipse | grabcut | cam | sam (the default won the Kvasir-SEG benchmark: README)");
     v("threads", threads, "refining threads per rank");
+    v("batch", batch,
+      "images per image-encoder pass (refiners with image features: sam), on `threads` threads");
+    v("cache", cache,
+      "directory of the image-feature cache (sam: image embeddings by image content and model; "
+      "\"\": none): a second run over the same images skips the encoder");
     v("montage", montage, "accepted and rejected images each in the run's montage-masks.png (0: none)");
     v("overwrite", overwrite, "replace an existing output (only once the new one is complete)");
     v("options", options);

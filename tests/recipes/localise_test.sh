@@ -8,6 +8,9 @@
 #     (batch 16): the same status for ≥ 95 % of the images;
 #   - refine: the default refiner's Dice against the true masks beats the filled boxes; 2 ranks
 #     write the same masks as 1 rank (byte for byte); every acceptance rule can reject;
+#   - the sam refiner (a tiny random checkpoint) on 2 ranks fills its embedding cache with every
+#     image (both ranks' parts committed); a second 2-rank run and a 1-rank run encode nothing and
+#     write the same masks byte for byte;
 #   - masks export: COCO JSON whose RLE /usr/bin/python3 decodes (a few lines of numpy) back into
 #     the sidecar's masks; PNG masks; an nnU-Net raw dataset with a matching dataset.json;
 #   - masks eval: the sidecar and the exported PNG folder score the same against the truth, and
@@ -15,6 +18,7 @@
 set -euo pipefail
 BIN=$1
 MPIRUN=$2
+TINY_SAM=$3  # writes a tiny random SAM checkpoint
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 mpi() { local n=$1; shift; timeout 600 "$MPIRUN" -np "$n" --oversubscribe --bind-to none "$@"; }
@@ -56,6 +60,13 @@ ref=(--set refine.store="$T/records" --set refine.truth="$T/truth" --set refine.
 mpi 2 "$BIN" refine "${ref[@]}" --set refine.boxes="$T/boxes1" --set refine.output="$T/masks2" --set run.dir="$T/run-r2" > "$T/r2.log" 2>&1 || { tail -20 "$T/r2.log"; fail "2-rank refine"; }
 "$BIN" refine "${ref[@]}" --set refine.boxes="$T/boxes1" --set refine.accept.min_box_share=0.9 \
   --set refine.accept.max_area=0.04 --set refine.accept.min_area=0.02 --set refine.output="$T/masks-strict" --set run.dir="$T/run-rs" > "$T/rs.log" 2>&1 || { tail -20 "$T/rs.log"; fail "strict refine"; }
+sam=(--set refine.boxes="$T/boxes1" --set refine.refiner=sam --set refine.options.sam.checkpoint="$T/sam.pt"
+  --set refine.options.sam.min_predicted_iou=-1 --set refine.options.sam.min_stability=0
+  --set refine.options.sam.min_prompt_box_iou=0 --set refine.cache="$T/sam-cache" --set refine.batch=2)
+"$TINY_SAM" "$T/sam.pt" || fail "tiny SAM checkpoint"
+mpi 2 "$BIN" refine "${ref[@]}" "${sam[@]}" --set refine.output="$T/masks-sam1" --set run.dir="$T/run-s1" > "$T/s1.log" 2>&1 || { tail -20 "$T/s1.log"; fail "2-rank sam refine"; }
+mpi 2 "$BIN" refine "${ref[@]}" "${sam[@]}" --set refine.output="$T/masks-sam2" --set run.dir="$T/run-s2" > "$T/s2.log" 2>&1 || { tail -20 "$T/s2.log"; fail "2-rank sam refine from the cache"; }
+"$BIN" refine "${ref[@]}" "${sam[@]}" --set refine.output="$T/masks-sam3" --set run.dir="$T/run-s3" > "$T/s3.log" 2>&1 || { tail -20 "$T/s3.log"; fail "1-rank sam refine from the cache"; }
 [ -s "$T/run-r1/montage-masks.png" ] || fail "no montage-masks.png in the refine run directory"
 [ -s "$T/run-l1/montage-boxes.png" ] || fail "no montage-boxes.png in the localise run directory"
 
@@ -117,6 +128,16 @@ check(r1["truth"]["dice"] > r1["truth"]["box_dice"], "the default refiner does n
 check(set(rs["rejects"]) >= {"box_share", "too_large", "too_small"}, f"strict acceptance rejected only {rs['rejects']}")
 m1, m2 = rows("masks1", "images", ["status", "mask"]), rows("masks2", "images", ["status", "mask"])
 check(m1 == m2, "2-rank refine differs from 1 rank")
+s1f, s2f, s3f = (summary(d) for d in ("masks-sam1", "masks-sam2", "masks-sam3"))
+print("sam:", json.dumps({k: [s[k] for s in (s1f, s2f, s3f)] for k in ("refined", "features")}))
+n_sam = s1f["refined"]
+check(n_sam == r1["refined"] > 0, "the sam refiner did not refine every image with a box")
+check(s1f["features"]["encoded"] == n_sam and s1f["features"]["cached"] == 0, "first sam run: not every image encoded once")
+check(s1f["features"]["cache_rows"] == n_sam, "the cache does not hold every image (a rank's parts missing?)")
+for s in (s2f, s3f):
+    check(s["features"]["encoded"] == 0 and s["features"]["cached"] == n_sam, "a run over cached images ran the encoder")
+ms = [rows(d, "images", ["status", "mask", "scores"]) for d in ("masks-sam1", "masks-sam2", "masks-sam3")]
+check(ms[0] == ms[1] == ms[2], "sam masks from the cache differ from the first run's")
 
 # COCO RLE decoded with numpy alone (pycocotools' string format), against the sidecar's masks.
 def decode_counts(s):

@@ -12,6 +12,15 @@
 
 namespace endoked::vision {
 
+void Refiner::compute_features(const std::vector<cv::Mat>&, const std::vector<float*>&) const {
+  ENDOKED_FAIL("the ", name(), " refiner has no image features");
+}
+
+Refined Refiner::refine_with(const cv::Mat& image, const std::vector<Box>& boxes,
+                             const cv::Mat& cam, const float*) const {
+  return refine(image, boxes, cam);
+}
+
 namespace {
 
 cv::Mat union_of(int h, int w, const std::vector<Box>& boxes, bool ellipse) {

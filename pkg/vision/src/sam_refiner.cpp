@@ -5,8 +5,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "endoked/core/error.h"
+#include "endoked/core/sha256.h"
 #include "endoked/vision/refine.h"
 #include "endoked/vision/sam.h"
 
@@ -17,19 +21,59 @@ namespace {
 
 class SamRefiner final : public Refiner {
  public:
-  explicit SamRefiner(const SamRefineOptions& o) : o_(o), model_(load(o)) {}
+  explicit SamRefiner(const SamRefineOptions& o) : o_(o), model_(load(o)) {
+    const auto& c = model_.config();
+    features_.values = static_cast<int64_t>(c.prompt.dim) * c.prompt.grid * c.prompt.grid;
+    // The embedding depends on the weights and on the preprocessing (its version and side).
+    features_.model =
+        sha256_hex("sam-image-embedding/1 side " + std::to_string(c.prompt.image_size) + " " +
+                   model_.weights_sha256())
+            .substr(0, 32);
+    features_.about = {{"what", "SAM image embedding"},
+                       {"variant", variant_name(c)},
+                       {"shape", {c.prompt.dim, c.prompt.grid, c.prompt.grid}}};
+  }
   std::string name() const override { return "sam"; }
   bool needs_cam() const override { return o_.point == "cam_peak"; }
 
+  Features features() const override { return features_; }
+
+  void compute_features(const std::vector<cv::Mat>& images,
+                        const std::vector<float*>& out) const override {
+    ENDOKED_CHECK(images.size() == out.size(), "sam: ", images.size(), " images, ", out.size(),
+                  " outputs");
+    if (images.empty()) return;
+    const int side = model_.config().prompt.image_size;
+    std::vector<Tensor> batch;
+    for (const auto& im : images) batch.push_back(preprocess(resize_longest(im, side), side));
+    const Tensor e = model_.encode(torch::cat(batch, 0)).contiguous();
+    ENDOKED_CHECK(e.numel() == features_.values * static_cast<int64_t>(images.size()),
+                  "sam: the encoder gave ", e.numel() / static_cast<int64_t>(images.size()),
+                  " values per image, not ", features_.values);
+    for (std::size_t i = 0; i < images.size(); ++i)
+      std::memcpy(out[i], e[static_cast<int64_t>(i)].data_ptr<float>(),
+                  static_cast<std::size_t>(features_.values) * sizeof(float));
+  }
+
   Refined refine(const cv::Mat& image, const std::vector<Box>& boxes,
                  const cv::Mat& cam) const override {
+    if (boxes.empty()) return score_mask(cv::Mat::zeros(image.size(), CV_8UC1), boxes, cam);
+    std::vector<float> f(static_cast<std::size_t>(features_.values));
+    compute_features({image}, {f.data()});
+    return refine_with(image, boxes, cam, f.data());
+  }
+
+  Refined refine_with(const cv::Mat& image, const std::vector<Box>& boxes, const cv::Mat& cam,
+                      const float* features) const override {
     const int side = model_.config().prompt.image_size;
     const std::array<int, 2> original{image.rows, image.cols};
-    const cv::Mat resized = resize_longest(image, side);
-    const std::array<int, 2> rs{resized.rows, resized.cols};
+    const auto [rh, rw] = resized_shape(image.rows, image.cols, side);
+    const std::array<int, 2> rs{rh, rw};
     cv::Mat mask = cv::Mat::zeros(image.size(), CV_8UC1);
     if (boxes.empty()) return score_mask(mask, boxes, cam);
-    const Tensor embedding = model_.encode(preprocess(resized, side));
+    const int64_t g = model_.config().prompt.grid;
+    const Tensor embedding = torch::from_blob(const_cast<float*>(features),
+                                              {1, model_.config().prompt.dim, g, g}, torch::kFloat);
     std::vector<float> xyxy, points;
     for (const auto& b : boxes) {
       // Boxes are end-exclusive pixels; SAM's are corner coordinates of the last pixel.
@@ -99,6 +143,7 @@ class SamRefiner final : public Refiner {
   }
   SamRefineOptions o_;
   Sam model_;
+  Features features_;
 };
 
 }  // namespace

@@ -78,6 +78,8 @@ struct Manifest {
 class ShardWriter {
  public:
   ShardWriter(const std::string& dir, int index, const std::string& kind);
+  /// The same under another file name (caches that add files beside the ones they have).
+  ShardWriter(const std::string& dir, int index, const std::string& kind, const std::string& file);
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;

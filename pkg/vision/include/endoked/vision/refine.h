@@ -119,6 +119,23 @@ class Refiner {
   /// or empty. Thread-safe: a stage refines images on several threads with one refiner.
   virtual Refined refine(const cv::Mat& image, const std::vector<Box>& boxes,
                          const cv::Mat& cam) const = 0;
+
+  /// Image features: work a refiner does once per image whatever its boxes (SAM's image
+  /// embedding), done for a batch of images at once and cacheable. `values` 0: none (the default).
+  struct Features {
+    std::int64_t values = 0;  // floats per image
+    std::string model;        // a hash of all they depend on besides the image
+    nlohmann::json about = nlohmann::json::object();  // what they are (variant, shape, …)
+  };
+  virtual Features features() const { return {}; }
+  /// The features of `images` (RGB CV_8UC3), features().values floats each into out[i]; one
+  /// batched pass. Uses the calling thread's intra-op threads (torch::set_num_threads).
+  virtual void compute_features(const std::vector<cv::Mat>& images,
+                                const std::vector<float*>& out) const;
+  /// refine() from the image's features as compute_features() gave them (or a cache of them).
+  /// Thread-safe. refine(image, boxes, cam) equals compute_features then refine_with.
+  virtual Refined refine_with(const cv::Mat& image, const std::vector<Box>& boxes,
+                              const cv::Mat& cam, const float* features) const;
 };
 
 using RefinerFactory = std::function<std::unique_ptr<Refiner>(const RefinerOptions&)>;
