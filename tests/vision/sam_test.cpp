@@ -165,6 +165,27 @@ TEST(Sam, PredictorGeometryAsTheOfficialOne) {
   EXPECT_NEAR(row.sum().item<double>(), 48.0, 1.0);
   EXPECT_GT(up[0][0][0][0].item<double>(), 0.5);
   EXPECT_LT(up[0][0][95][127].item<double>(), -0.5);
+  // The three interpolations of the official predictor (to side², crop, to the original size),
+  // done as F.interpolate does them, against ours (one matrix per axis), up- and downscaling.
+  torch::manual_seed(9);
+  const at::Tensor logits = torch::randn({2, 3, 16, 16}) * 4;
+  namespace F = torch::nn::functional;
+  auto interp = [](const at::Tensor& x, int64_t hh, int64_t ww) {
+    return F::interpolate(x, F::InterpolateFuncOptions()
+                                 .size(std::vector<int64_t>{hh, ww})
+                                 .mode(torch::kBilinear)
+                                 .align_corners(false));
+  };
+  for (const auto& [rs, orig] : std::vector<std::pair<std::array<int, 2>, std::array<int, 2>>>{
+           {{48, 64}, {96, 128}}, {{64, 37}, {41, 23}}, {{30, 64}, {529, 1130}}}) {
+    const at::Tensor official = interp(
+        interp(logits, 64, 64)
+            .index({"...", torch::indexing::Slice(0, rs[0]), torch::indexing::Slice(0, rs[1])}),
+        orig[0], orig[1]);
+    const at::Tensor ours = postprocess(logits, 64, rs, orig);
+    ASSERT_EQ(ours.sizes(), official.sizes());
+    EXPECT_LT((ours - official).abs().max().item<double>(), 1e-4) << orig[0] << "×" << orig[1];
+  }
   // Preprocessing: normalised with SAM's mean/std, zero-padded bottom/right.
   cv::Mat img(3, 5, CV_8UC3, cv::Scalar(123, 116, 103));
   img.at<cv::Vec3b>(0, 0) = {255, 0, 0};

@@ -277,17 +277,66 @@ Tensor resize_coords(const Tensor& xy, std::array<int, 2> original, std::array<i
   return xy.to(torch::kFloat).reshape({-1, 2}).mul(s).reshape(xy.sizes());
 }
 
+namespace {
+
+// The bilinear resampling of `in` samples to `out` as F.interpolate does it (align_corners
+// false): for each output sample, its two input samples and weights.
+struct Taps {
+  std::vector<int64_t> i0, i1;
+  std::vector<double> w0, w1;
+};
+Taps bilinear_taps(int64_t out, int64_t in) {
+  Taps t;
+  const double scale = static_cast<double>(in) / static_cast<double>(out);
+  for (int64_t o = 0; o < out; ++o) {
+    const double src = std::max(scale * (static_cast<double>(o) + 0.5) - 0.5, 0.0);
+    const int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);
+    const double l1 = std::clamp(src - static_cast<double>(i0), 0.0, 1.0);
+    t.i0.push_back(i0);
+    t.i1.push_back(i0 < in - 1 ? i0 + 1 : i0);
+    t.w0.push_back(1 - l1);
+    t.w1.push_back(l1);
+  }
+  return t;
+}
+
+// [out, low]: upscaling `low` samples to `side`, keeping the first `kept`, then resampling those
+// to `out` — the predictor's two interpolations along one axis as one linear map.
+Tensor resampling_matrix(int64_t out, int64_t kept, int64_t side, int64_t low) {
+  const Taps up = bilinear_taps(side, low), down = bilinear_taps(out, kept);
+  std::vector<double> first(static_cast<std::size_t>(kept * low), 0.0);
+  for (int64_t k = 0; k < kept; ++k) {
+    first[static_cast<std::size_t>(k * low + up.i0[static_cast<std::size_t>(k)])] +=
+        up.w0[static_cast<std::size_t>(k)];
+    first[static_cast<std::size_t>(k * low + up.i1[static_cast<std::size_t>(k)])] +=
+        up.w1[static_cast<std::size_t>(k)];
+  }
+  Tensor m = torch::zeros({out, low}, torch::kFloat);
+  float* p = m.data_ptr<float>();
+  for (int64_t o = 0; o < out; ++o) {
+    const auto a = static_cast<std::size_t>(down.i0[static_cast<std::size_t>(o)] * low),
+               b = static_cast<std::size_t>(down.i1[static_cast<std::size_t>(o)] * low);
+    const double wa = down.w0[static_cast<std::size_t>(o)],
+                 wb = down.w1[static_cast<std::size_t>(o)];
+    for (int64_t j = 0; j < low; ++j)
+      p[o * low + j] = static_cast<float>(wa * first[a + static_cast<std::size_t>(j)] +
+                                          wb * first[b + static_cast<std::size_t>(j)]);
+  }
+  return m;
+}
+
+}  // namespace
+
 Tensor postprocess(const Tensor& low_res, int side, std::array<int, 2> resized,
                    std::array<int, 2> original) {
-  auto up = [](const Tensor& x, int64_t h, int64_t w) {
-    return F::interpolate(x, F::InterpolateFuncOptions()
-                                 .size(std::vector<int64_t>{h, w})
-                                 .mode(torch::kBilinear)
-                                 .align_corners(false));
-  };
-  Tensor m = up(low_res, side, side);
-  m = m.index({"...", Slice(0, resized[0]), Slice(0, resized[1])});
-  return up(m, original[0], original[1]);
+  // Upscale to side², crop to the resized frame, upscale to the original size: bilinear in each
+  // axis, so the three steps are one matrix per axis: rows [H, h] · logits [h, w] · cols [w, W].
+  // The same numbers to float rounding, without the side² intermediate, and two products that
+  // thread well (an interpolation of one mask runs on one thread).
+  const int64_t h = low_res.size(-2), w = low_res.size(-1);
+  const Tensor rows = resampling_matrix(original[0], resized[0], side, h);
+  const Tensor cols = resampling_matrix(original[1], resized[1], side, w);
+  return rows.matmul(low_res.to(torch::kFloat)).matmul(cols.t());
 }
 
 Tensor stability_score(const Tensor& logits, double threshold, double offset) {
