@@ -16,6 +16,7 @@
 #include "endoked/data/sidecars.h"
 #include "endoked/data/store.h"
 #include "endoked/vision/masks.h"
+#include "endoked/vision/seg_metrics.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -243,7 +244,7 @@ json masks_eval(const MasksEvalOptions& o) {
     ENDOKED_CHECK(!store.empty(), "masks eval: a truth sidecar needs the record store: --store");
   const MaskSet pred = read_set(o.masks, store, true);
   const MaskSet truth = read_set(o.truth, store, false);
-  double dice = 0, iou = 0, box_iou = 0;
+  double dice = 0, iou = 0, box_iou = 0, weighted_f = 0, s_measure = 0, e_measure = 0, mae = 0;
   std::int64_t n = 0, predicted = 0, truths = 0, matched = 0, extra = 0;
   Unusable skipped;
   for (const auto& [key, p] : pred) {
@@ -260,11 +261,15 @@ json masks_eval(const MasksEvalOptions& o) {
       skipped.add("case '" + key + "'", e);
       continue;
     }
-    const vision::SegmentationScore s = vision::segmentation_score(pg, tg);
+    const vision::PolypScores s = vision::polyp_scores(pg, tg);
     const vision::Detection d =
         vision::detect(vision::binarise_prediction(pg, tg.size()), vision::binarise_truth(tg));
     dice += s.dice;
     iou += s.iou;
+    weighted_f += s.weighted_f;
+    s_measure += s.s_measure;
+    e_measure += s.mean_e_measure;
+    mae += s.mae;
     box_iou += d.box_iou;
     predicted += d.predicted;
     truths += d.truth;
@@ -279,6 +284,10 @@ json masks_eval(const MasksEvalOptions& o) {
       {"images", n},
       {"dice", dice / k},
       {"iou", iou / k},
+      {"weighted_f", weighted_f / k},
+      {"s_measure", s_measure / k},
+      {"mean_e_measure", e_measure / k},
+      {"mae", mae / k},
       {"box_iou", box_iou / k},
       {"precision", predicted > 0 ? static_cast<double>(matched) / predicted : 0.0},
       {"recall", truths > 0 ? static_cast<double>(matched) / truths : 0.0},

@@ -59,11 +59,14 @@ void register_masks(engine::Registry& registry) {
          o.json = arg(a, "--json");
          const auto r = masks_eval(o);
          std::cout << fmt::format(
-             "masks eval: {} image(s): Dice {:.4f}, IoU {:.4f}, box IoU {:.4f}, precision {:.3f}, "
+             "masks eval: {} image(s): Dice {:.4f}, IoU {:.4f}, weighted F {:.4f}, S-measure "
+             "{:.4f}, mean E-measure {:.4f}, MAE {:.4f}, box IoU {:.4f}, precision {:.3f}, "
              "recall {:.3f} (IoU ≥ 0.5); {} prediction(s) without truth, {} truth(s) without "
              "prediction, {} undecodable case(s) skipped\n",
              r["images"].get<std::int64_t>(), r["dice"].get<double>(), r["iou"].get<double>(),
-             r["box_iou"].get<double>(), r["precision"].get<double>(), r["recall"].get<double>(),
+             r["weighted_f"].get<double>(), r["s_measure"].get<double>(),
+             r["mean_e_measure"].get<double>(), r["mae"].get<double>(), r["box_iou"].get<double>(),
+             r["precision"].get<double>(), r["recall"].get<double>(),
              r["predictions_without_truth"].get<std::int64_t>(),
              r["truths_without_prediction"].get<std::int64_t>(), r["skipped"].get<std::int64_t>());
          return 0;
