@@ -64,6 +64,7 @@ ResNetImpl::ResNetImpl(std::vector<int> blocks, bool bottleneck, int64_t num_cla
       "conv1", nn::Conv2d(nn::Conv2dOptions(3, width, 7).stride(2).padding(3).bias(false)));
   bn1 = register_module("bn1", nn::BatchNorm2d(width));
   int64_t in = width;
+  pyramid_channels_.push_back(width);
   const int64_t widths[4] = {width, 2 * width, 4 * width, 8 * width};
   nn::Sequential* layers[4] = {&layer1, &layer2, &layer3, &layer4};
   // torchvision's replace_stride_with_dilation: a stage past the output stride keeps the
@@ -84,6 +85,7 @@ ResNetImpl::ResNetImpl(std::vector<int> blocks, bool bottleneck, int64_t num_cla
         bottleneck
             ? stage<BottleneckImpl>(in, widths[s], blocks[s], stride, first_dilation, dilation)
             : stage<BasicBlockImpl>(in, widths[s], blocks[s], stride, first_dilation, dilation));
+    pyramid_channels_.push_back(in);
   }
   feature_dim_ = in;
   if (num_classes > 0) fc = register_module("fc", nn::Linear(in, num_classes));
@@ -103,6 +105,16 @@ nn::Sequential ResNetImpl::stage(int64_t& in, int64_t width, int blocks, int64_t
     in = width * BlockImpl::kExpansion;
   }
   return s;
+}
+
+std::vector<torch::Tensor> ResNetImpl::pyramid(const torch::Tensor& x) {
+  std::vector<torch::Tensor> out{torch::relu(bn1(conv1(x)))};
+  torch::Tensor y = torch::max_pool2d(out.back(), 3, 2, 1);
+  for (auto* layer : {&layer1, &layer2, &layer3, &layer4}) {
+    y = (*layer)->forward(y);
+    out.push_back(y);
+  }
+  return out;
 }
 
 torch::Tensor ResNetImpl::features(const torch::Tensor& x) {

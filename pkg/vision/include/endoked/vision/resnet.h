@@ -3,6 +3,7 @@
 // layer1.0.conv1, …, layer2.0.downsample.0, fc; ResNet-50's bottleneck puts the stride on the
 // 3×3 conv, as torchvision's "v1.5" does), so torchvision state dicts load by name
 // (vision/weights.h). Input [N, 3, H, W] float.
+//   pyramid(x)  → the stem's and every stage's map (a U-Net's skips)
 //   features(x) → the last stage's feature map [N, C, H/s, W/s] (s = the output stride, 32 as
 //                 published; C = 512, or 2048 for -50)
 //   pooled(x)   → its global average [N, C]
@@ -56,6 +57,11 @@ class ResNetImpl : public torch::nn::Module {
   ResNetImpl(std::vector<int> blocks, bool bottleneck, int64_t num_classes, int64_t width = 64,
              int64_t output_stride = 32);
   torch::Tensor features(const torch::Tensor& x);
+  /// The maps after the stem (stride 2, before the max-pool) and after each stage (strides 4, 8,
+  /// 16, 32 as published): a U-Net's skips. The last is features(x).
+  std::vector<torch::Tensor> pyramid(const torch::Tensor& x);
+  /// Their channels: width, then each stage's output.
+  const std::vector<int64_t>& pyramid_channels() const { return pyramid_channels_; }
   torch::Tensor pooled(const torch::Tensor& x);
   torch::Tensor forward(const torch::Tensor& x);
   /// Channels of features() and pooled(): 8 × width (512), or 32 × width (2048) with bottlenecks.
@@ -70,6 +76,7 @@ class ResNetImpl : public torch::nn::Module {
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::Linear fc{nullptr};
   int64_t feature_dim_ = 0;
+  std::vector<int64_t> pyramid_channels_;
 };
 TORCH_MODULE(ResNet);
 
