@@ -141,9 +141,9 @@ json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
     // The features the cache did not have, in one encoder pass (one image at a time when the
     // pass fails, so that the image at fault is named and the others go on).
     if (values > 0) {
-      std::vector<Item*> todo;
+      std::vector<Item*> missing;
       for (auto& item : items)
-        if (item.ok && !item.cached && !item.boxes.empty()) todo.push_back(&item);
+        if (item.ok && !item.cached && !item.boxes.empty()) missing.push_back(&item);
       const auto t0 = std::chrono::steady_clock::now();
       at::set_num_threads(o.threads);
       auto encode = [&](const std::vector<Item*>& some) {
@@ -159,14 +159,16 @@ json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
           for (Item* item : some) cache->put(item->key, item->features);
       };
       try {
-        if (!todo.empty()) encode(todo);
+        if (!missing.empty()) encode(missing);
       } catch (const Error&) {
-        for (Item* item : todo) try {
+        for (Item* item : missing) {
+          try {
             encode({item});
           } catch (const Error& e) {
             fail(*item, e.reason());
             progress.add();
           }
+        }
       }
       encode_seconds +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
