@@ -1,12 +1,14 @@
 #include "endoked/engine/stage.h"
 
 #include <cstdlib>
+#include <tuple>
 
 #include <yaml-cpp/yaml.h>
 
 #include <fmt/format.h>
 
 #include "endoked/core/error.h"
+#include "endoked/core/files.h"
 #include "endoked/core/log.h"
 #include "endoked/distributed/preemption.h"
 
@@ -145,11 +147,13 @@ int run_pipeline(const Registry& registry, const config::Tree& tree, dist::Commu
   for (const auto& n : root.pipeline.stages) names += (names.empty() ? "" : " -> ") + n;
   log::info("pipeline: {} on {} rank(s)", names, comm.size());
   std::vector<std::pair<std::string, std::string>> lines;
+  std::vector<std::tuple<std::string, std::string, double>> metrics;
   int code = 0;
   for (auto& p : prepared) {
     log::info("pipeline: stage {}", p.name);
     const StageResult r = p.run(ctx);
     lines.emplace_back(p.name, r.line);
+    for (const auto& [k, v] : r.key_metrics) metrics.emplace_back(p.name, k, v);
     if (r.code != 0) {
       log::error("pipeline: stage {} ended with exit code {}; the later stages do not run", p.name,
                  r.code);
@@ -163,6 +167,15 @@ int run_pipeline(const Registry& registry, const config::Tree& tree, dist::Commu
     for (std::size_t i = lines.size(); i < prepared.size(); ++i)
       text += fmt::format("  {:<11} not run\n", prepared[i].name);
     text += fmt::format("  {:<11} {}\n", "run dir", run.path());
+    if (!metrics.empty()) {
+      std::string table = "| stage | key metric | value |\n|---|---|---|\n";
+      text += "\nkey metrics\n";
+      for (const auto& [stage, name, value] : metrics) {
+        text += fmt::format("  {:<11} {:<44} {:.3f}\n", stage, name, value);
+        table += fmt::format("| {} | {} | {:.3f} |\n", stage, name, value);
+      }
+      files::atomic_write(run.path() + "/pipeline.md", "# pipeline: key metrics\n\n" + table);
+    }
     fmt::print("{}", text);
     std::fflush(stdout);
   }

@@ -38,6 +38,8 @@ void register_label(engine::Registry& registry) {
              "polyp_present F1 {:.3f}, accuracy {:.3f}; polyp size {:.3f}, segment {:.3f}",
              e["polyp_present_positive_f1"].get<double>(), field("polyp_present"),
              field("polyp.size"), field("polyp.segment"));
+         r.key_metrics = {
+             {"label F1 (polyp present)", e["polyp_present_positive_f1"].get<double>()}};
          return r;
        }});
   registry.add_tool({"label export",

@@ -34,31 +34,6 @@ using nlohmann::json;
 namespace endoked::recipes {
 namespace {
 
-// Images of the record store picked by global index, each with a 0/1 target.
-class ImageSubset final : public data::Dataset {
- public:
-  ImageSubset(std::shared_ptr<const data::Dataset> base, std::vector<std::int64_t> images,
-              std::vector<float> targets)
-      : base_(std::move(base)), images_(std::move(images)), targets_(std::move(targets)) {}
-  std::int64_t size() const override { return static_cast<std::int64_t>(images_.size()); }
-  std::vector<data::RawImage> read(std::int64_t i) const override {
-    return base_->read(images_.at(static_cast<std::size_t>(i)));
-  }
-  std::map<std::string, double> labels(std::int64_t i) const override {
-    return {{"target", targets_.empty() ? 0.0 : targets_.at(static_cast<std::size_t>(i))}};
-  }
-  bool single_image() const override { return true; }
-  std::string item_id(std::int64_t i) const override {
-    return base_->item_id(images_.at(static_cast<std::size_t>(i)));
-  }
-  std::int64_t image(std::int64_t i) const { return images_.at(static_cast<std::size_t>(i)); }
-
- private:
-  std::shared_ptr<const data::Dataset> base_;
-  std::vector<std::int64_t> images_;
-  std::vector<float> targets_;
-};
-
 // What the stage reads: exams, the MIL scores per image, the truth boxes when given.
 struct Inputs {
   std::vector<data::RecordStore::ExamSpan> spans;
@@ -249,7 +224,7 @@ json box_shard(const LocaliseOptions& o, const Inputs& in, vision::ResNetImpl& n
   std::map<std::int64_t, vision::Box> candidate_box;  // the largest component, also when rejected
   data::RecordStore records(o.store);
   const torch::Tensor w = net.named_parameters()["fc.weight"].detach()[0];
-  auto subset = std::make_shared<ImageSubset>(images, candidates, std::vector<float>{});
+  auto subset = std::make_shared<data::ImageSubset>(images, candidates, std::vector<float>{});
   data::LoaderOptions lo = loader_options(o, false);
   lo.threads = 1;  // one shard per rank at a time; LibTorch has the rest
   data::Loader loader(subset, lo, 0, 0, 1);
@@ -415,7 +390,7 @@ json run_localise(dist::Communicator& comm, const LocaliseOptions& o, const RunD
   data::DatasetOptions image_options;
   image_options.store = o.store;
   const std::shared_ptr<const data::Dataset> images = data::make_dataset(image_options);
-  auto train = std::make_shared<ImageSubset>(images, sel.images, sel.targets);
+  auto train = std::make_shared<data::ImageSubset>(images, sel.images, sel.targets);
   torch::manual_seed(o.seed);
   vision::ResNet net = make_model(o.model);
   torch::optim::Adam optimizer(

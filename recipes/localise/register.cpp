@@ -20,10 +20,13 @@ void register_localise(engine::Registry& registry) {
              fmt::format("{} candidate(s), {} box(es) accepted, rejects {}",
                          r.summary["candidates"].get<std::int64_t>(),
                          r.summary["accepted"].get<std::int64_t>(), r.summary["rejects"].dump());
-         if (r.summary.contains("truth"))
+         if (r.summary.contains("truth")) {
            r.line += fmt::format("; box hit rate {:.3f} (IoU ≥ 0.5), mean IoU {:.3f}",
                                  r.summary["truth"]["hit_rate"].get<double>(),
                                  r.summary["truth"]["mean_iou"].get<double>());
+           r.key_metrics = {
+               {"box hit rate (IoU ≥ 0.5)", r.summary["truth"]["hit_rate"].get<double>()}};
+         }
          r.line += " -> " + o.output;
          return r;
        }});

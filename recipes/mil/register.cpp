@@ -30,6 +30,9 @@ void register_mil(engine::Registry& registry) {
                               metrics_line(r.summary), r.summary["epochs"].get<std::int64_t>(),
                               sel["positives"].get<std::int64_t>(),
                               sel["negatives"].get<std::int64_t>(), o.output);
+         for (const auto& [k, name] : {std::pair<const char*, const char*>{"exam_auc", "exam AUC"},
+                                       {"image_auc", "image AUC"}})
+           if (r.summary.contains(k)) r.key_metrics.emplace_back(name, r.summary[k].get<double>());
          return r;
        }});
   registry.add_stage<MilScoreOptions>(

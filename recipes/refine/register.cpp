@@ -19,11 +19,13 @@ void register_refine(engine::Registry& registry) {
              fmt::format("{}: {} image(s), {} accepted, rejects {}", o.refiner,
                          r.summary["refined"].get<std::int64_t>(),
                          r.summary["accepted"].get<std::int64_t>(), r.summary["rejects"].dump());
-         if (r.summary.contains("truth"))
+         if (r.summary.contains("truth")) {
            r.line += fmt::format("; mask Dice {:.3f} (filled boxes {:.3f}), IoU {:.3f}",
                                  r.summary["truth"]["dice"].get<double>(),
                                  r.summary["truth"]["box_dice"].get<double>(),
                                  r.summary["truth"]["iou"].get<double>());
+           r.key_metrics = {{"pseudo-mask Dice", r.summary["truth"]["dice"].get<double>()}};
+         }
          r.line += " -> " + o.output;
          return r;
        }});

@@ -137,6 +137,17 @@ if "$BIN" run --config "$T/pipe.yaml" --set 'pipeline.stages=[verify, lable]' --
   fail "an unknown stage was accepted"
 fi
 grep -q "unknown stage 'lable'" "$T/err.txt" || { cat "$T/err.txt"; fail "unknown stage message"; }
+# The key metrics table: printed after the stage lines and kept as pipeline.md.
+cat >"$T/pipe-eval.yaml" <<YAML
+pipeline:
+  stages: [label_eval]
+label_eval:
+  labels: $T/labels2
+  truth: $T/truth
+YAML
+"$BIN" run --config "$T/pipe-eval.yaml" --set run.dir="$T/run-pipe-eval" >"$T/pipe-eval.txt" 2>&1 || { cat "$T/pipe-eval.txt"; fail "label_eval pipeline"; }
+grep -Eq '^  label eval  label F1 \(polyp present\) +[01]\.[0-9]{3}$' "$T/pipe-eval.txt" || { cat "$T/pipe-eval.txt"; fail "no key metrics table"; }
+grep -Eq '^\| label eval \| label F1 \(polyp present\) \| [01]\.[0-9]{3} \|$' "$T/run-pipe-eval/pipeline.md" || fail "no pipeline.md"
 
 # Preemption: a signal during synth, ingest or label makes every rank finish its shard and exit
 # 75 with nothing at the output; the same command again continues from the finished shards and

@@ -14,7 +14,8 @@
 #   - masks export: COCO JSON whose RLE /usr/bin/python3 decodes (a few lines of numpy) back into
 #     the sidecar's masks; PNG masks; an nnU-Net raw dataset with a matching dataset.json;
 #   - masks eval: the sidecar and the exported PNG folder score the same against the truth, and
-#     agree with refine's own Dice.
+#     agree with refine's own Dice;
+#   - distill on the refined masks: distill_test.sh (with this folder).
 set -euo pipefail
 BIN=$1
 MPIRUN=$2
@@ -191,3 +192,4 @@ eb = json.load(open(os.path.join(t, "eval-bad.json")))
 check(eb["skipped"] == 1 and eb["images"] == e1["images"] - 1 and len(eb["skipped_cases"]) == 1, "one undecodable case skipped")
 PY
 echo "localise_test: ok"
+bash "$(dirname "$0")/distill_test.sh" "$BIN" "$MPIRUN" "$T"

@@ -70,6 +70,30 @@ class Dataset {
 
 std::shared_ptr<Dataset> make_dataset(const DatasetOptions& options);
 
+/// Images of `base` (a unit-image dataset) picked by global index, each with the label "target"
+/// (0 when `targets` is empty). The training stages' selections (localise's positives and
+/// negatives, distill's accepted masks).
+class ImageSubset final : public Dataset {
+ public:
+  ImageSubset(std::shared_ptr<const Dataset> base, std::vector<std::int64_t> images,
+              std::vector<float> targets = {})
+      : base_(std::move(base)), images_(std::move(images)), targets_(std::move(targets)) {}
+  std::int64_t size() const override { return static_cast<std::int64_t>(images_.size()); }
+  std::vector<RawImage> read(std::int64_t i) const override { return base_->read(image(i)); }
+  std::map<std::string, double> labels(std::int64_t i) const override {
+    return {{"target", targets_.empty() ? 0.0 : targets_.at(static_cast<std::size_t>(i))}};
+  }
+  bool single_image() const override { return true; }
+  std::string item_id(std::int64_t i) const override { return base_->item_id(image(i)); }
+  /// The global image index of item `i`.
+  std::int64_t image(std::int64_t i) const { return images_.at(static_cast<std::size_t>(i)); }
+
+ private:
+  std::shared_ptr<const Dataset> base_;
+  std::vector<std::int64_t> images_;
+  std::vector<float> targets_;
+};
+
 /// A boxes column's text: JSON [[x0, y0, x1, y1(, extra)], …] → one array per box (extra = 0 when
 /// absent: a label in a truth sidecar, a score in a boxes sidecar). Throws Error naming `where`.
 std::vector<std::array<double, 5>> parse_box_list(const std::string& text,

@@ -65,6 +65,9 @@ struct StageResult {
   int code = 0;
   nlohmann::json summary = nlohmann::json::object();
   std::string line;
+  /// The stage's key metrics against a truth (name, value), e.g. {"image AUC", 0.90}: the
+  /// pipeline's table of key metrics (printed and in the run directory's pipeline.md).
+  std::vector<std::pair<std::string, double>> key_metrics;
   /// A training stage's summary with "preempted": the requeue exit code (75) and the line
   /// saying so (from summary["steps"]). Returns whether it was preempted.
   bool preempted();
@@ -226,7 +229,8 @@ struct PipelineOptions {
 
 /// Collective. Runs the stages `pipeline.stages` of `tree` in order, each reading its own
 /// section; stops at the first stage whose code is not 0 and returns that code. Rank 0 prints
-/// one summary line per stage at the end.
+/// one summary line per stage at the end, then the table of the stages' key metrics (also
+/// written to the run directory as pipeline.md).
 int run_pipeline(const Registry& registry, const config::Tree& tree, dist::Communicator& comm,
                  const std::string& command_line);
 

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Distill on the pseudo masks localise_test.sh made (it calls this with its folder: records,
+# labels, truth, masks1 = the default refiner's masks on the demo's synthetic corpus):
+#   - 1 rank, 2 rounds, negatives from the labels, truth given: round 1's masks sidecar and the
+#     last round's (kind masks, provenance with the round and the masks trained on), model.pt and
+#     model.json, the curves and the montage in the run directory; the distilled Dice on the
+#     pseudo masks' images at least DICE and no more than MARGIN below the pseudo masks' own Dice
+#     (the line printed says by how much it beats them or falls short); held-out Dice ≥ HELD;
+#   - 2 ranks: preempted in round 2 (SIGUSR1) → exit 75 → the same command continues (round 1
+#     resumed, its output replaced without `overwrite`) and writes the model and masks of an
+#     uninterrupted 2-rank run, byte for byte;
+#   - a masks sidecar with no accepted mask, and an existing output without overwrite: errors
+#     that say so.
+set -euo pipefail
+BIN=$1
+MPIRUN=$2
+T=$3
+mpi() { local n=$1; shift; timeout 600 "$MPIRUN" -np "$n" --oversubscribe --bind-to none "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+DICE=${DICE:-0.40}
+MARGIN=${MARGIN:-0.05}
+HELD=${HELD:-0.15}
+
+d=(--set distill.store="$T/records" --set distill.masks="$T/masks1" --set distill.threads=1)
+"$BIN" distill "${d[@]}" --set distill.threads=2 --set distill.labels="$T/labels" --set distill.truth="$T/truth" \
+  --set distill.rounds=2 --set distill.round_epochs=2 --set distill.trainer.epochs=6 \
+  --set distill.output="$T/distill" --set run.dir="$T/run-d1" > "$T/d1.log" 2>&1 || { tail -20 "$T/d1.log"; fail "distill"; }
+for f in curves-distill-loss.png curves-distill-dice.png montage-distill.png; do
+  [ -s "$T/run-d1/$f" ] || fail "no $f in the distill run directory"
+done
+[ -s "$T/distill/model.pt" ] && [ -s "$T/distill/model.json" ] || fail "no model.pt / model.json beside the output"
+"$BIN" distill "${d[@]}" --set distill.output="$T/distill" --set run.dir="$T/run-d1b" > "$T/d1b.log" 2>&1 && fail "distill over an existing output without overwrite"
+grep -q "overwrite" "$T/d1b.log" || { tail -5 "$T/d1b.log"; fail "the refusal does not name overwrite"; }
+# A masks sidecar with no accepted mask: refine of the localise run that accepted no box.
+"$BIN" refine --set refine.store="$T/records" --set refine.boxes="$T/strict-none" \
+  --set refine.output="$T/masks-none" --set run.dir="$T/run-rn" > /dev/null 2>&1 || fail "refine of no boxes"
+"$BIN" distill "${d[@]}" --set distill.masks="$T/masks-none" --set distill.output="$T/distill-none2" \
+  --set run.dir="$T/run-d00" > "$T/d00.log" 2>&1 && fail "distill without a mask to learn from"
+grep -q "no accepted mask" "$T/d00.log" || { tail -5 "$T/d00.log"; fail "the error does not say there is no accepted mask"; }
+
+# 2 ranks, small and short: uninterrupted, then preempted in round 2 and continued.
+small=("${d[@]}" --set distill.labels="$T/labels" --set distill.image_size=64 --set distill.batch_size=8
+  --set distill.rounds=2 --set distill.trainer.epochs=1 --set distill.round_epochs=3 --set distill.montage=0)
+mpi 2 "$BIN" distill "${small[@]}" --set distill.output="$T/dist2a" --set run.dir="$T/run-d2a" > "$T/d2a.log" 2>&1 || { tail -20 "$T/d2a.log"; fail "2-rank distill"; }
+set +e
+ENDOKED_TEST_SIGNAL_AT_STEP=30 mpi 2 "$BIN" distill "${small[@]}" --set distill.output="$T/dist2b" --set run.dir="$T/run-d2b" > "$T/d2b.log" 2>&1
+code=$?
+set -e
+[ "$code" = 75 ] || { tail -20 "$T/d2b.log"; fail "preempted distill exited $code, not 75"; }
+grep -q "distill-round2: preempted" "$T/d2b.log" || { grep preempted "$T/d2b.log"; fail "not preempted in round 2"; }
+[ -f "$T/dist2b-round1/manifest.json" ] || fail "round 1's output was not kept at preemption"
+mpi 2 "$BIN" distill "${small[@]}" --set distill.output="$T/dist2b" --set run.dir="$T/run-d2b" > "$T/d2c.log" 2>&1 || { tail -20 "$T/d2c.log"; fail "distill after preemption"; }
+grep -q "resumed from" "$T/d2c.log" || fail "the rerun did not resume"
+cmp -s "$T/dist2a/model.pt" "$T/dist2b/model.pt" || fail "preempted + resumed model differs from the uninterrupted one"
+
+/usr/bin/python3 - "$T" "$DICE" "$MARGIN" "$HELD" <<'PY' || fail "checks (above)"
+import glob, json, os, sys
+import h5py
+t, dice_min, margin, held_min = sys.argv[1], *map(float, sys.argv[2:])
+def manifest(d): return json.load(open(os.path.join(t, d, "manifest.json")))
+def check(ok, what):
+    if not ok: print("FAIL:", what); sys.exit(1)
+def rows(d):
+    out = {}
+    for f in sorted(glob.glob(os.path.join(t, d, "shard-*.h5"))):
+        h = h5py.File(f, "r")
+        o, l = h["images/mask_offset"][:], h["images/mask_length"][:]
+        st = h["images/status"][:]
+        ids, first, n = h["exams/id"][:], h["exams/first_image"][:], h["exams/image_count"][:]
+        for e in range(len(ids)):
+            for k in range(n[e]):
+                r = first[e] + k
+                out[(ids[e].decode(), k)] = (st[r], h["images/mask"][o[r]:o[r] + l[r]].tobytes())
+    return out
+m1, m = manifest("distill-round1"), manifest("distill")
+check(m1["kind"] == m["kind"] == "masks", "distill outputs are masks sidecars")
+check(m1["provenance"]["round"] == 1 and m["provenance"]["round"] == 2, "rounds in the provenance")
+check(m1["provenance"]["masks"].endswith("/masks1") and m["provenance"]["masks"].endswith("/distill-round1"), "the masks each round learnt")
+s = m["summary"]
+r1 = m1["summary"]
+pseudo, dice = r1["truth"]["train_masks_dice"], s["truth"]["dice"]
+held = s["heldout"]["dice"]
+print(f"distill: round 1 trained on {r1['trained_on']} masks + {r1['negatives']} negatives; "
+      f"Dice on their images {r1['truth']['dice']:.3f} after round 1, {dice:.3f} after round 2; "
+      f"the pseudo masks' {pseudo:.3f}: {'beats them by' if dice >= pseudo else 'falls short by'} {abs(dice - pseudo):.3f}; "
+      f"held-out Dice {held:.3f} on {s['heldout_images']} images")
+check(r1["negatives"] > 0, "no negative images from the labels")
+check(dice >= dice_min, f"distilled Dice {dice:.3f} < {dice_min}")
+check(dice >= pseudo - margin, f"distilled Dice {dice:.3f} more than {margin} below the pseudo masks' {pseudo:.3f}")
+check(held >= held_min, f"held-out Dice {held:.3f} < {held_min}")
+for k in ("iou", "weighted_f", "s_measure", "mean_e_measure", "mae"):
+    check(0 <= s["heldout"][k] <= 1, f"held-out {k} {s['heldout'][k]}")
+check(s["accepted"] + sum(s["rejects"].values()) == s["predicted"] == r1["predicted"], "predicted = accepted + rejects")
+model = json.load(open(os.path.join(t, "distill", "model.json")))
+check(model["arch"] == "unet" and model["image_size"] == 128, f"model.json {model}")
+a, b = rows("dist2a"), rows("dist2b")
+check(a == b and len(a) > 0, "preempted + resumed masks differ from the uninterrupted run's")
+PY
+echo "distill_test: ok"
