@@ -118,4 +118,11 @@ void append_line(const std::string& path, std::string_view line) {
   ENDOKED_CHECK(ok, "cannot append to '", path, "'");
 }
 
+void new_folder(const std::string& dir, const std::string& what) {
+  if (std::filesystem::exists(dir))
+    ENDOKED_CHECK(std::filesystem::is_directory(dir) && std::filesystem::is_empty(dir), "'", dir,
+                  "' exists and is not an empty folder: ", what);
+  std::filesystem::create_directories(dir);
+}
+
 }  // namespace endoked::files

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 
@@ -25,6 +26,29 @@ std::string shard_file_name(int index) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "shard-%05d.h5", index);
   return buf;
+}
+
+std::vector<std::string> image_files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!f.is_regular_file()) continue;
+    std::string ext = f.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif" ||
+        ext == ".tiff")
+      out.push_back(std::filesystem::relative(f.path(), dir).generic_string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string case_name(const std::string& path) {
+  const std::filesystem::path p(path);
+  std::string s = (p.parent_path() / p.stem()).generic_string();
+  std::replace(s.begin(), s.end(), '/', '_');
+  std::replace(s.begin(), s.end(), '\\', '_');
+  return s;
 }
 
 // ---------------- manifest ----------------

@@ -1,5 +1,7 @@
 #include "distill_stage.h"
 
+#include "predict.h"
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -25,6 +27,7 @@
 #include "endoked/data/sidecars.h"
 #include "endoked/data/store.h"
 #include "endoked/engine/sharded_stage.h"
+#include "endoked/vision/export.h"
 #include "endoked/vision/masks.h"
 #include "endoked/vision/overlay.h"
 #include "endoked/vision/seg_loss.h"
@@ -217,6 +220,10 @@ data::LoaderOptions loader_options(const DistillOptions& o, bool augment, std::u
   return lo;
 }
 
+PredictOptions predict_options(const DistillOptions& o, int threads) {
+  return {o.image_size, o.batch_size, threads};
+}
+
 // Truth images with a polyp that the pseudo masks did not refine, spread over the store (a fixed
 // shuffle), at most eval_images of them, in index order.
 std::vector<std::int64_t> heldout_images(const Context& c) {
@@ -239,40 +246,6 @@ std::vector<std::int64_t> heldout_images(const Context& c) {
   return out;
 }
 
-// The model's probability map of one batch row, resized to width × height (CV_32F in [0, 1]).
-cv::Mat probability_at(const torch::Tensor& logits_row, int width, int height) {
-  const torch::Tensor p = torch::sigmoid(logits_row.squeeze(0)).contiguous();
-  cv::Mat small(static_cast<int>(p.size(0)), static_cast<int>(p.size(1)), CV_32FC1,
-                p.data_ptr<float>());
-  cv::Mat full;
-  cv::resize(small, full, cv::Size(width, height), 0, 0, cv::INTER_LINEAR);
-  return full;
-}
-
-// Runs the model (eval mode) over `images` of `base`, resized and normalised as in training,
-// and calls fn(global image index, logits [1, S, S]) for each image that decoded.
-void predict_each(const DistillOptions& o, vision::UNetImpl& net,
-                  std::shared_ptr<const data::Dataset> base, std::vector<std::int64_t> images,
-                  int threads, const std::function<void(std::int64_t, const torch::Tensor&)>& fn) {
-  if (images.empty()) return;
-  torch::NoGradGuard no_grad;
-  auto subset = std::make_shared<data::ImageSubset>(std::move(base), std::move(images));
-  data::LoaderOptions lo = loader_options(o, false, o.seed);
-  lo.threads = threads;
-  data::Loader loader(subset, lo, 0, 0, 1);
-  data::Batch b;
-  while (loader.next(b)) {
-    const auto rows = decoded_rows(b);
-    if (rows.empty()) continue;
-    const torch::Tensor logits =
-        net.forward(b.images.index_select(0, torch::tensor(rows, torch::kLong)));
-    std::int64_t k = 0;
-    for (std::int64_t i = 0; i < b.items(); ++i)
-      if (b.offsets[static_cast<std::size_t>(i) + 1] != b.offsets[static_cast<std::size_t>(i)])
-        fn(subset->image(b.indices[static_cast<std::size_t>(i)]), logits[k++]);
-  }
-}
-
 // Collective: the PraNet metrics of the model on this rank's share of the held-out images.
 std::map<std::string, double> evaluate_heldout(const Context& c, vision::UNetImpl& net) {
   engine::MetricSums sums;
@@ -280,7 +253,7 @@ std::map<std::string, double> evaluate_heldout(const Context& c, vision::UNetImp
   for (std::size_t i = 0; i < c.heldout.size(); ++i)
     if (static_cast<int>(i % static_cast<std::size_t>(c.comm.size())) == c.comm.rank())
       mine.push_back(c.heldout[i]);
-  predict_each(c.o, net, c.with_truth, mine, c.o.threads,
+  predict_each(net, c.with_truth, mine, predict_options(c.o, c.o.threads),
                [&](std::int64_t g, const torch::Tensor& logits) {
                  const auto raw = c.truth_only->read(g);
                  const cv::Mat truth =
@@ -337,48 +310,48 @@ json predict_shard(const Context& c, vision::UNetImpl& net, int round,
   data::DatasetOptions d;
   d.store = o.store;
   // One shard per rank at a time: one decode thread, LibTorch has the rest.
-  predict_each(
-      o, net, data::make_dataset(d), images, 1, [&](std::int64_t g, const torch::Tensor& logits) {
-        const auto gi = static_cast<std::size_t>(g);
-        const data::ImageRecord rec = records.image(g, false);
-        const cv::Mat prob = probability_at(logits, rec.width, rec.height);
-        cv::Mat mask = (prob > o.threshold) / 255;
-        const std::string where = fmt::format("image {}", g);
-        const vision::Refined r =
-            vision::score_mask(mask.clone(), vision::parse_boxes(c.pseudo.boxes[gi], where), {});
-        const std::string reason = vision::judge_mask(r, o.accept);
-        data::MaskRow& row = rows[static_cast<std::size_t>(g - g0)];
-        row.status = reason.empty() ? "accepted" : reason;
-        row.mask.bytes = vision::encode_mask_png(mask);
-        row.quality = cv::countNonZero(mask) > 0 ? cv::mean(prob, mask)[0] : 0.0;
-        row.refiner = "distill";
-        row.boxes = c.pseudo.boxes[gi];
-        json scores = r.scores;
-        scores["round"] = round;
-        row.scores = scores.dump();
-        counts[row.status] = counts.value(row.status, 0) + 1;
-        if (reason.empty()) accepted.push_back(g);
-        if (static_cast<int>(samples.size()) < o.montage) samples.push_back(g);
-        if (c.truth_only && trained_on[gi]) {
-          const auto truth_raw = c.truth_only->read(g);
-          if (!truth_raw.at(0).mask_bytes.empty()) {
-            const cv::Mat truth =
-                vision::decode_mask(truth_raw[0].mask_bytes, truth_raw[0].id + " (truth mask)");
-            const auto train_raw = train_masks->read(g);
-            const cv::Mat train = vision::decode_mask(train_raw.at(0).mask_bytes,
-                                                      train_raw[0].id + " (training mask)");
-            const double dice = vision::segmentation_score(mask, truth).dice;
-            ++t.images;
-            t.train_masks_dice += vision::segmentation_score(train, truth).dice;
-            t.dice += dice;
-            if (reason.empty()) {
-              ++t.accepted;
-              t.accepted_dice += dice;
-            }
-          }
-        }
-        progress.add();
-      });
+  predict_each(net, data::make_dataset(d), images, predict_options(o, 1),
+               [&](std::int64_t g, const torch::Tensor& logits) {
+                 const auto gi = static_cast<std::size_t>(g);
+                 const data::ImageRecord rec = records.image(g, false);
+                 const cv::Mat prob = probability_at(logits, rec.width, rec.height);
+                 cv::Mat mask = (prob > o.threshold) / 255;
+                 const std::string where = fmt::format("image {}", g);
+                 const vision::Refined r = vision::score_mask(
+                     mask.clone(), vision::parse_boxes(c.pseudo.boxes[gi], where), {});
+                 const std::string reason = vision::judge_mask(r, o.accept);
+                 data::MaskRow& row = rows[static_cast<std::size_t>(g - g0)];
+                 row.status = reason.empty() ? "accepted" : reason;
+                 row.mask.bytes = vision::encode_mask_png(mask);
+                 row.quality = cv::countNonZero(mask) > 0 ? cv::mean(prob, mask)[0] : 0.0;
+                 row.refiner = "distill";
+                 row.boxes = c.pseudo.boxes[gi];
+                 json scores = r.scores;
+                 scores["round"] = round;
+                 row.scores = scores.dump();
+                 counts[row.status] = counts.value(row.status, 0) + 1;
+                 if (reason.empty()) accepted.push_back(g);
+                 if (static_cast<int>(samples.size()) < o.montage) samples.push_back(g);
+                 if (c.truth_only && trained_on[gi]) {
+                   const auto truth_raw = c.truth_only->read(g);
+                   if (!truth_raw.at(0).mask_bytes.empty()) {
+                     const cv::Mat truth = vision::decode_mask(truth_raw[0].mask_bytes,
+                                                               truth_raw[0].id + " (truth mask)");
+                     const auto train_raw = train_masks->read(g);
+                     const cv::Mat train = vision::decode_mask(
+                         train_raw.at(0).mask_bytes, train_raw[0].id + " (training mask)");
+                     const double dice = vision::segmentation_score(mask, truth).dice;
+                     ++t.images;
+                     t.train_masks_dice += vision::segmentation_score(train, truth).dice;
+                     t.dice += dice;
+                     if (reason.empty()) {
+                       ++t.accepted;
+                       t.accepted_dice += dice;
+                     }
+                   }
+                 }
+                 progress.add();
+               });
   data::ShardWriter sw(partial, s, "masks");
   data::ImageSidecarWriter<data::MaskRow> writer(sw);
   for (std::int64_t e = e0; e < e1; ++e) {
@@ -406,25 +379,28 @@ void write_montage(const Context& c, vision::UNetImpl& net, const std::vector<js
   const auto images = data::make_dataset(d);
   std::vector<cv::Mat> tiles;
   std::vector<std::string> captions;
-  predict_each(c.o, net, images, sample, 1, [&](std::int64_t g, const torch::Tensor& logits) {
-    const auto raw = images->read(g);
-    const cv::Mat image = data::decode_rgb(raw.at(0).bytes, 0, 0);
-    const cv::Mat prob = probability_at(logits, image.cols, image.rows);
-    const cv::Mat mask = (prob > c.o.threshold) / 255;
-    std::string caption =
-        fmt::format("mean p {:.2f}", cv::countNonZero(mask) > 0 ? cv::mean(prob, mask)[0] : 0.0);
-    if (c.truth_only) {
-      const auto t = c.truth_only->read(g);
-      if (!t.at(0).mask_bytes.empty())
-        caption = fmt::format(
-            "Dice {:.2f}",
-            vision::segmentation_score(mask, vision::decode_mask(t[0].mask_bytes, t[0].id)).dice);
-    }
-    tiles.push_back(vision::overlay(
-        image, prob, vision::parse_boxes(c.pseudo.boxes[static_cast<std::size_t>(g)], raw[0].id),
-        mask));
-    captions.push_back(caption);
-  });
+  predict_each(
+      net, images, sample, predict_options(c.o, 1),
+      [&](std::int64_t g, const torch::Tensor& logits) {
+        const auto raw = images->read(g);
+        const cv::Mat image = data::decode_rgb(raw.at(0).bytes, 0, 0);
+        const cv::Mat prob = probability_at(logits, image.cols, image.rows);
+        const cv::Mat mask = (prob > c.o.threshold) / 255;
+        std::string caption = fmt::format(
+            "mean p {:.2f}", cv::countNonZero(mask) > 0 ? cv::mean(prob, mask)[0] : 0.0);
+        if (c.truth_only) {
+          const auto t = c.truth_only->read(g);
+          if (!t.at(0).mask_bytes.empty())
+            caption = fmt::format(
+                "Dice {:.2f}",
+                vision::segmentation_score(mask, vision::decode_mask(t[0].mask_bytes, t[0].id))
+                    .dice);
+        }
+        tiles.push_back(vision::overlay(
+            image, prob,
+            vision::parse_boxes(c.pseudo.boxes[static_cast<std::size_t>(g)], raw[0].id), mask));
+        captions.push_back(caption);
+      });
   const std::string png = vision::montage_png(tiles, captions);
   if (!png.empty()) files::atomic_write(c.run.path() + "/montage-distill.png", png);
 }
@@ -481,6 +457,32 @@ void write_curves(const Context& c) {
 }
 
 }  // namespace
+
+std::pair<vision::UNet, json> load_distilled(const std::string& checkpoint) {
+  const fs::path pt =
+      fs::is_directory(checkpoint) ? fs::path(checkpoint) / "model.pt" : fs::path(checkpoint);
+  const fs::path js = pt.parent_path() / "model.json";
+  ENDOKED_CHECK(fs::is_regular_file(pt) && fs::is_regular_file(js), "'", checkpoint,
+                "' is not a distill output: model.pt and model.json expected in ",
+                pt.parent_path().string());
+  const json model = json::parse(files::read_all(js.string()), nullptr, false);
+  ENDOKED_CHECK(model.is_object() && model.contains("backbone") && model.contains("image_size"),
+                "'", js.string(), "' is not a distill model.json");
+  DistillModel m;
+  try {
+    m.arch = model.at("arch").get<std::string>();
+    m.backbone = model.at("backbone").get<std::string>();
+    m.width = model.at("width").get<int>();
+    m.decoder_width = model.at("decoder_width").get<int>();
+    m.deep_supervision = model.at("deep_supervision").get<bool>();
+  } catch (const json::exception& e) {
+    ENDOKED_FAIL("'", js.string(), "': ", e.what());
+  }
+  m.weights = pt.string();
+  vision::UNet net = make_model(m);
+  net->eval();
+  return {net, model};
+}
 
 json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir& run) {
   ENDOKED_CHECK(!o.store.empty(), "distill.store is empty: name the record store");
@@ -708,8 +710,14 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
     engine::commit_on_root(comm, [&] {
       if (last) {
         vision::save_state_dict(vision::state_dict_from(*net), partial + "/model.pt");
+        vision::export_torchscript(
+            *net, [&](const torch::Tensor& x) { return torch::sigmoid(net->forward(x)); },
+            torch::zeros({1, 3, o.image_size, o.image_size}), partial + "/model.ts", "Segmenter");
         json model = c.model_json;
         model["steps"] = steps;
+        model["torchscript"] =
+            "model.ts: forward(x [N, 3, image_size, image_size] RGB as (x / 255 - mean) / std) -> "
+            "polyp probabilities [N, 1, image_size, image_size]";
         files::atomic_write(partial + "/model.json", model.dump(2) + "\n");
       }
       m.provenance = engine::provenance(

@@ -12,7 +12,8 @@
 // predictions are a masks sidecar of their own, `<output>-round<k>`, with provenance (the round,
 // the masks it trained on, the model); the last round's are `output`, with the model beside
 // (model.pt: our state dict, torch.save format; model.json: architecture, input size,
-// normalisation, threshold).
+// normalisation, threshold; model.ts: TorchScript, images in, probabilities out, for
+// torch.jit.load outside endoked).
 //
 // Training is engine::Trainer's (data parallel, checkpoints under <run dir>/checkpoints/
 // distill-<hash of config and inputs>-round<k>, resume, preemption: exit 75 and rerun); the
@@ -30,11 +31,13 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "endoked/core/run_dir.h"
 #include "endoked/distributed/communicator.h"
 #include "endoked/engine/trainer.h"
 #include "endoked/vision/refine.h"
+#include "endoked/vision/segnet.h"
 
 namespace endoked::recipes {
 
@@ -122,6 +125,10 @@ struct DistillOptions {
     v("trainer", trainer);
   }
 };
+
+/// The model a distill run wrote: `checkpoint` is its output folder or the model.pt in it
+/// (model.json beside). Returns the network (eval mode) and model.json.
+std::pair<vision::UNet, nlohmann::json> load_distilled(const std::string& checkpoint);
 
 /// Collective. Trains the rounds, writes the outputs and returns the summary.
 nlohmann::json run_distill(dist::Communicator& comm, const DistillOptions& options,

@@ -1,8 +1,9 @@
-// `endoked distill` (a stage).
+// `endoked distill` and `endoked segment` (stages).
 #include <fmt/format.h>
 
 #include "distill_stage.h"
 #include "endoked/engine/stage.h"
+#include "segment_stage.h"
 
 namespace endoked::recipes {
 
@@ -36,6 +37,23 @@ void register_distill(engine::Registry& registry) {
                                       r.summary["heldout"]["dice"].get<double>());
          }
          r.line += " -> " + o.output;
+         return r;
+       }});
+  registry.add_stage<SegmentOptions>(
+      {"segment",
+       "a distilled model on a folder of images or a record store -> PNG masks and overlays, "
+       "on N ranks",
+       {{"--checkpoint", "segment.checkpoint", "a distill output folder (or its model.pt)"},
+        {"--images", "segment.images", "a folder of images"},
+        {"--store", "segment.store", "a record store"},
+        {"--output", "segment.output", "a new or empty folder"}},
+       [](const SegmentOptions& o, engine::StageContext& c) {
+         engine::StageResult r;
+         r.summary = run_segment(c.comm, o, c.run);
+         r.line = fmt::format("{} mask(s) written, {} skipped, {:.0f} images/s -> {}",
+                              r.summary["written"].get<std::int64_t>(),
+                              r.summary["skipped"].get<std::int64_t>(),
+                              r.summary["images_per_s"].get<double>(), o.output);
          return r;
        }});
 }

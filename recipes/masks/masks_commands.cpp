@@ -23,14 +23,6 @@ using nlohmann::json;
 
 namespace endoked::recipes {
 
-std::string case_name(const std::string& path) {
-  fs::path p(path);
-  std::string s = (p.parent_path() / p.stem()).generic_string();
-  std::replace(s.begin(), s.end(), '/', '_');
-  std::replace(s.begin(), s.end(), '\\', '_');
-  return s;
-}
-
 namespace {
 
 struct MaskItem {
@@ -83,7 +75,7 @@ MaskSet read_sidecar(const std::string& dir, const std::string& store, bool acce
           item.quality = r.floats("images", "quality")[static_cast<std::size_t>(row)];
         if (r.has("images", "refiner"))
           item.refiner = r.strings("images", "refiner")[static_cast<std::size_t>(row)];
-        out[case_name(records.image(item.image, false).source_path)] = std::move(item);
+        out[data::case_name(records.image(item.image, false).source_path)] = std::move(item);
       }
     }
   }
@@ -92,17 +84,10 @@ MaskSet read_sidecar(const std::string& dir, const std::string& store, bool acce
 
 MaskSet read_folder(const std::string& dir) {
   MaskSet out;
-  for (const auto& f : fs::recursive_directory_iterator(dir)) {
-    if (!f.is_regular_file()) continue;
-    std::string ext = f.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    if (ext != ".png" && ext != ".jpg" && ext != ".jpeg" && ext != ".bmp" && ext != ".tif" &&
-        ext != ".tiff")
-      continue;
-    const std::string rel = fs::relative(f.path(), dir).generic_string();
-    const std::string key = case_name(rel);
+  for (const std::string& rel : data::image_files(dir)) {
+    const std::string key = data::case_name(rel);
     ENDOKED_CHECK(!out.count(key), "'", dir, "': two masks for case '", key, "'");
-    out[key].bytes = files::read_all(f.path().string());
+    out[key].bytes = files::read_all(dir + "/" + rel);
   }
   ENDOKED_CHECK(!out.empty(), "'", dir, "' holds no mask images (png, jpg, bmp, tif)");
   return out;
@@ -124,13 +109,6 @@ cv::Mat decode_grey(const std::string& bytes, const std::string& where) {
 }
 
 // A new or empty folder for an export (never one with files in it: those are not ours).
-void prepare_folder(const std::string& dir) {
-  if (fs::exists(dir))
-    ENDOKED_CHECK(fs::is_directory(dir) && fs::is_empty(dir), "'", dir,
-                  "' exists and is not an empty folder: exports go to a new folder");
-  fs::create_directories(dir);
-}
-
 // Masks that could not be used: counted, the first ones named, each logged once.
 struct Unusable {
   std::int64_t count = 0;
@@ -159,7 +137,7 @@ json masks_export(const MasksExportOptions& o) {
   ENDOKED_CHECK(o.coco.empty() || !fs::exists(o.coco), "masks export: '", o.coco,
                 "' exists: an export never replaces a file (name a new one)");
   for (const auto* d : {&o.png, &o.nnunet})
-    if (!d->empty()) prepare_folder(*d);
+    if (!d->empty()) files::new_folder(*d, "exports go to a new folder");
   if (!o.png.empty()) {
     fs::create_directories(o.png + "/masks");
     fs::create_directories(o.png + "/previews");

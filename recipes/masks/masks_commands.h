@@ -38,7 +38,4 @@ struct MasksEvalOptions {
 /// precision / recall (components' boxes matched at IoU ≥ 0.5, pooled over images).
 nlohmann::json masks_eval(const MasksEvalOptions& o);
 
-/// "EX0000001/003.jpg" → "EX0000001_003".
-std::string case_name(const std::string& path);
-
 }  // namespace endoked::recipes

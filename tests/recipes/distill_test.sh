@@ -10,7 +10,11 @@
 #     resumed, its output replaced without `overwrite`) and writes the model and masks of an
 #     uninterrupted 2-rank run, byte for byte;
 #   - a masks sidecar with no accepted mask, and an existing output without overwrite: errors
-#     that say so.
+#     that say so;
+#   - model.ts loads in Python (torch.jit.load) and gives probabilities for any batch size;
+#   - segment on 2 ranks over the record store writes one 0/255 mask per image at its size, equal
+#     to distill's own masks where distill predicted; over a folder with an undecodable file, the
+#     others are written and that one is named; an output folder with files in it is refused.
 set -euo pipefail
 BIN=$1
 MPIRUN=$2
@@ -37,6 +41,27 @@ grep -q "overwrite" "$T/d1b.log" || { tail -5 "$T/d1b.log"; fail "the refusal do
 "$BIN" distill "${d[@]}" --set distill.masks="$T/masks-none" --set distill.output="$T/distill-none2" \
   --set run.dir="$T/run-d00" > "$T/d00.log" 2>&1 && fail "distill without a mask to learn from"
 grep -q "no accepted mask" "$T/d00.log" || { tail -5 "$T/d00.log"; fail "the error does not say there is no accepted mask"; }
+
+mpi 2 "$BIN" segment --checkpoint "$T/distill" --store "$T/records" --output "$T/seg" --set segment.threads=1 \
+  --set run.dir="$T/run-seg" > "$T/seg.log" 2>&1 || { tail -20 "$T/seg.log"; fail "2-rank segment"; }
+mkdir -p "$T/folder/sub"
+/usr/bin/python3 - "$T" <<'PY' || fail "folder for segment"
+import glob, os, sys
+import h5py
+t = sys.argv[1]
+h = h5py.File(sorted(glob.glob(os.path.join(t, "records", "shard-*.h5")))[0], "r")
+for r in range(2):
+    o, l = h["images/bytes_offset"][r], h["images/bytes_length"][r]
+    open(os.path.join(t, "folder", "sub" if r else "", f"img{r}.jpg"), "wb").write(h["images/bytes"][o:o + l].tobytes())
+open(os.path.join(t, "folder", "sub", "broken.png"), "wb").write(b"not a png")
+PY
+"$BIN" segment --checkpoint "$T/distill/model.pt" --images "$T/folder" --output "$T/seg-folder" \
+  --set run.dir="$T/run-segf" > "$T/segf.log" 2>&1 || { tail -20 "$T/segf.log"; fail "segment over a folder"; }
+grep -q "skipped sub/broken.png" "$T/segf.log" || { tail -5 "$T/segf.log"; fail "the undecodable file is not named"; }
+[ -s "$T/seg-folder/masks/img0.png" ] && [ -s "$T/seg-folder/masks/sub/img1.png" ] && [ -s "$T/seg-folder/overlays/sub/img1.png" ] || fail "segment over a folder: masks/overlays missing"
+"$BIN" segment --checkpoint "$T/distill" --images "$T/folder" --output "$T/seg-folder" \
+  --set run.dir="$T/run-segf2" > "$T/segf2.log" 2>&1 && fail "segment into a folder with files in it"
+grep -q "not an empty folder" "$T/segf2.log" || { tail -5 "$T/segf2.log"; fail "the refusal does not say why"; }
 
 # 2 ranks, small and short: uninterrupted, then preempted in round 2 and continued.
 small=("${d[@]}" --set distill.labels="$T/labels" --set distill.image_size=64 --set distill.batch_size=8
@@ -95,5 +120,36 @@ model = json.load(open(os.path.join(t, "distill", "model.json")))
 check(model["arch"] == "unet" and model["image_size"] == 128, f"model.json {model}")
 a, b = rows("dist2a"), rows("dist2b")
 check(a == b and len(a) > 0, "preempted + resumed masks differ from the uninterrupted run's")
+
+import io
+import numpy as np, torch
+from PIL import Image
+ts = torch.jit.load(os.path.join(t, "distill", "model.ts"))
+for n in (1, 3):
+    y = ts(torch.randn(n, 3, 128, 128))
+    check(tuple(y.shape) == (n, 1, 128, 128) and float(y.min()) >= 0 and float(y.max()) <= 1, f"model.ts output {tuple(y.shape)}")
+seg = json.load(open(os.path.join(t, "seg", "segment.json")))
+check(seg["written"] == seg["images"] and seg["skipped"] == 0 and seg["ranks"] == 2, f"segment.json {seg}")
+distilled = rows("distill")
+records = {}
+for f in sorted(glob.glob(os.path.join(t, "records", "shard-*.h5"))):
+    h = h5py.File(f, "r")
+    ids, first, n = h["exams/id"][:], h["exams/first_image"][:], h["exams/image_count"][:]
+    for e in range(len(ids)):
+        for k in range(n[e]):
+            r = first[e] + k
+            records[(ids[e].decode(), k)] = (h["images/source_path"][r].decode(), h["images/width"][r], h["images/height"][r])
+check(len(records) == seg["images"], "segment wrote one mask per image")
+compared = 0
+for key, (path, w, hgt) in records.items():
+    m = np.array(Image.open(os.path.join(t, "seg", "masks", os.path.splitext(path)[0] + ".png")))
+    check(m.shape == (hgt, w) and m.dtype == np.uint8 and set(np.unique(m)) <= {0, 255}, f"mask of {path}: {m.shape} {m.dtype}")
+    status, blob = distilled[key]
+    if blob:
+        ours = np.array(Image.open(io.BytesIO(blob))) > 0
+        check(((m > 127) == ours).all(), f"segment's mask of {path} differs from distill's")
+        compared += 1
+check(compared == s["predicted"], f"compared {compared} masks with distill's, it predicted {s['predicted']}")
+print(f"segment: {seg['written']} masks on 2 ranks, {compared} equal to distill's own")
 PY
 echo "distill_test: ok"

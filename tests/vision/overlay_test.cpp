@@ -13,9 +13,9 @@ namespace endoked::vision {
 namespace {
 
 cv::Mat decode(const std::string& png) {
-  return cv::imdecode(cv::Mat(1, static_cast<int>(png.size()), CV_8UC1,
-                              const_cast<char*>(png.data())),
-                      cv::IMREAD_COLOR);
+  return cv::imdecode(
+      cv::Mat(1, static_cast<int>(png.size()), CV_8UC1, const_cast<char*>(png.data())),
+      cv::IMREAD_COLOR);
 }
 
 TEST(LineChart, DrawsEachSeriesInItsColourAtTheRequestedSize) {

@@ -4,8 +4,13 @@
 #include "endoked/vision/segnet.h"
 
 #include <gtest/gtest.h>
+#include <torch/script.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+
+#include "endoked/core/error.h"
+#include "endoked/vision/export.h"
 #include "endoked/vision/seg_loss.h"
 
 namespace endoked::vision {
@@ -27,6 +32,30 @@ TEST(UNet, ShapesHeadsAndNames) {
         "decoder.3.bn2.weight", "head.weight", "aux1.weight", "aux3.bias"})
     EXPECT_TRUE(params.contains(k)) << k;
   EXPECT_FALSE(params.contains("encoder.fc.weight"));
+}
+
+TEST(UNet, TorchScriptExportComputesTheSameForAnyBatchSize) {
+  torch::manual_seed(1);
+  UNet net("resnet18", 8, 4, true);
+  net->eval();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "endoked-unet-export-test.ts").string();
+  auto probabilities = [&](const torch::Tensor& x) { return torch::sigmoid(net->forward(x)); };
+  export_torchscript(*net, probabilities, torch::zeros({1, 3, 64, 64}), path, "Segmenter");
+  // The parameters still train after the export.
+  for (const auto& p : net->parameters()) EXPECT_TRUE(p.requires_grad());
+  torch::jit::Module back = torch::jit::load(path);
+  std::filesystem::remove(path);
+  torch::NoGradGuard no_grad;
+  for (const int64_t n : {1, 3}) {
+    const auto x = torch::randn({n, 3, 64, 64});
+    const auto got = back.forward({x}).toTensor();
+    ASSERT_EQ(got.sizes(), (std::vector<int64_t>{n, 1, 64, 64}));
+    EXPECT_LT((got - probabilities(x)).abs().max().item<float>(), 1e-5);
+  }
+  EXPECT_THROW(export_torchscript(*net, probabilities, torch::zeros({1, 3, 64, 64}),
+                                  "/nonexistent-dir/x/model.ts", "Segmenter"),
+               Error);
 }
 
 TEST(UNet, LearnsDiscsWithTheStructureLoss) {

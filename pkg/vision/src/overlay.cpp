@@ -13,15 +13,14 @@
 
 namespace endoked::vision {
 
-namespace {
-std::string png_of_rgb(const cv::Mat& rgb) {
+std::string encode_rgb_png(const cv::Mat& rgb) {
+  ENDOKED_CHECK(!rgb.empty() && rgb.type() == CV_8UC3, "encode_rgb_png: an RGB image");
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   std::vector<std::uint8_t> png;
   cv::imencode(".png", bgr, png);
   return {png.begin(), png.end()};
 }
-}  // namespace
 
 cv::Mat overlay(const cv::Mat& image, const cv::Mat& cam, const std::vector<Box>& boxes,
                 const cv::Mat& mask, int size) {
@@ -64,7 +63,7 @@ std::string montage_png(const std::vector<cv::Mat>& tiles, const std::vector<std
       cv::putText(canvas, captions[static_cast<std::size_t>(i)], {x + 3, y + size + caption - 5},
                   cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(235, 235, 235), 1, cv::LINE_AA);
   }
-  return png_of_rgb(canvas);
+  return encode_rgb_png(canvas);
 }
 
 std::string line_chart_png(const std::string& title, const std::vector<Series>& series,
@@ -139,7 +138,7 @@ std::string line_chart_png(const std::string& title, const std::vector<Series>& 
              2);
     cv::putText(canvas, s.name, {plot.x + plot.width - 125, ly}, font, 0.4, ink, 1, cv::LINE_AA);
   }
-  return png_of_rgb(canvas);
+  return encode_rgb_png(canvas);
 }
 
 }  // namespace endoked::vision

@@ -30,5 +30,8 @@ std::string read_all(const std::string& path);
 void append_line(const std::string& path, std::string_view line);
 /// A temporary name next to `path` that is unique to this process.
 std::string temp_name(const std::string& path);
+/// Creates `dir` (and its parents) for a command's output files, refusing an existing `dir` that
+/// is not an empty folder (`what` names the output in the error: "exports go to a new folder").
+void new_folder(const std::string& dir, const std::string& what);
 
 }  // namespace endoked::files

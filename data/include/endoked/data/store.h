@@ -34,6 +34,13 @@ inline constexpr const char* kStoreFormat = "endoked-store";
 
 /// "shard-00042.h5"
 std::string shard_file_name(int index);
+/// The name of an image as a flat case: its path (an image's source path in a record store, a
+/// file's path below a folder) without the extension, '/' and '\\' turned into '_'
+/// ("EX0000001/003.jpg" → "EX0000001_003"). Exports and `endoked segment` name files so.
+std::string case_name(const std::string& path);
+/// The image files below `dir` (recursively; extensions png, jpg, jpeg, bmp, tif, tiff in any
+/// case), as paths relative to `dir` with '/', sorted.
+std::vector<std::string> image_files(const std::string& dir);
 
 struct ShardInfo {
   std::string file;

@@ -20,6 +20,9 @@ cv::Mat overlay(const cv::Mat& image, const cv::Mat& cam, const std::vector<Box>
 std::string montage_png(const std::vector<cv::Mat>& tiles, const std::vector<std::string>& captions,
                         int columns = 6, int size = 192);
 
+/// RGB CV_8UC3 → PNG bytes.
+std::string encode_rgb_png(const cv::Mat& rgb);
+
 /// One line of a chart: y values at x positions (same length; NaN values leave a gap).
 struct Series {
   std::string name;
