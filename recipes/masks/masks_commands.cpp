@@ -222,6 +222,9 @@ json masks_eval(const MasksEvalOptions& o) {
     ENDOKED_CHECK(!store.empty(), "masks eval: a truth sidecar needs the record store: --store");
   const MaskSet pred = read_set(o.masks, store, true);
   const MaskSet truth = read_set(o.truth, store, false);
+  const bool sidecar = is_sidecar(o.masks);
+  std::vector<vision::ScoredBox> boxes;
+  std::vector<std::vector<vision::Box>> truth_boxes;
   double dice = 0, iou = 0, box_iou = 0, weighted_f = 0, s_measure = 0, e_measure = 0, mae = 0;
   std::int64_t n = 0, predicted = 0, truths = 0, matched = 0, extra = 0;
   Unusable skipped;
@@ -240,8 +243,19 @@ json masks_eval(const MasksEvalOptions& o) {
       continue;
     }
     const vision::PolypScores s = vision::polyp_scores(pg, tg);
-    const vision::Detection d =
-        vision::detect(vision::binarise_prediction(pg, tg.size()), vision::binarise_truth(tg));
+    const cv::Mat pb = vision::binarise_prediction(pg, tg.size());
+    const vision::Detection d = vision::detect(pb, vision::binarise_truth(tg));
+    // The detection view: each predicted component a box scored by the mean of the normalised
+    // map over it (a sidecar's binary mask: the row's quality).
+    truth_boxes.emplace_back();
+    for (const auto& c : vision::components(vision::binarise_truth(tg)))
+      truth_boxes.back().push_back(c.box);
+    const cv::Mat map = vision::normalised_map(pg, tg.size());
+    for (const auto& c : vision::components(pb)) {
+      const cv::Rect r(c.box.x0, c.box.y0, c.box.width(), c.box.height());
+      const double score = sidecar ? p.quality : cv::mean(map(r), pb(r))[0];
+      boxes.push_back({n, c.box, score});
+    }
     dice += s.dice;
     iou += s.iou;
     weighted_f += s.weighted_f;
@@ -269,6 +283,7 @@ json masks_eval(const MasksEvalOptions& o) {
       {"box_iou", box_iou / k},
       {"precision", predicted > 0 ? static_cast<double>(matched) / predicted : 0.0},
       {"recall", truths > 0 ? static_cast<double>(matched) / truths : 0.0},
+      {"ap50", vision::average_precision(boxes, truth_boxes, 0.5)},
       {"predictions_without_truth", extra},
       {"truths_without_prediction", static_cast<std::int64_t>(truth.size()) - n - skipped.count},
       {"skipped", skipped.count},

@@ -35,7 +35,9 @@ struct MasksEvalOptions {
 
 /// Per image as PraNet scores it (vision::segmentation_score) over the predictions that have a
 /// truth: mean Dice, mean IoU, mean box IoU (bounding boxes of the two masks), and detection
-/// precision / recall (components' boxes matched at IoU ≥ 0.5, pooled over images).
+/// precision / recall (components' boxes matched at IoU ≥ 0.5, pooled over images) and AP50
+/// (each predicted component's box scored by the mean of the normalised map over it, a
+/// sidecar's binary masks by their row's quality; vision::average_precision).
 nlohmann::json masks_eval(const MasksEvalOptions& o);
 
 }  // namespace endoked::recipes

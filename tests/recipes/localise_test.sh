@@ -188,6 +188,10 @@ check(abs(e1["dice"] - r1["truth"]["dice"]) < 1e-9, "masks eval and refine disag
 for k in ("weighted_f", "s_measure", "mean_e_measure", "mae"):
     check(0 <= e1[k] <= 1 and abs(e1[k] - e2[k]) < 1e-9, f"masks eval {k}: {e1[k]} / {e2[k]}")
 check(e1["s_measure"] > 0.5 and e1["mae"] < 0.2, f"masks eval polyp scores {e1}")
+# AP50: the components scored by the rows' quality (sidecar) or the map's mean (PNG folder);
+# AP is at most the recall its matching reaches, and above 0 when boxes match.
+for e in (e1, e2):
+    check(0 < e["ap50"] <= min(1.0, e["recall"] + 0.05), f"masks eval AP50 {e['ap50']} (recall {e['recall']})")
 eb = json.load(open(os.path.join(t, "eval-bad.json")))
 check(eb["skipped"] == 1 and eb["images"] == e1["images"] - 1 and len(eb["skipped_cases"]) == 1, "one undecodable case skipped")
 PY

@@ -162,6 +162,26 @@ TEST(Masks, DetectionMatchesComponentsAtIoUHalf) {
   EXPECT_EQ(cv::countNonZero(binarise_prediction(prob, {20, 20})), 36);
 }
 
+TEST(Masks, AveragePrecisionAsVocAllPoint) {
+  const Box a{10, 10, 30, 30}, b{50, 50, 70, 70};
+  const std::vector<std::vector<Box>> truth = {{a}, {b}};
+  // 0.9 hits a, 0.8 misses, 0.7 hits b: P/R (1, .5), (.5, .5), (2/3, 1) → .5·1 + .5·2/3.
+  std::vector<ScoredBox> p = {{0, {11, 10, 30, 31}, 0.9}, {0, {80, 80, 90, 90}, 0.8},
+                              {1, {50, 52, 70, 70}, 0.7}};
+  EXPECT_NEAR(average_precision(p, truth), 0.5 + 0.5 * 2.0 / 3.0, 1e-12);
+  // Order does not matter (scores do); a second box on a matched truth is a false positive.
+  std::swap(p[0], p[2]);
+  EXPECT_NEAR(average_precision(p, truth), 0.5 + 0.5 * 2.0 / 3.0, 1e-12);
+  p.push_back({1, {50, 50, 70, 70}, 0.95});  // now the best on b; the 0.7 one is a duplicate
+  // (.95 tp, .9 tp, .8 fp, .7 fp): P/R (1, .5), (1, 1), … → 1.
+  EXPECT_NEAR(average_precision(p, truth), 1.0, 1e-12);
+  // Below the IoU bar nothing counts; no truth at all gives 0.
+  EXPECT_NEAR(average_precision({{0, {20, 20, 40, 40}, 1.0}}, truth), 0.0, 1e-12);
+  EXPECT_NEAR(average_precision({{0, {20, 20, 40, 40}, 1.0}}, truth, 0.1), 0.5, 1e-12);
+  EXPECT_EQ(average_precision(p, {{}, {}}), 0.0);
+  EXPECT_THROW(average_precision({{5, a, 1.0}}, truth), Error);
+}
+
 TEST(Masks, DilatedResNetKeepsParametersAndDoublesTheMap) {
   auto a = make_resnet("resnet18", 1, 8), b = make_resnet("resnet18", 1, 8, 16);
   EXPECT_EQ(a->named_parameters().size(), b->named_parameters().size());

@@ -250,6 +250,50 @@ Detection detect(const cv::Mat& prediction, const cv::Mat& truth, double iou) {
   return d;
 }
 
+double average_precision(std::vector<ScoredBox> predicted,
+                         const std::vector<std::vector<Box>>& truth, double iou) {
+  std::size_t total = 0;
+  for (const auto& t : truth) total += t.size();
+  if (total == 0) return 0.0;
+  std::stable_sort(predicted.begin(), predicted.end(),
+                   [](const ScoredBox& a, const ScoredBox& b) { return a.score > b.score; });
+  std::vector<std::vector<bool>> used(truth.size());
+  for (std::size_t i = 0; i < truth.size(); ++i) used[i].assign(truth[i].size(), false);
+  std::vector<double> precision, recall;
+  std::size_t tp = 0, n = 0;
+  for (const ScoredBox& p : predicted) {
+    ++n;
+    ENDOKED_CHECK(p.image >= 0 && static_cast<std::size_t>(p.image) < truth.size(),
+                  "average_precision: a prediction in image ", p.image, " of ", truth.size());
+    const auto& t = truth[static_cast<std::size_t>(p.image)];
+    auto& u = used[static_cast<std::size_t>(p.image)];
+    double best = iou;
+    std::ptrdiff_t hit = -1;
+    for (std::size_t j = 0; j < t.size(); ++j) {
+      if (u[j]) continue;
+      const double v = box_iou(p.box, t[j]);
+      if (v >= best) {
+        best = v;
+        hit = static_cast<std::ptrdiff_t>(j);
+      }
+    }
+    if (hit >= 0) {
+      u[static_cast<std::size_t>(hit)] = true;
+      ++tp;
+    }
+    precision.push_back(static_cast<double>(tp) / static_cast<double>(n));
+    recall.push_back(static_cast<double>(tp) / static_cast<double>(total));
+  }
+  for (std::size_t i = precision.size(); i-- > 1;)
+    precision[i - 1] = std::max(precision[i - 1], precision[i]);
+  double ap = 0, last_recall = 0;
+  for (std::size_t i = 0; i < precision.size(); ++i) {
+    ap += (recall[i] - last_recall) * precision[i];
+    last_recall = recall[i];
+  }
+  return ap;
+}
+
 SegmentationScore segmentation_score(const cv::Mat& prediction, const cv::Mat& truth) {
   const cv::Mat t = binarise_truth(truth);
   const cv::Mat pb = binarise_prediction(prediction, t.size()) != 0, tb = t != 0;

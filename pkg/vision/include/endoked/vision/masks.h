@@ -94,4 +94,18 @@ struct Detection {
 };
 Detection detect(const cv::Mat& prediction, const cv::Mat& truth, double iou = 0.5);
 
+/// A predicted box in image `image` with its confidence.
+struct ScoredBox {
+  std::int64_t image = 0;
+  Box box;
+  double score = 0;
+};
+/// Average precision at box IoU ≥ `iou` over images: predictions taken in descending score (ties
+/// in the given order), each a true positive when the unmatched truth box of its image it
+/// overlaps most reaches `iou` (COCO's greedy matching); the area under the precision–recall
+/// curve with precision made monotone (PASCAL VOC 2010+ all-point interpolation). `truth[i]`:
+/// image i's boxes. 0 when there is no truth box.
+double average_precision(std::vector<ScoredBox> predicted,
+                         const std::vector<std::vector<Box>>& truth, double iou = 0.5);
+
 }  // namespace endoked::vision
