@@ -93,11 +93,11 @@ MaskIndex read_mask_index(const std::string& dir, const Layout& l) {
   return x;
 }
 
-vision::UNet make_model(const DistillModel& m) {
-  ENDOKED_CHECK(m.arch == "unet", "distill.model.arch must be unet, got '", m.arch, "'");
+vision::SegmentationNet make_model(const DistillModel& m) {
   ENDOKED_CHECK(m.width >= 4 && m.decoder_width >= 4,
                 "distill.model.width and decoder_width must be ≥ 4");
-  vision::UNet net(m.backbone, m.width, m.decoder_width, m.deep_supervision);
+  vision::SegmentationNet net = vision::make_segmentation_net(m.arch, m.backbone, m.width,
+                                                              m.decoder_width, m.deep_supervision);
   if (m.weights.empty()) return net;
   const vision::StateDict state = vision::read_state_dict(m.weights);
   // A distill model.pt names every tensor; a torchvision ResNet the encoder's, without the prefix.
@@ -247,7 +247,7 @@ std::vector<std::int64_t> heldout_images(const Context& c) {
 }
 
 // Collective: the PraNet metrics of the model on this rank's share of the held-out images.
-std::map<std::string, double> evaluate_heldout(const Context& c, vision::UNetImpl& net) {
+std::map<std::string, double> evaluate_heldout(const Context& c, vision::SegmentationNetImpl& net) {
   engine::MetricSums sums;
   std::vector<std::int64_t> mine;
   for (std::size_t i = 0; i < c.heldout.size(); ++i)
@@ -286,7 +286,7 @@ struct TruthSums {
 };
 
 // Predicts the refined images of shard s, judges the masks, writes the round's shard.
-json predict_shard(const Context& c, vision::UNetImpl& net, int round,
+json predict_shard(const Context& c, vision::SegmentationNetImpl& net, int round,
                    const std::vector<bool>& trained_on,
                    const std::shared_ptr<const data::Dataset>& train_masks, int s,
                    const std::string& partial, Progress& progress) {
@@ -368,7 +368,8 @@ json predict_shard(const Context& c, vision::UNetImpl& net, int round,
 }
 
 // montage-distill.png: sampled images with the probability map, the mask and the boxes.
-void write_montage(const Context& c, vision::UNetImpl& net, const std::vector<json>& shards) {
+void write_montage(const Context& c, vision::SegmentationNetImpl& net,
+                   const std::vector<json>& shards) {
   std::vector<std::int64_t> sample;
   for (const auto& sh : shards)
     for (const auto& g : sh["samples"])
@@ -458,7 +459,7 @@ void write_curves(const Context& c) {
 
 }  // namespace
 
-std::pair<vision::UNet, json> load_distilled(const std::string& checkpoint) {
+std::pair<vision::SegmentationNet, json> load_distilled(const std::string& checkpoint) {
   const fs::path pt =
       fs::is_directory(checkpoint) ? fs::path(checkpoint) / "model.pt" : fs::path(checkpoint);
   const fs::path js = pt.parent_path() / "model.json";
@@ -479,7 +480,7 @@ std::pair<vision::UNet, json> load_distilled(const std::string& checkpoint) {
     ENDOKED_FAIL("'", js.string(), "': ", e.what());
   }
   m.weights = pt.string();
-  vision::UNet net = make_model(m);
+  vision::SegmentationNet net = make_model(m);
   net->eval();
   return {net, model};
 }
@@ -560,7 +561,7 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
       comm.size());
 
   torch::manual_seed(o.seed);
-  vision::UNet net = make_model(o.model);
+  vision::SegmentationNet net = make_model(o.model);
   c.model_json = {{"arch", o.model.arch},
                   {"backbone", o.model.backbone},
                   {"width", o.model.width},

@@ -50,12 +50,16 @@ struct DistillModel {
   std::string weights;
   template <class V>
   void visit(V& v) {
-    v("arch", arch, "unet (a ResNet encoder, a U-Net decoder)");
+    v("arch", arch,
+      "unet (a U-Net decoder) | pranet (PraNet's partial decoder and reverse attention), on a "
+      "ResNet encoder");
     v("backbone", backbone, "resnet18 | resnet34 | resnet50");
     v("width", width, "the backbone's stem channels (64 loads published weights)");
-    v("decoder_width", decoder_width, "decoder channels at stride 2 (×2 per level up to ×8)");
+    v("decoder_width", decoder_width,
+      "unet: decoder channels at stride 2 (×2 per level up to ×8); pranet: half its channels");
     v("deep_supervision", deep_supervision,
-      "also heads at strides 16, 8 and 4, each with the structure loss");
+      "the structure loss also on the auxiliary outputs (unet: strides 16, 8, 4; pranet: S_4, "
+      "S_5, S_g)");
     v("weights", weights,
       "optional: a torchvision ResNet .pth (the encoder) or a distill model.pt (the whole model)");
   }
@@ -128,7 +132,7 @@ struct DistillOptions {
 
 /// The model a distill run wrote: `checkpoint` is its output folder or the model.pt in it
 /// (model.json beside). Returns the network (eval mode) and model.json.
-std::pair<vision::UNet, nlohmann::json> load_distilled(const std::string& checkpoint);
+std::pair<vision::SegmentationNet, nlohmann::json> load_distilled(const std::string& checkpoint);
 
 /// Collective. Trains the rounds, writes the outputs and returns the summary.
 nlohmann::json run_distill(dist::Communicator& comm, const DistillOptions& options,

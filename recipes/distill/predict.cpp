@@ -6,7 +6,7 @@
 
 namespace endoked::recipes {
 
-void predict_each(vision::UNetImpl& net, std::shared_ptr<const data::Dataset> base,
+void predict_each(vision::SegmentationNetImpl& net, std::shared_ptr<const data::Dataset> base,
                   std::vector<std::int64_t> images, const PredictOptions& options,
                   const std::function<void(std::int64_t, const torch::Tensor&)>& fn,
                   const std::function<void(std::int64_t)>& skipped) {

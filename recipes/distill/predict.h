@@ -24,7 +24,7 @@ struct PredictOptions {
 /// Runs `net` (eval mode, no gradient) over `images` (global indices) of `base` (a unit-image
 /// dataset) and calls fn(index, logits [1, S, S]) for each image that decoded, in order;
 /// skipped(index) for each that did not (when given).
-void predict_each(vision::UNetImpl& net, std::shared_ptr<const data::Dataset> base,
+void predict_each(vision::SegmentationNetImpl& net, std::shared_ptr<const data::Dataset> base,
                   std::vector<std::int64_t> images, const PredictOptions& options,
                   const std::function<void(std::int64_t, const torch::Tensor&)>& fn,
                   const std::function<void(std::int64_t)>& skipped = {});

@@ -6,7 +6,7 @@
 #     model.json, the curves and the montage in the run directory; the distilled Dice on the
 #     pseudo masks' images at least DICE and no more than MARGIN below the pseudo masks' own Dice
 #     (the line printed says by how much it beats them or falls short); held-out Dice ≥ HELD;
-#   - 2 ranks: preempted in round 2 (SIGUSR1) → exit 75 → the same command continues (round 1
+#   - 2 ranks (PraNet decoder): preempted in round 2 (SIGUSR1) → exit 75 → the same command continues (round 1
 #     resumed, its output replaced without `overwrite`) and writes the model and masks of an
 #     uninterrupted 2-rank run, byte for byte;
 #   - a masks sidecar with no accepted mask, and an existing output without overwrite: errors
@@ -63,12 +63,13 @@ grep -q "skipped sub/broken.png" "$T/segf.log" || { tail -5 "$T/segf.log"; fail 
   --set run.dir="$T/run-segf2" > "$T/segf2.log" 2>&1 && fail "segment into a folder with files in it"
 grep -q "not an empty folder" "$T/segf2.log" || { tail -5 "$T/segf2.log"; fail "the refusal does not say why"; }
 
-# 2 ranks, small and short: uninterrupted, then preempted in round 2 and continued.
-small=("${d[@]}" --set distill.labels="$T/labels" --set distill.image_size=64 --set distill.batch_size=8
-  --set distill.rounds=2 --set distill.trainer.epochs=1 --set distill.round_epochs=3 --set distill.montage=0)
+# 2 ranks, small and short (the PraNet decoder): uninterrupted, then preempted in round 2 and continued
+# (round 1: 2 epochs of 23 steps; the signal comes at step 50, only round 2 has that many).
+small=("${d[@]}" --set distill.labels="$T/labels" --set distill.model.arch=pranet --set distill.image_size=64 --set distill.batch_size=8
+  --set distill.rounds=2 --set distill.trainer.epochs=2 --set distill.round_epochs=6 --set distill.montage=0)
 mpi 2 "$BIN" distill "${small[@]}" --set distill.output="$T/dist2a" --set run.dir="$T/run-d2a" > "$T/d2a.log" 2>&1 || { tail -20 "$T/d2a.log"; fail "2-rank distill"; }
 set +e
-ENDOKED_TEST_SIGNAL_AT_STEP=30 mpi 2 "$BIN" distill "${small[@]}" --set distill.output="$T/dist2b" --set run.dir="$T/run-d2b" > "$T/d2b.log" 2>&1
+ENDOKED_TEST_SIGNAL_AT_STEP=50 mpi 2 "$BIN" distill "${small[@]}" --set distill.output="$T/dist2b" --set run.dir="$T/run-d2b" > "$T/d2b.log" 2>&1
 code=$?
 set -e
 [ "$code" = 75 ] || { tail -20 "$T/d2b.log"; fail "preempted distill exited $code, not 75"; }
