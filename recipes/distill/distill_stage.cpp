@@ -246,14 +246,19 @@ std::vector<std::int64_t> heldout_images(const Context& c) {
   return out;
 }
 
-// Collective: the PraNet metrics of the model on this rank's share of the held-out images.
-std::map<std::string, double> evaluate_heldout(const Context& c, vision::SegmentationNetImpl& net) {
-  engine::MetricSums sums;
+// This rank's share of the held-out images (every world-size-th one).
+std::vector<std::int64_t> heldout_share(const Context& c) {
   std::vector<std::int64_t> mine;
   for (std::size_t i = 0; i < c.heldout.size(); ++i)
     if (static_cast<int>(i % static_cast<std::size_t>(c.comm.size())) == c.comm.rank())
       mine.push_back(c.heldout[i]);
-  predict_each(net, c.with_truth, mine, predict_options(c.o, c.o.threads),
+  return mine;
+}
+
+// Collective: the PraNet metrics of the model on this rank's share of the held-out images.
+std::map<std::string, double> evaluate_heldout(const Context& c, vision::SegmentationNetImpl& net) {
+  engine::MetricSums sums;
+  predict_each(net, c.with_truth, heldout_share(c), predict_options(c.o, c.o.threads),
                [&](std::int64_t g, const torch::Tensor& logits) {
                  const auto raw = c.truth_only->read(g);
                  const cv::Mat truth =
@@ -294,15 +299,14 @@ json predict_shard(const Context& c, vision::SegmentationNetImpl& net, int round
   const auto& l = c.layout;
   const std::int64_t e0 = l.shard_first_exam[static_cast<std::size_t>(s)];
   const std::int64_t e1 = e0 + l.shard_exams[static_cast<std::size_t>(s)];
-  const std::int64_t g0 = l.spans[static_cast<std::size_t>(e0)].first_image;
-  std::vector<std::int64_t> images;
-  for (const std::int64_t g : c.predict)
-    if (g >= g0 && g < l.spans[static_cast<std::size_t>(e1 - 1)].first_image +
-                           l.spans[static_cast<std::size_t>(e1 - 1)].image_count)
-      images.push_back(g);
   std::int64_t shard_images = 0;
   for (std::int64_t e = e0; e < e1; ++e)
     shard_images += l.spans[static_cast<std::size_t>(e)].image_count;
+  // The shard's images are [g0, g0 + shard_images) (none for a shard without exams).
+  const std::int64_t g0 = e1 > e0 ? l.spans[static_cast<std::size_t>(e0)].first_image : 0;
+  std::vector<std::int64_t> images;
+  for (const std::int64_t g : c.predict)
+    if (g >= g0 && g < g0 + shard_images) images.push_back(g);
   std::vector<data::MaskRow> rows(static_cast<std::size_t>(shard_images));
   json counts = json::object(), accepted = json::array(), samples = json::array();
   TruthSums t;
@@ -622,10 +626,7 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
     if (!c.heldout.empty())
       eval = [&](std::int64_t) {
         engine::MetricSums sums;
-        std::vector<std::int64_t> mine;
-        for (std::size_t i = 0; i < c.heldout.size(); ++i)
-          if (static_cast<int>(i % static_cast<std::size_t>(comm.size())) == comm.rank())
-            mine.push_back(c.heldout[i]);
+        const std::vector<std::int64_t> mine = heldout_share(c);
         if (mine.empty()) return sums;
         auto subset = std::make_shared<data::ImageSubset>(c.with_truth, mine);
         data::Loader loader(subset, loader_options(o, false, o.seed), 0, 0, 1);
