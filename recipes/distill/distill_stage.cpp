@@ -309,53 +309,70 @@ json predict_shard(const Context& c, vision::SegmentationNetImpl& net, int round
     if (g >= g0 && g < g0 + shard_images) images.push_back(g);
   std::vector<data::MaskRow> rows(static_cast<std::size_t>(shard_images));
   json counts = json::object(), accepted = json::array(), samples = json::array();
+  json failures = json::array();
   TruthSums t;
   data::RecordStore records(o.store);
+  // One bad image (undecodable, a malformed row or truth mask) is counted and named, not fatal.
+  auto fail = [&](std::int64_t g, const std::string& reason) {
+    data::MaskRow& row = rows[static_cast<std::size_t>(g - g0)];
+    row = data::MaskRow{};
+    row.status = "failed";
+    counts["failed"] = counts.value("failed", 0) + 1;
+    failures.push_back(fmt::format("image {}: {}", g, reason));
+    progress.add();
+  };
   data::DatasetOptions d;
   d.store = o.store;
   // One shard per rank at a time: one decode thread, LibTorch has the rest.
-  predict_each(net, data::make_dataset(d), images, predict_options(o, 1),
-               [&](std::int64_t g, const torch::Tensor& logits) {
-                 const auto gi = static_cast<std::size_t>(g);
-                 const data::ImageRecord rec = records.image(g, false);
-                 const cv::Mat prob = probability_at(logits, rec.width, rec.height);
-                 cv::Mat mask = (prob > o.threshold) / 255;
-                 const std::string where = fmt::format("image {}", g);
-                 const vision::Refined r = vision::score_mask(
-                     mask.clone(), vision::parse_boxes(c.pseudo.boxes[gi], where), {});
-                 const std::string reason = vision::judge_mask(r, o.accept);
-                 data::MaskRow& row = rows[static_cast<std::size_t>(g - g0)];
-                 row.status = reason.empty() ? "accepted" : reason;
-                 row.mask.bytes = vision::encode_mask_png(mask);
-                 row.quality = cv::countNonZero(mask) > 0 ? cv::mean(prob, mask)[0] : 0.0;
-                 row.refiner = "distill";
-                 row.boxes = c.pseudo.boxes[gi];
-                 json scores = r.scores;
-                 scores["round"] = round;
-                 row.scores = scores.dump();
-                 counts[row.status] = counts.value(row.status, 0) + 1;
-                 if (reason.empty()) accepted.push_back(g);
-                 if (static_cast<int>(samples.size()) < o.montage) samples.push_back(g);
-                 if (c.truth_only && trained_on[gi]) {
-                   const auto truth_raw = c.truth_only->read(g);
-                   if (!truth_raw.at(0).mask_bytes.empty()) {
-                     const cv::Mat truth = vision::decode_mask(truth_raw[0].mask_bytes,
-                                                               truth_raw[0].id + " (truth mask)");
-                     const auto train_raw = train_masks->read(g);
-                     const cv::Mat train = vision::decode_mask(
-                         train_raw.at(0).mask_bytes, train_raw[0].id + " (training mask)");
-                     const double dice = vision::segmentation_score(mask, truth).dice;
-                     ++t.images;
-                     t.train_masks_dice += vision::segmentation_score(train, truth).dice;
-                     t.dice += dice;
-                     if (reason.empty()) {
-                       ++t.accepted;
-                       t.accepted_dice += dice;
-                     }
-                   }
-                 }
-                 progress.add();
-               });
+  predict_each(
+      net, data::make_dataset(d), images, predict_options(o, 1),
+      [&](std::int64_t g, const torch::Tensor& logits) {
+        try {
+          const auto gi = static_cast<std::size_t>(g);
+          const data::ImageRecord rec = records.image(g, false);
+          const cv::Mat prob = probability_at(logits, rec.width, rec.height);
+          cv::Mat mask = (prob > o.threshold) / 255;
+          const std::string where = fmt::format("image {}", g);
+          const vision::Refined r =
+              vision::score_mask(mask.clone(), vision::parse_boxes(c.pseudo.boxes[gi], where), {});
+          const std::string reason = vision::judge_mask(r, o.accept);
+          data::MaskRow& row = rows[static_cast<std::size_t>(g - g0)];
+          row.status = reason.empty() ? "accepted" : reason;
+          row.mask.bytes = vision::encode_mask_png(mask);
+          row.quality = cv::countNonZero(mask) > 0 ? cv::mean(prob, mask)[0] : 0.0;
+          row.refiner = "distill";
+          row.boxes = c.pseudo.boxes[gi];
+          json scores = r.scores;
+          scores["round"] = round;
+          row.scores = scores.dump();
+          if (c.truth_only && trained_on[gi]) {
+            const auto truth_raw = c.truth_only->read(g);
+            if (!truth_raw.at(0).mask_bytes.empty()) {
+              const cv::Mat truth =
+                  vision::decode_mask(truth_raw[0].mask_bytes, truth_raw[0].id + " (truth mask)");
+              const auto train_raw = train_masks->read(g);
+              const cv::Mat train = vision::decode_mask(train_raw.at(0).mask_bytes,
+                                                        train_raw[0].id + " (training mask)");
+              const double dice = vision::segmentation_score(mask, truth).dice;
+              ++t.images;
+              t.train_masks_dice += vision::segmentation_score(train, truth).dice;
+              t.dice += dice;
+              if (reason.empty()) {
+                ++t.accepted;
+                t.accepted_dice += dice;
+              }
+            }
+          }
+          // Counted last: a truth mask that fails above leaves the image `failed` alone.
+          counts[row.status] = counts.value(row.status, 0) + 1;
+          if (reason.empty()) accepted.push_back(g);
+          if (static_cast<int>(samples.size()) < o.montage) samples.push_back(g);
+          progress.add();
+        } catch (const Error& e) {
+          fail(g, e.reason());
+        }
+      },
+      [&](std::int64_t g) { fail(g, "does not decode"); });
   data::ShardWriter sw(partial, s, "masks");
   data::ImageSidecarWriter<data::MaskRow> writer(sw);
   for (std::int64_t e = e0; e < e1; ++e) {
@@ -364,11 +381,8 @@ json predict_shard(const Context& c, vision::SegmentationNetImpl& net, int round
                                  rows.begin() + (span.first_image - g0),
                                  rows.begin() + (span.first_image - g0) + span.image_count));
   }
-  return {{"info", sw.close().to_json()},
-          {"counts", counts},
-          {"accepted", accepted},
-          {"samples", samples},
-          {"truth", t.to_json()}};
+  return {{"info", sw.close().to_json()}, {"counts", counts},     {"accepted", accepted},
+          {"samples", samples},           {"failures", failures}, {"truth", t.to_json()}};
 }
 
 // montage-distill.png: sampled images with the probability map, the mask and the boxes.
@@ -683,12 +697,17 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
     m.columns = data::image_sidecar_layout<data::MaskRow>();
     json counts = json::object();
     std::vector<std::int64_t> accepted;
+    json failures = json::array();
     TruthSums t;
     for (const auto& sh : done.shards) {
       m.shards.push_back(data::ShardInfo::from_json(sh["info"]));
       for (const auto& [k, v] : sh["counts"].items())
         counts[k] = counts.value(k, 0) + v.get<std::int64_t>();
       for (const auto& g : sh["accepted"]) accepted.push_back(g.get<std::int64_t>());
+      for (const auto& f : sh["failures"]) {
+        if (comm.is_root()) log::warn("distill: round {}: {}", round, f.get<std::string>());
+        failures.push_back(f);
+      }
       t.add(sh["truth"]);
     }
     std::sort(accepted.begin(), accepted.end());
@@ -698,6 +717,7 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
     for (const auto& [k, v] : counts.items())
       if (k != "accepted") rejects[k] = v;
     r["rejects"] = rejects;
+    if (!failures.empty()) r["failures"] = failures;
     r["predict_seconds"] = done.seconds;
     if (t.images > 0) {
       const double n = static_cast<double>(t.images);

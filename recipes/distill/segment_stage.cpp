@@ -146,15 +146,19 @@ json run_segment(dist::Communicator& comm, const SegmentOptions& o, const RunDir
         [&](std::int64_t i, const torch::Tensor& logits) {
           const std::string& name = names[static_cast<std::size_t>(i)];
           try {
+            // The original size from the header; the pixels are decoded only for an overlay.
             const auto raw = images->read(i);
-            const cv::Mat image = data::decode_rgb(raw.at(0).bytes, 0, 0);
-            const cv::Mat prob = probability_at(logits, image.cols, image.rows);
+            const int width = raw.at(0).width, height = raw[0].height;
+            ENDOKED_CHECK(width > 0 && height > 0, "no image size in its header");
+            const cv::Mat prob = probability_at(logits, width, height);
             const cv::Mat mask = (prob > threshold) / 255;
             write("masks/" + png_path(name), vision::encode_map_png(mask));  // 0/255
-            if (o.overlays)
+            if (o.overlays) {
+              const cv::Mat image = data::decode_rgb(raw[0].bytes, 0, 0);
               write("overlays/" + png_path(name),
                     vision::encode_rgb_png(
-                        vision::overlay(image, {}, {}, mask, std::max(image.cols, image.rows))));
+                        vision::overlay(image, {}, {}, mask, std::max(width, height))));
+            }
             mask_share += cv::countNonZero(mask) / static_cast<double>(mask.total());
             ++written;
           } catch (const Error& e) {
