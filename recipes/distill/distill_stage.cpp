@@ -19,9 +19,11 @@
 #include "endoked/core/error.h"
 #include "endoked/core/files.h"
 #include "endoked/core/log.h"
+#include "endoked/core/parallel.h"
 #include "endoked/core/progress.h"
 #include "endoked/core/sha256.h"
 #include "endoked/data/dataset.h"
+#include "endoked/data/feature_cache.h"
 #include "endoked/data/image_codec.h"
 #include "endoked/data/loader.h"
 #include "endoked/data/sidecars.h"
@@ -30,6 +32,7 @@
 #include "endoked/vision/export.h"
 #include "endoked/vision/masks.h"
 #include "endoked/vision/overlay.h"
+#include "endoked/vision/refine_batch.h"
 #include "endoked/vision/seg_loss.h"
 #include "endoked/vision/seg_metrics.h"
 #include "endoked/vision/segnet.h"
@@ -199,6 +202,16 @@ torch::Tensor dice_per_image(const torch::Tensor& logits, const torch::Tensor& m
   return torch::where(total > 0, 2 * inter / total.clamp_min(1), torch::ones_like(total));
 }
 
+// The side a training batch is resized to: one of `scales` × image_size, rounded to a multiple
+// of 32 as PraNet does, chosen by a hash of the batch's images (the same on a resumed run).
+int training_side(const DistillOptions& o, const std::vector<std::int64_t>& images) {
+  if (o.scales.size() == 1 && o.scales[0] == 1.0) return o.image_size;
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a over the indices
+  for (const std::int64_t i : images) h = (h ^ static_cast<std::uint64_t>(i)) * 1099511628211ULL;
+  const double scale = o.scales[h % o.scales.size()];
+  return std::max(32, static_cast<int>(std::lround(o.image_size * scale / 32.0)) * 32);
+}
+
 // Everything the rounds share.
 struct Context {
   const DistillOptions& o;
@@ -212,6 +225,8 @@ struct Context {
   std::shared_ptr<const data::Dataset> with_truth;  // pixels and truth masks (with truth)
   std::string key;
   json model_json;
+  std::unique_ptr<vision::Refiner> refiner;   // distill.refine.refiner, or null
+  std::unique_ptr<data::FeatureCache> cache;  // its image features (distill.refine.cache), or null
 };
 
 data::LoaderOptions loader_options(const DistillOptions& o, bool augment, std::uint64_t seed) {
@@ -321,58 +336,131 @@ json predict_shard(const Context& c, vision::SegmentationNetImpl& net, int round
     failures.push_back(fmt::format("image {}: {}", g, reason));
     progress.add();
   };
+  // A prediction judged by the box rules against the boxes its pseudo mask started from; with
+  // distill.refine, an accepted one refined again from its components' boxes and judged again.
+  struct Pending {
+    std::int64_t g = 0;
+    cv::Mat prob, mask;
+    vision::Refined r;
+    std::string reason, failed;
+    json predicted;  // the prediction's scores when it was refined again
+  };
+  // Writes the image's row (the caller catches Error: the image is then failed).
+  auto finish = [&](Pending& p) {
+    const auto gi = static_cast<std::size_t>(p.g);
+    data::MaskRow& row = rows[static_cast<std::size_t>(p.g - g0)];
+    row.status = p.reason.empty() ? "accepted" : p.reason;
+    row.mask.bytes = vision::encode_mask_png(p.mask);
+    row.quality = cv::countNonZero(p.mask) > 0 ? cv::mean(p.prob, p.mask)[0] : 0.0;
+    row.refiner = c.refiner && !p.predicted.is_null() ? "distill+" + c.refiner->name() : "distill";
+    row.boxes = c.pseudo.boxes[gi];
+    json scores = p.r.scores;
+    scores["round"] = round;
+    if (!p.predicted.is_null()) scores["predicted"] = p.predicted;
+    row.scores = scores.dump();
+    if (c.truth_only && trained_on[gi]) {
+      const auto truth_raw = c.truth_only->read(p.g);
+      if (!truth_raw.at(0).mask_bytes.empty()) {
+        const cv::Mat truth =
+            vision::decode_mask(truth_raw[0].mask_bytes, truth_raw[0].id + " (truth mask)");
+        const auto train_raw = train_masks->read(p.g);
+        const cv::Mat train =
+            vision::decode_mask(train_raw.at(0).mask_bytes, train_raw[0].id + " (training mask)");
+        const double dice = vision::segmentation_score(p.mask, truth).dice;
+        ++t.images;
+        t.train_masks_dice += vision::segmentation_score(train, truth).dice;
+        t.dice += dice;
+        if (p.reason.empty()) {
+          ++t.accepted;
+          t.accepted_dice += dice;
+        }
+      }
+    }
+    // Counted last: a truth mask that fails above leaves the image `failed` alone.
+    counts[row.status] = counts.value(row.status, 0) + 1;
+    if (p.reason.empty()) accepted.push_back(p.g);
+    if (static_cast<int>(samples.size()) < o.montage) samples.push_back(p.g);
+    progress.add();
+  };
+  auto finish_or_fail = [&](Pending& p) {
+    if (!p.failed.empty()) return fail(p.g, p.failed);
+    try {
+      finish(p);
+    } catch (const Error& e) {
+      fail(p.g, e.reason());
+    }
+  };
+  auto cache = c.cache ? c.cache->open(s) : nullptr;
+  vision::RefineBatchStats stats;
+  const std::size_t chunk =
+      c.refiner && c.refiner->features().values > 0 ? static_cast<std::size_t>(o.refine.batch) : 64;
+  std::vector<Pending> pending;
+  // The accepted predictions of `pending` refined again from their components' boxes.
+  auto refine_pending = [&] {
+    std::vector<vision::RefineItem> items(pending.size());
+    const bool keyed = cache != nullptr;
+    parallel_for(static_cast<std::int64_t>(pending.size()), o.threads, [&](std::int64_t i) {
+      Pending& p = pending[static_cast<std::size_t>(i)];
+      if (!p.failed.empty() || !p.reason.empty()) return;
+      vision::RefineItem& item = items[static_cast<std::size_t>(i)];
+      try {
+        const data::ImageRecord rec = records.image(p.g, true);
+        item.image = data::decode_rgb(rec.bytes, 0, 0);
+        for (const auto& comp : vision::components(p.mask)) item.boxes.push_back(comp.box);
+        if (keyed) item.key = sha256_hex(rec.bytes);
+      } catch (const Error& e) {
+        item.image = cv::Mat();
+        p.failed = e.reason();
+      }
+    });
+    vision::refine_batch(
+        *c.refiner, items, cache.get(), o.threads, stats,
+        [&](std::size_t i, vision::Refined&& r) {
+          Pending& p = pending[i];
+          p.predicted = p.r.scores;
+          p.reason = vision::judge_mask(r, o.accept);
+          p.mask = r.mask;
+          p.r = std::move(r);
+        },
+        [&](std::size_t i, const std::string& reason) { pending[i].failed = reason; });
+    for (Pending& p : pending) finish_or_fail(p);
+    pending.clear();
+  };
   data::DatasetOptions d;
   d.store = o.store;
   // One shard per rank at a time: one decode thread, LibTorch has the rest.
   predict_each(
       net, data::make_dataset(d), images, predict_options(o, 1),
       [&](std::int64_t g, const torch::Tensor& logits) {
+        Pending p;
+        p.g = g;
         try {
-          const auto gi = static_cast<std::size_t>(g);
           const data::ImageRecord rec = records.image(g, false);
-          const cv::Mat prob = probability_at(logits, rec.width, rec.height);
-          cv::Mat mask = (prob > o.threshold) / 255;
-          const std::string where = fmt::format("image {}", g);
-          const vision::Refined r =
-              vision::score_mask(mask.clone(), vision::parse_boxes(c.pseudo.boxes[gi], where), {});
-          const std::string reason = vision::judge_mask(r, o.accept);
-          data::MaskRow& row = rows[static_cast<std::size_t>(g - g0)];
-          row.status = reason.empty() ? "accepted" : reason;
-          row.mask.bytes = vision::encode_mask_png(mask);
-          row.quality = cv::countNonZero(mask) > 0 ? cv::mean(prob, mask)[0] : 0.0;
-          row.refiner = "distill";
-          row.boxes = c.pseudo.boxes[gi];
-          json scores = r.scores;
-          scores["round"] = round;
-          row.scores = scores.dump();
-          if (c.truth_only && trained_on[gi]) {
-            const auto truth_raw = c.truth_only->read(g);
-            if (!truth_raw.at(0).mask_bytes.empty()) {
-              const cv::Mat truth =
-                  vision::decode_mask(truth_raw[0].mask_bytes, truth_raw[0].id + " (truth mask)");
-              const auto train_raw = train_masks->read(g);
-              const cv::Mat train = vision::decode_mask(train_raw.at(0).mask_bytes,
-                                                        train_raw[0].id + " (training mask)");
-              const double dice = vision::segmentation_score(mask, truth).dice;
-              ++t.images;
-              t.train_masks_dice += vision::segmentation_score(train, truth).dice;
-              t.dice += dice;
-              if (reason.empty()) {
-                ++t.accepted;
-                t.accepted_dice += dice;
-              }
-            }
-          }
-          // Counted last: a truth mask that fails above leaves the image `failed` alone.
-          counts[row.status] = counts.value(row.status, 0) + 1;
-          if (reason.empty()) accepted.push_back(g);
-          if (static_cast<int>(samples.size()) < o.montage) samples.push_back(g);
-          progress.add();
+          p.prob = probability_at(logits, rec.width, rec.height);
+          p.mask = (p.prob > o.threshold) / 255;
+          p.r = vision::score_mask(p.mask.clone(),
+                                   vision::parse_boxes(c.pseudo.boxes[static_cast<std::size_t>(g)],
+                                                       fmt::format("image {}", g)),
+                                   {});
+          p.reason = vision::judge_mask(p.r, o.accept);
         } catch (const Error& e) {
-          fail(g, e.reason());
+          p.failed = e.reason();
         }
+        if (!c.refiner) return finish_or_fail(p);
+        pending.push_back(std::move(p));
+        if (pending.size() >= chunk) refine_pending();
       },
       [&](std::int64_t g) { fail(g, "does not decode"); });
+  if (!pending.empty()) refine_pending();
+  json features = json::object();
+  if (c.refiner && c.refiner->features().values > 0) {
+    features = {{"encoded", stats.encoded}, {"encode_seconds", stats.encode_seconds}};
+    if (cache)
+      features.update({{"cached", cache->hits()},
+                       {"damaged", cache->damaged()},
+                       {"added", cache->added()},
+                       {"parts", cache->close()}});
+  }
   data::ShardWriter sw(partial, s, "masks");
   data::ImageSidecarWriter<data::MaskRow> writer(sw);
   for (std::int64_t e = e0; e < e1; ++e) {
@@ -382,7 +470,8 @@ json predict_shard(const Context& c, vision::SegmentationNetImpl& net, int round
                                  rows.begin() + (span.first_image - g0) + span.image_count));
   }
   return {{"info", sw.close().to_json()}, {"counts", counts},     {"accepted", accepted},
-          {"samples", samples},           {"failures", failures}, {"truth", t.to_json()}};
+          {"samples", samples},           {"failures", failures}, {"truth", t.to_json()},
+          {"features", features}};
 }
 
 // montage-distill.png: sampled images with the probability map, the mask and the boxes.
@@ -512,12 +601,15 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
                 "distill.image_size must be ≥ 32, batch_size ≥ 2 (batch norm), threads and "
                 "rounds ≥ 1, round_epochs, ignore_band, eval_images and montage ≥ 0");
   ENDOKED_CHECK(o.negatives >= 0, "distill.negatives must be ≥ 0, got ", o.negatives);
+  ENDOKED_CHECK(!o.scales.empty() && std::all_of(o.scales.begin(), o.scales.end(),
+                                                 [](double s) { return s > 0 && s <= 4; }),
+                "distill.scales must be a list of factors in (0, 4], e.g. [0.75, 1, 1.25]");
   ENDOKED_CHECK(o.threshold > 0 && o.threshold < 1, "distill.threshold must be in (0, 1), got ",
                 o.threshold);
   data::cap_library_threads(o.threads);
   const data::Manifest in_m = data::Manifest::load(o.store);
   const data::Manifest masks_m = data::Manifest::load(o.masks);
-  Context c{o, comm, run, {}, {}, {}, {}, nullptr, nullptr, {}, {}};
+  Context c{o, comm, run, {}, {}, {}, {}, nullptr, nullptr, {}, {}, nullptr, nullptr};
   {
     data::RecordStore records(o.store);
     c.layout.spans = records.exam_spans();
@@ -539,6 +631,16 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
   ENDOKED_CHECK(!train.empty(), "distill: the masks sidecar '", o.masks,
                 "' has no accepted mask to learn from");
   c.key = engine::resume_key(config::to_yaml(o), in_m.content_sha256() + masks_m.content_sha256());
+  if (!o.refine.refiner.empty()) {
+    ENDOKED_CHECK(o.refine.batch >= 1, "distill.refine.batch must be ≥ 1");
+    c.refiner = vision::make_refiner(o.refine.refiner, o.refine.options);
+    ENDOKED_CHECK(!c.refiner->needs_cam(), "distill.refine.refiner '", o.refine.refiner,
+                  "' needs the CAM, which distill does not have: box, ellipse, grabcut or sam");
+    std::vector<std::string> others = {o.store, o.masks, o.truth, o.labels};
+    for (int r = 1; r <= o.rounds; ++r) others.push_back(round_output(o, r));
+    c.cache =
+        vision::open_feature_cache(*c.refiner, o.refine.cache, others, "distill.refine.cache");
+  }
 
   // Outputs: a round's output left by an earlier run of this config (preempted in a later round)
   // is replaced without `overwrite`; everything else only with it.
@@ -610,6 +712,7 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
     engine::Trainer trainer(to, comm, run, config::to_yaml(o), name);
     torch::optim::Adam optimizer(net->parameters(),
                                  torch::optim::AdamOptions(to.lr_schedule.lr).weight_decay(1e-4));
+    std::map<int, std::int64_t> input_sizes;  // this rank's steps per training side (scales)
     const engine::StepFn step = [&](const data::Batch& b) {
       engine::StepOutput out;
       const auto rows = decoded_rows(b);
@@ -618,11 +721,21 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
         return out;
       }
       const auto idx = torch::tensor(rows, torch::kLong);
-      const auto x = b.images.index_select(0, idx);
-      const auto m = b.masks.index_select(0, idx).to(torch::kFloat);
+      auto x = b.images.index_select(0, idx);
+      auto m = b.masks.index_select(0, idx).to(torch::kFloat);
+      namespace F = torch::nn::functional;
+      const int size = training_side(o, b.indices);
+      if (size != x.size(2)) {
+        const auto resize = F::InterpolateFuncOptions()
+                                .size(std::vector<std::int64_t>{size, size})
+                                .mode(torch::kBilinear)
+                                .align_corners(false);
+        x = F::interpolate(x, resize);
+        m = (F::interpolate(m, resize) > 0.5).to(torch::kFloat);
+      }
+      ++input_sizes[size];
       torch::Tensor ignore;
       if (o.ignore_band > 0) {
-        namespace F = torch::nn::functional;
         const auto pool =
             F::MaxPool2dFuncOptions(2 * o.ignore_band + 1).stride(1).padding(o.ignore_band);
         ignore = F::max_pool2d(m, pool) + F::max_pool2d(-m, pool);  // dilated − eroded
@@ -676,6 +789,10 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
         {"round", round},           {"trained_on", train.size()}, {"negatives", negatives.size()},
         {"masks", train_masks_dir}, {"epochs", fit.epochs},       {"steps", fit.steps},
         {"seconds", fit.seconds},   {"last_loss", fit.last_loss}};
+    if (o.scales.size() > 1) {
+      r["input_sizes"] = json::object();
+      for (const auto& [side, n] : input_sizes) r["input_sizes"][std::to_string(side)] = n;
+    }
     if (!c.heldout.empty()) r["heldout"] = evaluate_heldout(c, *net);
     r["heldout_images"] = c.heldout.size();
     std::vector<bool> trained_on(static_cast<std::size_t>(c.layout.images), false);
@@ -699,6 +816,8 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
     std::vector<std::int64_t> accepted;
     json failures = json::array();
     TruthSums t;
+    json features = json::object();  // the re-refiner's image features (sam)
+    std::vector<json> cache_parts;
     for (const auto& sh : done.shards) {
       m.shards.push_back(data::ShardInfo::from_json(sh["info"]));
       for (const auto& [k, v] : sh["counts"].items())
@@ -709,8 +828,20 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
         failures.push_back(f);
       }
       t.add(sh["truth"]);
+      for (const auto& [k, v] : sh["features"].items()) {
+        if (k == "parts")
+          cache_parts.push_back(v);
+        else if (v.is_number_integer())
+          features[k] = features.value(k, std::int64_t{0}) + v.get<std::int64_t>();
+        else
+          features[k] = features.value(k, 0.0) + v.get<double>();
+      }
     }
     std::sort(accepted.begin(), accepted.end());
+    if (c.refiner) {
+      r["refiner"] = c.refiner->name();
+      if (!features.empty()) r["features"] = features;
+    }
     r["predicted"] = c.predict.size();
     r["accepted"] = accepted.size();
     json rejects = json::object();
@@ -754,6 +885,10 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
                       {"accept", config::to_yaml(o.accept)},
                       {"resume_key", c.key},
                       {"config_sha256", sha256_hex(config::to_yaml(o))}});
+      if (c.cache) {
+        r["features"]["cache"] = c.cache->dir();
+        r["features"]["cache_rows"] = c.cache->commit(cache_parts);
+      }
       m.summary = r;
       data::commit_store(out_dir, m);
       run.log_metrics(json{{"stage", name}, {"round_summary", r}});

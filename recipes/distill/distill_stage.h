@@ -8,12 +8,13 @@
 // round the model predicts every image the masks sidecar refined (accepted or not: the model may
 // rescue an image its pseudo mask lost), the probability map resized to the image and binarised
 // at `threshold`, and judges the mask with the localisation rules (`accept`, against the boxes
-// the pseudo mask started from); the accepted ones are the next round's training masks. Round k's
-// predictions are a masks sidecar of their own, `<output>-round<k>`, with provenance (the round,
-// the masks it trained on, the model); the last round's are `output`, with the model beside
-// (model.pt: our state dict, torch.save format; model.json: architecture, input size,
-// normalisation, threshold; model.ts: TorchScript, images in, probabilities out, for
-// torch.jit.load outside endoked).
+// the pseudo mask started from); the accepted ones are the next round's training masks (with
+// `refine.refiner`, each accepted prediction is first refined again from its components' boxes,
+// the SAM embedding cache making that cheap, and judged again). Round k's predictions are a masks
+// sidecar of their own, `<output>-round<k>`, with provenance (the round, the masks it trained on,
+// the model); the last round's are `output`, with the model beside (model.pt: our state dict,
+// torch.save format; model.json: architecture, input size, normalisation, threshold; model.ts:
+// TorchScript, images in, probabilities out, for torch.jit.load outside endoked).
 //
 // Training is engine::Trainer's (data parallel, checkpoints under <run dir>/checkpoints/
 // distill-<hash of config and inputs>-round<k>, resume, preemption: exit 75 and rerun); the
@@ -32,6 +33,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "endoked/core/run_dir.h"
 #include "endoked/distributed/communicator.h"
@@ -65,6 +67,27 @@ struct DistillModel {
   }
 };
 
+// Optional re-refinement inside the rounds (EndoKED refines the model's masks again): each
+// predicted mask that passes the box rules gives boxes (one per component) to a refiner, whose mask
+// is judged by the same rules and becomes the next round's training mask.
+struct DistillRefine {
+  std::string refiner;  // "": off
+  int batch = 4;
+  std::string cache;
+  vision::RefinerOptions options;
+  template <class V>
+  void visit(V& v) {
+    v("refiner", refiner,
+      "refine each round's accepted predictions again: box | ellipse | grabcut | sam (\"\": off; "
+      "cam needs the CAM, which distill does not have)");
+    v("batch", batch, "images per image-encoder pass (sam)");
+    v("cache", cache,
+      "image-feature cache directory (sam embeddings; the one endoked refine filled makes rounds "
+      "encode nothing)");
+    v("options", options);
+  }
+};
+
 struct DistillOptions {
   std::string store;
   std::string masks;
@@ -73,6 +96,7 @@ struct DistillOptions {
   double negatives = 1.0;
   std::string output = "distilled";
   int image_size = 128;
+  std::vector<double> scales = {1.0};
   int batch_size = 8;
   int threads = 2;
   bool augment = true;
@@ -85,6 +109,7 @@ struct DistillOptions {
   std::uint64_t seed = 0;
   bool overwrite = false;
   vision::MaskRules accept;
+  DistillRefine refine;
   DistillModel model;
   engine::TrainerOptions trainer;
 
@@ -110,6 +135,9 @@ struct DistillOptions {
       "masks sidecar of the last round's predictions (model.pt, model.json beside); earlier "
       "rounds: <output>-round<k>");
     v("image_size", image_size, "images are resized to image_size × image_size");
+    v("scales", scales,
+      "multi-scale training, as PraNet's [0.75, 1, 1.25]: each batch resized to one of these × "
+      "image_size (a multiple of 32), chosen by a hash of its images; [1.0]: off");
     v("batch_size", batch_size, "images per rank per step");
     v("threads", threads, "decode threads and LibTorch threads per rank");
     v("augment", augment, "random horizontal and vertical flips while training");
@@ -125,6 +153,7 @@ struct DistillOptions {
     v("seed", seed, "initialisation and order seed");
     v("overwrite", overwrite, "replace existing outputs (only once the new ones are complete)");
     v("accept", accept);
+    v("refine", refine);
     v("model", model);
     v("trainer", trainer);
   }

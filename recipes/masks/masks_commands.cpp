@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "endoked/core/error.h"
 #include "endoked/core/files.h"
@@ -15,6 +16,7 @@
 #include "endoked/data/image_codec.h"
 #include "endoked/data/sidecars.h"
 #include "endoked/data/store.h"
+#include "endoked/engine/sharded_stage.h"
 #include "endoked/vision/masks.h"
 #include "endoked/vision/seg_metrics.h"
 
@@ -292,6 +294,92 @@ json masks_eval(const MasksEvalOptions& o) {
       {"truth", o.truth}};
   if (!o.json.empty()) files::atomic_write(o.json, out.dump(2) + "\n");
   return out;
+}
+
+json masks_import(const MasksImportOptions& o) {
+  ENDOKED_CHECK(!o.folder.empty() && !o.store.empty() && !o.output.empty(),
+                "masks import: give the folder, --store and --output");
+  ENDOKED_CHECK(fs::is_directory(o.folder) && !is_sidecar(o.folder), "masks import: '", o.folder,
+                "' is not a folder of mask images");
+  ENDOKED_CHECK(!fs::exists(o.output), "masks import: '", o.output,
+                "' exists: an import never replaces anything (name a new sidecar)");
+  MaskSet files_by_case = read_folder(o.folder);
+  data::RecordStore records(o.store);
+  const data::Manifest in = data::Manifest::load(o.store);
+  const std::vector<data::RecordStore::ExamSpan> spans = records.exam_spans();
+  const std::string partial = data::begin_store(o.output, false, "masks", {o.store, o.folder});
+  json counts = json::object();
+  Unusable failed;
+  std::set<std::string> used;
+  data::Manifest m;
+  m.kind = "masks";
+  m.columns = data::image_sidecar_layout<data::MaskRow>();
+  try {
+    std::size_t first = 0;
+    for (std::size_t s = 0; s < in.shards.size(); ++s) {
+      data::ShardWriter w(partial, static_cast<int>(s), "masks");
+      {
+        data::ImageSidecarWriter<data::MaskRow> writer(w);
+        for (std::size_t e = first; e < first + static_cast<std::size_t>(in.shards[s].exams); ++e) {
+          const auto& span = spans.at(e);
+          std::vector<data::MaskRow> rows(static_cast<std::size_t>(span.image_count));
+          for (std::int64_t k = 0; k < span.image_count; ++k) {
+            data::MaskRow& row = rows[static_cast<std::size_t>(k)];
+            const data::ImageRecord rec = records.image(span.first_image + k, false);
+            const std::string key = data::case_name(rec.source_path);
+            const auto f = files_by_case.find(key);
+            if (f != files_by_case.end()) {
+              used.insert(key);
+              try {
+                const std::string where =
+                    fmt::format("'{}/{}' (exam '{}', image {})", o.folder, key, span.id, k);
+                const cv::Mat mask = vision::decode_mask(f->second.bytes, where);
+                ENDOKED_CHECK(mask.cols == rec.width && mask.rows == rec.height, where, " is ",
+                              mask.cols, "×", mask.rows, ", its image ", rec.width, "×",
+                              rec.height);
+                json boxes = json::array();
+                for (const auto& c : vision::components(mask))
+                  boxes.push_back({c.box.x0, c.box.y0, c.box.x1, c.box.y1, 1.0});
+                row.status = boxes.empty() ? "empty" : "accepted";
+                row.mask = data::Blob{vision::encode_mask_png(mask)};
+                row.quality = 1.0;
+                row.refiner = "import";
+                row.boxes = boxes.dump();
+              } catch (const Error& err) {
+                row = data::MaskRow{};
+                row.status = "failed";
+                failed.add("mask of '" + key + "'", err);
+              }
+            }
+            counts[row.status] = counts.value(row.status, 0) + 1;
+          }
+          writer.add_exam(span.id, std::move(rows));
+        }
+      }
+      m.shards.push_back(w.close());
+      first += static_cast<std::size_t>(in.shards[s].exams);
+    }
+  } catch (...) {
+    data::abandon_store(o.output);
+    throw;
+  }
+  json unmatched = json::array();
+  std::int64_t n_unmatched = 0;
+  for (const auto& [key, item] : files_by_case)
+    if (!used.count(key) && ++n_unmatched <= 20) unmatched.push_back(key);
+  m.provenance = engine::provenance(
+      "masks import", {{"input_store", fs::absolute(o.store).lexically_normal().string()},
+                       {"input_content_sha256", in.content_sha256()},
+                       {"folder", fs::absolute(o.folder).lexically_normal().string()}});
+  m.summary = {{"refiner", "import"},
+               {"accepted", counts.value("accepted", 0)},
+               {"counts", counts},
+               {"failed", failed.count},
+               {"failures", failed.cases},
+               {"unmatched_files", n_unmatched},
+               {"unmatched_examples", unmatched}};
+  data::commit_store(o.output, m);
+  return m.summary;
 }
 
 }  // namespace endoked::recipes

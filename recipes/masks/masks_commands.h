@@ -1,5 +1,5 @@
 #pragma once
-// `endoked masks export` and `endoked masks eval` (tools, one process).
+// `endoked masks export`, `endoked masks eval` and `endoked masks import` (tools, one process).
 //
 // A set of masks is a masks sidecar (endoked refine; its accepted rows) or a folder of mask
 // images (PNG, JPEG, BMP, TIFF; any depth read as 8-bit grey); a truth set may also be a truth
@@ -39,5 +39,19 @@ struct MasksEvalOptions {
 /// (each predicted component's box scored by the mean of the normalised map over it, a
 /// sidecar's binary masks by their row's quality; vision::average_precision).
 nlohmann::json masks_eval(const MasksEvalOptions& o);
+
+struct MasksImportOptions {
+  std::string folder;  // mask images named like the store's images (case names)
+  std::string store;   // the record store the masks belong to
+  std::string output;  // the masks sidecar to create (never replaces anything)
+};
+
+/// A masks sidecar from a folder of mask images (expert masks, another tool's output), the layout
+/// endoked refine writes, so distill, masks export and masks eval take it: each store image whose
+/// case name has a mask file gets it (binarised with the truth rule, 0/255 PNG) as `accepted`
+/// with quality 1, refiner "import" and its components' boxes; an all-zero mask is `empty`; a
+/// mask that does not decode or is not its image's size is `failed` (counted, named); images
+/// without a file are `no_box`. Files that match no image are counted and the first named.
+nlohmann::json masks_import(const MasksImportOptions& o);
 
 }  // namespace endoked::recipes

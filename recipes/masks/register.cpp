@@ -1,4 +1,4 @@
-// `endoked masks export|eval` (tools).
+// `endoked masks export|eval|import` (tools).
 #include <fmt/format.h>
 
 #include <iostream>
@@ -69,6 +69,23 @@ void register_masks(engine::Registry& registry) {
              r["precision"].get<double>(), r["recall"].get<double>(),
              r["predictions_without_truth"].get<std::int64_t>(),
              r["truths_without_prediction"].get<std::int64_t>(), r["skipped"].get<std::int64_t>());
+         return 0;
+       }});
+  registry.add_tool(
+      {"masks import",
+       "a folder of mask images (expert masks) -> a masks sidecar of a record store",
+       {{"folder", "mask images named like the store's images (EX1/003.png or EX1_003.png)", true},
+        {"--store", "the record store the masks belong to", true},
+        {"--output", "the masks sidecar to create (never replaces anything)", true}},
+       [](const std::map<std::string, std::string>& a) {
+         MasksImportOptions o;
+         o.folder = a.at("folder");
+         o.store = a.at("--store");
+         o.output = a.at("--output");
+         const auto r = masks_import(o);
+         std::cout << fmt::format(
+             "masks import: {} -> {}: {}; {} file(s) match no image of the store\n", o.folder,
+             o.output, r["counts"].dump(), r["unmatched_files"].get<std::int64_t>());
          return 0;
        }});
 }

@@ -27,6 +27,7 @@
 #include "endoked/engine/sharded_stage.h"
 #include "endoked/vision/masks.h"
 #include "endoked/vision/overlay.h"
+#include "endoked/vision/refine_batch.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -49,14 +50,10 @@ struct Sums {
   double dice = 0, iou = 0, box_dice = 0, box_iou = 0;
 };
 
-// One image of a shard as the refiner needs it.
+// One image of a shard: where it is, and its truth mask's bytes when a truth sidecar is given.
 struct Item {
   std::int64_t job = 0;
-  cv::Mat image, cam;
-  std::vector<vision::Box> boxes;
-  std::string where, key, truth;  // truth: the mask's bytes when a truth sidecar is given
-  bool ok = false, cached = false;
-  float* features = nullptr;
+  std::string where, truth;
 };
 
 json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
@@ -91,7 +88,6 @@ json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
   json failures = json::array();
   // One bad image (undecodable, a malformed row) is counted and named, not fatal.
   auto fail = [&](Item& item, const std::string& reason) {
-    item.ok = false;
     data::MaskRow& m = out[static_cast<std::size_t>(jobs[static_cast<std::size_t>(item.job)].row)];
     m = data::MaskRow{};
     m.status = "failed";
@@ -99,119 +95,73 @@ json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
     failures.push_back(item.where + ": " + reason);
   };
 
-  const vision::Refiner::Features spec = refiner.features();
-  const auto values = static_cast<std::size_t>(spec.values);
   auto cache = src.cache ? src.cache->open(s) : nullptr;
+  const bool with_features = refiner.features().values > 0;
   const auto n_jobs = static_cast<std::int64_t>(jobs.size());
-  const std::int64_t chunk = values > 0 ? o.batch : std::max(64, 8 * o.threads);
-  std::vector<float> features(values * static_cast<std::size_t>(chunk));
-  std::int64_t encoded = 0;
-  double encode_seconds = 0;
+  const std::int64_t chunk = with_features ? o.batch : std::max(64, 8 * o.threads);
+  vision::RefineBatchStats stats;
   for (std::int64_t c0 = 0; c0 < n_jobs; c0 += chunk) {
     std::vector<Item> items(static_cast<std::size_t>(std::min(chunk, n_jobs - c0)));
+    std::vector<vision::RefineItem> batch(items.size());
     const auto n = static_cast<std::int64_t>(items.size());
-    // Read and decode; features from the cache where it has them.
+    // Read and decode (an image that fails here is left empty: refine_batch skips it).
     parallel_for(n, o.threads, [&](std::int64_t i) {
       Item& item = items[static_cast<std::size_t>(i)];
+      vision::RefineItem& r = batch[static_cast<std::size_t>(i)];
       item.job = c0 + i;
       const Job& job = jobs[static_cast<std::size_t>(item.job)];
       auto raw = src.images->read(job.g);
       item.where = fmt::format("image '{}'", raw.at(0).id);
       try {
-        item.image = data::decode_rgb(raw[0].bytes, 0, 0);
+        r.image = data::decode_rgb(raw[0].bytes, 0, 0);
         const data::BoxesRow& b = rows[static_cast<std::size_t>(job.row)];
-        item.boxes = vision::parse_boxes(b.boxes, item.where);
-        item.cam = vision::decode_cam(b.cam.bytes, item.where);
-        if (!item.cam.empty() && item.cam.size() != item.image.size())
-          cv::resize(item.cam, item.cam, item.image.size());
+        r.boxes = vision::parse_boxes(b.boxes, item.where);
+        r.cam = vision::decode_cam(b.cam.bytes, item.where);
+        if (!r.cam.empty() && r.cam.size() != r.image.size())
+          cv::resize(r.cam, r.cam, r.image.size());
         item.truth = std::move(raw[0].mask_bytes);
-        item.ok = true;
-        if (values > 0) {
-          item.features = features.data() + static_cast<std::size_t>(i) * values;
-          if (cache && !item.boxes.empty()) {
-            item.key = sha256_hex(raw[0].bytes);
-            item.cached = cache->get(item.key, item.features);
-          }
-        }
+        if (cache && with_features) r.key = sha256_hex(raw[0].bytes);
       } catch (const Error& e) {
+        r.image = cv::Mat();
         fail(item, e.reason());
         progress.add();
       }
     });
-    // The features the cache did not have, in one encoder pass (one image at a time when the
-    // pass fails, so that the image at fault is named and the others go on).
-    if (values > 0) {
-      std::vector<Item*> missing;
-      for (auto& item : items)
-        if (item.ok && !item.cached && !item.boxes.empty()) missing.push_back(&item);
-      const auto t0 = std::chrono::steady_clock::now();
-      at::set_num_threads(o.threads);
-      auto encode = [&](const std::vector<Item*>& some) {
-        std::vector<cv::Mat> images;
-        std::vector<float*> outs;
-        for (Item* item : some) {
-          images.push_back(item->image);
-          outs.push_back(item->features);
-        }
-        refiner.compute_features(images, outs);
-        encoded += static_cast<std::int64_t>(some.size());
-        if (cache)
-          for (Item* item : some) cache->put(item->key, item->features);
-      };
-      try {
-        if (!missing.empty()) encode(missing);
-      } catch (const Error&) {
-        for (Item* item : missing) {
-          try {
-            encode({item});
-          } catch (const Error& e) {
-            fail(*item, e.reason());
-            progress.add();
+    vision::refine_batch(
+        refiner, batch, cache.get(), o.threads, stats,
+        [&](std::size_t i, vision::Refined&& r) {
+          Item& item = items[i];
+          const vision::RefineItem& in = batch[i];
+          const Job& job = jobs[static_cast<std::size_t>(item.job)];
+          data::MaskRow& m = out[static_cast<std::size_t>(job.row)];
+          const std::string reason = vision::judge_mask(r, o.accept);
+          m.status = reason.empty() ? "accepted" : reason;
+          m.mask.bytes = vision::encode_mask_png(r.mask);
+          m.quality = r.quality;
+          m.refiner = refiner.name();
+          m.boxes = rows[static_cast<std::size_t>(job.row)].boxes;
+          m.scores = r.scores.dump();
+          if (!item.truth.empty() && reason.empty()) {
+            const cv::Mat truth = vision::decode_mask(item.truth, item.where + " (truth mask)");
+            const auto sc = vision::segmentation_score(r.mask, truth);
+            cv::Mat filled = cv::Mat::zeros(in.image.size(), CV_8UC1);
+            for (const auto& x : in.boxes)
+              filled |= vision::box_mask(in.image.rows, in.image.cols, x);
+            const auto bs = vision::segmentation_score(filled, truth);
+            const auto k = static_cast<std::size_t>(item.job);
+            dice[k] = sc.dice;
+            iou[k] = sc.iou;
+            bdice[k] = bs.dice;
+            biou[k] = bs.iou;
           }
-        }
-      }
-      encode_seconds +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    // Refine: `threads` images at a time, one intra-op thread each.
-    parallel_for(n, o.threads, [&](std::int64_t i) {
-      Item& item = items[static_cast<std::size_t>(i)];
-      if (!item.ok) return;
-      at::set_num_threads(1);
-      const Job& job = jobs[static_cast<std::size_t>(item.job)];
-      const data::BoxesRow& b = rows[static_cast<std::size_t>(job.row)];
-      data::MaskRow& m = out[static_cast<std::size_t>(job.row)];
-      try {
-        const vision::Refined r =
-            values > 0 ? refiner.refine_with(item.image, item.boxes, item.cam, item.features)
-                       : refiner.refine(item.image, item.boxes, item.cam);
-        const std::string reason = vision::judge_mask(r, o.accept);
-        m.status = reason.empty() ? "accepted" : reason;
-        m.mask.bytes = vision::encode_mask_png(r.mask);
-        m.quality = r.quality;
-        m.refiner = refiner.name();
-        m.boxes = b.boxes;
-        m.scores = r.scores.dump();
-        if (!item.truth.empty() && reason.empty()) {
-          const cv::Mat truth = vision::decode_mask(item.truth, item.where + " (truth mask)");
-          const auto sc = vision::segmentation_score(r.mask, truth);
-          cv::Mat filled = cv::Mat::zeros(item.image.size(), CV_8UC1);
-          for (const auto& x : item.boxes)
-            filled |= vision::box_mask(item.image.rows, item.image.cols, x);
-          const auto bs = vision::segmentation_score(filled, truth);
-          const auto k = static_cast<std::size_t>(item.job);
-          dice[k] = sc.dice;
-          iou[k] = sc.iou;
-          bdice[k] = bs.dice;
-          biou[k] = bs.iou;
-        }
-      } catch (const Error& e) {
-        fail(item, e.reason());
-      }
-      progress.add();
-    });
+          progress.add();
+        },
+        [&](std::size_t i, const std::string& reason) {
+          fail(items[i], reason);
+          progress.add();
+        });
   }
-  json features_json = {{"encoded", encoded}, {"encode_seconds", encode_seconds}};
+  json features_json = {{"encoded", stats.encoded}, {"encode_seconds", stats.encode_seconds}};
   if (cache)
     features_json.update({{"cached", cache->hits()},
                           {"damaged", cache->damaged()},
@@ -292,23 +242,8 @@ json run_refine(dist::Communicator& comm, const RefineOptions& o, const RunDir& 
                 "refine.threads and refine.batch must be ≥ 1, montage ≥ 0");
   const auto refiner = vision::make_refiner(o.refiner, o.options);
   const vision::Refiner::Features spec = refiner->features();
-  std::unique_ptr<data::FeatureCache> cache;
-  if (!o.cache.empty() && spec.values == 0)
-    log::warn("refine: refine.cache is not used: the {} refiner has no image features", o.refiner);
-  if (!o.cache.empty() && spec.values > 0) {
-    const fs::path c = fs::absolute(o.cache).lexically_normal();
-    for (const std::string& other : {o.store, o.boxes, o.output, o.truth}) {
-      if (other.empty()) continue;
-      const fs::path p = fs::absolute(other).lexically_normal();
-      const auto inside = [](const fs::path& a, const fs::path& b) {  // a is b or inside it
-        const std::string as = a.string() + "/", bs = b.string() + "/";
-        return as.compare(0, bs.size(), bs) == 0;
-      };
-      ENDOKED_CHECK(!inside(c, p) && !inside(p, c), "refine.cache '", o.cache,
-                    "' must be a directory of its own, not in or around '", other, "'");
-    }
-    cache = std::make_unique<data::FeatureCache>(o.cache, spec.model, spec.values, spec.about);
-  }
+  const std::unique_ptr<data::FeatureCache> cache = vision::open_feature_cache(
+      *refiner, o.cache, {o.store, o.boxes, o.output, o.truth}, "refine.cache");
   data::cap_library_threads(1);
   const data::Manifest in = data::Manifest::load(o.store);
   Sources src{o, {}, {}, {}, data::Manifest::load(o.boxes), nullptr, cache.get()};

@@ -11,6 +11,10 @@
 #     uninterrupted 2-rank run, byte for byte;
 #   - a masks sidecar with no accepted mask, and an existing output without overwrite: errors
 #     that say so;
+#   - re-refinement in the rounds with the tiny SAM from the embedding cache localise_test.sh's
+#     refine runs filled: every accepted prediction refined again, nothing encoded; the cam
+#     refiner (needs a CAM) refused; multi-scale training (scales 0.5, 1, 1.5) trains at several
+#     sides;
 #   - model.ts loads in Python (torch.jit.load) and gives probabilities for any batch size;
 #   - segment on 2 ranks over the record store writes one 0/255 mask per image at its size, equal
 #     to distill's own masks where distill predicted; over a folder with an undecodable file, the
@@ -41,6 +45,20 @@ grep -q "overwrite" "$T/d1b.log" || { tail -5 "$T/d1b.log"; fail "the refusal do
 "$BIN" distill "${d[@]}" --set distill.masks="$T/masks-none" --set distill.output="$T/distill-none2" \
   --set run.dir="$T/run-d00" > "$T/d00.log" 2>&1 && fail "distill without a mask to learn from"
 grep -q "no accepted mask" "$T/d00.log" || { tail -5 "$T/d00.log"; fail "the error does not say there is no accepted mask"; }
+
+# Re-refinement inside the rounds: the tiny SAM of localise_test.sh from the embedding cache its
+# refine runs filled (every image the pseudo masks refined): nothing encoded, every accepted
+# prediction refined again from the cache. A refiner that needs the CAM is refused.
+rr=("${d[@]}" --set distill.image_size=64 --set distill.rounds=2 --set distill.trainer.epochs=1
+  --set distill.round_epochs=1 --set distill.montage=0 --set distill.refine.refiner=sam
+  --set distill.refine.options.sam.checkpoint="$T/sam.pt" --set distill.refine.options.sam.min_predicted_iou=-1
+  --set distill.refine.options.sam.min_stability=0 --set distill.refine.options.sam.min_prompt_box_iou=0
+  --set distill.refine.cache="$T/sam-cache" --set distill.refine.batch=3 --set distill.accept.min_box_share=0
+  --set "distill.scales=[0.5,1,1.5]")
+"$BIN" distill "${rr[@]}" --set distill.output="$T/dist-rr" --set run.dir="$T/run-rr" > "$T/rr.log" 2>&1 || { tail -20 "$T/rr.log"; fail "distill with sam re-refinement"; }
+"$BIN" distill "${d[@]}" --set distill.refine.refiner=cam --set distill.output="$T/dist-cam" \
+  --set run.dir="$T/run-rc" > "$T/rc.log" 2>&1 && fail "distill re-refining with the cam refiner"
+grep -q "needs the CAM" "$T/rc.log" || { tail -5 "$T/rc.log"; fail "the cam refusal does not say why"; }
 
 mpi 2 "$BIN" segment --checkpoint "$T/distill" --store "$T/records" --output "$T/seg" --set segment.threads=1 \
   --set run.dir="$T/run-seg" > "$T/seg.log" 2>&1 || { tail -20 "$T/seg.log"; fail "2-rank segment"; }
@@ -121,6 +139,24 @@ model = json.load(open(os.path.join(t, "distill", "model.json")))
 check(model["arch"] == "unet" and model["image_size"] == 128, f"model.json {model}")
 a, b = rows("dist2a"), rows("dist2b")
 check(a == b and len(a) > 0, "preempted + resumed masks differ from the uninterrupted run's")
+
+# Re-refinement: every accepted prediction refined again by sam, all from the cache.
+for d in ("dist-rr-round1", "dist-rr"):
+    r = manifest(d)["summary"]
+    f = r["features"]
+    refiners = {}
+    for fn in sorted(glob.glob(os.path.join(t, d, "shard-*.h5"))):
+        h = h5py.File(fn, "r")
+        for st, rf in zip(h["images/status"][:], h["images/refiner"][:]):
+            if rf:
+                refiners[rf.decode()] = refiners.get(rf.decode(), 0) + 1
+    print(f"re-refinement {d}: {json.dumps(f)}, rows by refiner {refiners}, accepted {r['accepted']}")
+    check(r["refiner"] == "sam" and f["encoded"] == 0 and f["damaged"] == 0 and f["added"] == 0, f"{d}: features {f}")
+    check(f["cached"] == refiners.get("distill+sam", 0) > 0, f"{d}: refined again {refiners}, from the cache {f['cached']}")
+    check(sum(refiners.values()) == r["predicted"] and r["accepted"] + sum(r["rejects"].values()) == r["predicted"], f"{d}: rows")
+    check(r["accepted"] <= refiners.get("distill+sam", 0), f"{d}: an accepted mask was not refined again")
+    sizes = r["input_sizes"]  # multi-scale training: 64 px × 0.5, 1, 1.5
+    check(set(sizes) <= {"32", "64", "96"} and len(sizes) >= min(2, r["steps"]) and sum(sizes.values()) == r["steps"], f"{d}: input sizes {sizes}")
 
 import io
 import numpy as np, torch

@@ -15,6 +15,8 @@
 #     the sidecar's masks; PNG masks; an nnU-Net raw dataset with a matching dataset.json;
 #   - masks eval: the sidecar and the exported PNG folder score the same against the truth, and
 #     agree with refine's own Dice;
+#   - masks import: the exported PNG folder imported back scores as the sidecar did; bad masks are
+#     failed and named, unmatched files counted, an existing output refused and left unchanged;
 #   - distill on the refined masks: distill_test.sh (with this folder).
 set -euo pipefail
 BIN=$1
@@ -84,6 +86,21 @@ BAD=$(ls "$T/png-bad" | head -1)
 printf 'not a png' > "$T/png-bad/$BAD"
 "$BIN" masks eval --masks "$T/png-bad" --truth "$T/truth" --store "$T/records" --json "$T/eval-bad.json" > "$T/eval-bad.log" 2>&1 || { cat "$T/eval-bad.log"; fail "masks eval stops at an undecodable prediction"; }
 grep -q "${BAD%.png}" "$T/eval-bad.log" || { cat "$T/eval-bad.log"; fail "the skipped prediction is not named"; }
+# masks import: the exported PNG folder back into a masks sidecar of the store; a mask that does not
+# decode or has the wrong size is failed and named, a file no image matches is counted, an existing
+# output is refused and left as it was.
+"$BIN" masks import "$T/png/masks" --store "$T/records" --output "$T/imported" > "$T/import.log" 2>&1 || { cat "$T/import.log"; fail "masks import"; }
+"$BIN" masks eval --masks "$T/imported" --truth "$T/truth" --json "$T/eval-imported.json" > /dev/null 2>&1 || fail "masks eval (imported)"
+SUM=$(sha256sum "$T/imported/manifest.json")
+"$BIN" masks import "$T/png/masks" --store "$T/records" --output "$T/imported" > "$T/import2.log" 2>&1 && fail "import over an existing sidecar"
+grep -q "never replaces anything" "$T/import2.log" || { cat "$T/import2.log"; fail "the import refusal does not say why"; }
+[ "$SUM" = "$(sha256sum "$T/imported/manifest.json")" ] || fail "a refused import changed the existing sidecar"
+cp -r "$T/png-bad" "$T/imp-bad"
+SMALL=$(ls "$T/imp-bad" | sed -n 2p)
+/usr/bin/python3 -c "from PIL import Image; Image.new('L', (7, 5)).save('$T/imp-bad/$SMALL')"
+cp "$T/imp-bad/$SMALL" "$T/imp-bad/NOEXAM_000.png"
+"$BIN" masks import "$T/imp-bad" --store "$T/records" --output "$T/imported-bad" > "$T/import3.log" 2>&1 || { cat "$T/import3.log"; fail "masks import stops at a bad mask"; }
+for c in "${BAD%.png}" "${SMALL%.png}"; do grep -q "$c" "$T/import3.log" || { cat "$T/import3.log"; fail "the failed mask $c is not named"; }; done
 
 /usr/bin/python3 - "$T" "$HIT" <<'PY' || fail "checks (above)"
 import glob, io, json, os, sys
@@ -192,6 +209,14 @@ check(e1["s_measure"] > 0.5 and e1["mae"] < 0.2, f"masks eval polyp scores {e1}"
 # AP is at most the recall its matching reaches, and above 0 when boxes match.
 for e in (e1, e2):
     check(0 < e["ap50"] <= min(1.0, e["recall"] + 0.05), f"masks eval AP50 {e['ap50']} (recall {e['recall']})")
+ei = json.load(open(os.path.join(t, "eval-imported.json")))
+for k in ("images", "dice", "iou", "box_iou", "precision", "recall", "weighted_f", "s_measure"):
+    check(abs(ei[k] - e1[k]) < 1e-9, f"the imported masks score differently ({k}: {ei[k]} vs {e1[k]})")
+si, sb = summary("imported"), summary("imported-bad")
+check(si["accepted"] == len(accepted) and si["failed"] == 0 and si["unmatched_files"] == 0, f"import summary {si}")
+check(sb["accepted"] == len(accepted) - 2 and sb["failed"] == 2 and sb["counts"]["failed"] == 2, f"import with bad masks {sb}")
+check(sb["unmatched_files"] == 1 and sb["unmatched_examples"] == ["NOEXAM_000"], f"unmatched files {sb}")
+check(sum(sb["counts"].values()) == sum(si["counts"].values()), "every store image has a row")
 eb = json.load(open(os.path.join(t, "eval-bad.json")))
 check(eb["skipped"] == 1 and eb["images"] == e1["images"] - 1 and len(eb["skipped_cases"]) == 1, "one undecodable case skipped")
 PY
