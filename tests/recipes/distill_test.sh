@@ -15,6 +15,8 @@
 #     refine runs filled: every accepted prediction refined again, nothing encoded; the cam
 #     refiner (needs a CAM) refused; multi-scale training (scales 0.5, 1, 1.5) trains at several
 #     sides;
+#   - a torchvision ResNet-18 state dict (as torchvision saves it) loads as the encoder: every
+#     tensor but the classifier under encoder.*, unchanged after training at lr 1e-12;
 #   - model.ts loads in Python (torch.jit.load) and gives probabilities for any batch size;
 #   - segment on 2 ranks over the record store writes one 0/255 mask per image at its size, equal
 #     to distill's own masks where distill predicted; over a folder with an undecodable file, the
@@ -97,9 +99,26 @@ mpi 2 "$BIN" distill "${small[@]}" --set distill.output="$T/dist2b" --set run.di
 grep -q "resumed from" "$T/d2c.log" || fail "the rerun did not resume"
 cmp -s "$T/dist2a/model.pt" "$T/dist2b/model.pt" || fail "preempted + resumed model differs from the uninterrupted one"
 
+# A torchvision ResNet-18 state dict as torchvision saves it (randomised: no download here) as the
+# encoder: loaded under encoder.*, the classifier left out; at a learning rate of 1e-12 the trained
+# model's convolutions are still torchvision's.
+/usr/bin/python3 - "$T/r18.pth" <<'PY' || fail "torchvision ResNet-18 state dict"
+import sys, torch, torchvision
+torch.manual_seed(3)
+m = torchvision.models.resnet18()
+with torch.no_grad():
+    for p in m.parameters():
+        p.copy_(torch.randn_like(p) * 0.05)
+torch.save(m.state_dict(), sys.argv[1])
+PY
+"$BIN" distill "${d[@]}" --set distill.model.width=64 --set distill.model.weights="$T/r18.pth" \
+  --set distill.image_size=64 --set distill.trainer.epochs=1 --set distill.trainer.lr_schedule.lr=1e-12 \
+  --set distill.montage=0 --set distill.output="$T/dist-tv" --set run.dir="$T/run-tv" > "$T/tv.log" 2>&1 || { tail -20 "$T/tv.log"; fail "distill from torchvision weights"; }
+grep -q "tensor(s) loaded (the encoder), 2 classifier tensor(s) left out" "$T/tv.log" || { grep weights "$T/tv.log"; fail "the torchvision weights were not loaded as the encoder"; }
+
 /usr/bin/python3 - "$T" "$DICE" "$MARGIN" "$HELD" <<'PY' || fail "checks (above)"
 import glob, json, os, sys
-import h5py
+import h5py, torch
 t, dice_min, margin, held_min = sys.argv[1], *map(float, sys.argv[2:])
 def manifest(d): return json.load(open(os.path.join(t, d, "manifest.json")))
 def check(ok, what):
@@ -139,6 +158,13 @@ model = json.load(open(os.path.join(t, "distill", "model.json")))
 check(model["arch"] == "unet" and model["image_size"] == 128, f"model.json {model}")
 a, b = rows("dist2a"), rows("dist2b")
 check(a == b and len(a) > 0, "preempted + resumed masks differ from the uninterrupted run's")
+
+tv, ours = torch.load(os.path.join(t, "r18.pth")), torch.load(os.path.join(t, "dist-tv", "model.pt"))
+convs = [k for k in tv if k.endswith("conv1.weight") or k.endswith("conv2.weight") or k.endswith("downsample.0.weight")]
+check(len(convs) == 20 and all(("encoder." + k) in ours for k in tv if not k.startswith("fc.")), "encoder.* names")
+worst = max(float((ours["encoder." + k] - tv[k]).abs().max()) for k in convs)
+check(worst < 1e-6, f"the distilled encoder's convolutions moved {worst} from torchvision's")
+print(f"torchvision weights: {len(tv) - 2} tensors as encoder.*, convolutions within {worst:.1e} after training at lr 1e-12")
 
 # Re-refinement: every accepted prediction refined again by sam, all from the cache.
 for d in ("dist-rr-round1", "dist-rr"):

@@ -15,6 +15,12 @@ void refine_batch(const Refiner& refiner, std::vector<RefineItem>& items,
                   data::FeatureCache::Shard* cache, int threads, RefineBatchStats& stats,
                   const std::function<void(std::size_t, Refined&&)>& done,
                   const std::function<void(std::size_t, const std::string&)>& fail) {
+  // The caller's intra-op threads are set below (and on the workers, the caller among them, to
+  // 1); they are the caller's again on return.
+  struct RestoreThreads {
+    int threads = at::get_num_threads();
+    ~RestoreThreads() { at::set_num_threads(threads); }
+  } restore;
   const auto n = static_cast<std::int64_t>(items.size());
   const auto values = static_cast<std::size_t>(refiner.features().values);
   std::vector<char> ok(items.size(), 0);

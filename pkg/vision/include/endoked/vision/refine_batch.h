@@ -3,7 +3,8 @@
 // re-refinement): the refiner's image features (SAM's embedding) from a feature cache where it has
 // them, the others in one encoder pass on the calling thread's intra-op threads (one image at a
 // time when that pass fails, so that the image at fault is named and the others go on) and added
-// to the cache; then the refiner on `threads` images at a time, one intra-op thread each.
+// to the cache; then the refiner on `threads` images at a time, one intra-op thread each. The
+// caller's LibTorch intra-op thread count is restored on return.
 #include <opencv2/core/mat.hpp>
 
 #include <cstdint>
