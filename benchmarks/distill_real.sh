@@ -51,18 +51,6 @@ t0=$(stamp)
 step "prepare crops"
 /usr/bin/python3 benchmarks/mil_real_prep.py "$DATA" "$W/raw" --whole 6 --crop 192 --negatives 5 \
   --test-every 5 --masks > "$W/prep.txt"
-# Each part's polyp crops' masks alone (masks eval scores the crops with a polyp).
-/usr/bin/python3 - "$W/raw" <<'PY'
-import csv, os, shutil, sys
-for part in ("train", "test"):
-    r = os.path.join(sys.argv[1], part)
-    for row in csv.DictReader(open(os.path.join(r, "truth.csv"))):
-        if row["has_polyp"] == "1":
-            exam, f = row["image"].split("/")
-            os.makedirs(os.path.join(r, "polyp-masks", exam), exist_ok=True)
-            png = os.path.splitext(f)[0] + ".png"
-            shutil.copy(os.path.join(r, "masks", exam, png), os.path.join(r, "polyp-masks", exam, png))
-PY
 R=$W/raw/train
 H=$W/raw/test
 logged ingest.log "$BIN" ingest --set ingest.images_dir="$R/images" --set ingest.reports="$R/reports.csv" \
@@ -201,8 +189,9 @@ for name, v in variants.items():
                   f"{x['s_measure']:.3f} | {x['mean_e_measure']:.3f} | {x['mae']:.3f} | {x['ap50']:.3f} | "
                   f"{x['precision']:.2f} / {x['recall']:.2f} | {x['polyp_free_crops_marked']:.2f} of {x['polyp_free_crops']} |")
     md += ["", "Rounds, on the training crops the pseudo masks refined (a mask on a polyp-free crop scores 0): "
-           "the Dice of the masks the round learnt and of the round's model on the same crops.", "",
-           "| round | trained on (+ negatives) | epochs | seconds | training masks' Dice | model's Dice | accepted for the next |",
+           "the Dice of the masks the round learnt and of the round's output masks on the same crops (the model's, "
+           "re-refined where the variant re-refines).", "",
+           "| round | trained on (+ negatives) | epochs | seconds | training masks' Dice | output masks' Dice | accepted for the next |",
            "|---|---|---|---|---|---|---|"]
     for x in v["distilled"]["rounds"]:
         tt = x.get("truth") or {}

@@ -17,7 +17,7 @@ reports.csv) and truth.csv (image, has_polyp) for image AUC.
 whose polyp does not fit give no positive) — for boxes and masks. --negatives: negative crops per
 frame (default 3). --test-every K: every K-th frame by hash goes to test (default 5; 0: all train).
 --masks: also write each crop's mask (0/255 PNG, all zero for a negative) as masks/<exam>/<nn>.png
-beside images/, for `endoked masks eval`.
+beside images/, for `endoked masks eval`, and the positive crops' alone as polyp-masks/<exam>/<nn>.png.
 """
 import argparse, csv, hashlib, os, random
 import numpy as np
@@ -102,8 +102,9 @@ for part, (pos, neg) in pools.items():
             f = f"{j:02d}.jpg"
             crop.save(os.path.join(root, "images", eid, f), quality=92)
             if a.masks:
-                os.makedirs(os.path.join(root, "masks", eid), exist_ok=True)
-                mask.save(os.path.join(root, "masks", eid, f"{j:02d}.png"))
+                for d in ("masks", "polyp-masks") if label else ("masks",):
+                    os.makedirs(os.path.join(root, d, eid), exist_ok=True)
+                    mask.save(os.path.join(root, d, eid, f"{j:02d}.png"))
             truth.append((f"{eid}/{f}", label))
         if any(l for _, l in items):
             npos += 1

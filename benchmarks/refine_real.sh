@@ -64,16 +64,6 @@ if [[ " $PARTS " == *" b "* ]]; then
   /usr/bin/python3 benchmarks/mil_real_prep.py "$DATA" "$W/raw" --whole 6 --crop 192 --negatives 5 \
     --test-every 0 --masks > "$W/prep.txt"
   R=$W/raw/train
-  /usr/bin/python3 - "$R" <<'PY'
-import csv, os, shutil, sys
-r = sys.argv[1]
-for row in csv.DictReader(open(os.path.join(r, "truth.csv"))):
-    if row["has_polyp"] == "1":
-        exam, f = row["image"].split("/")
-        os.makedirs(os.path.join(r, "polyp-masks", exam), exist_ok=True)
-        png = os.path.splitext(f)[0] + ".png"
-        shutil.copy(os.path.join(r, "masks", exam, png), os.path.join(r, "polyp-masks", exam, png))
-PY
   "$BIN" ingest --set ingest.images_dir="$R/images" --set ingest.reports="$R/reports.csv" \
     --set ingest.output="$W/records" --set run.dir="$W/run-ingest" > "$W/ingest.log" 2>&1
   "$BIN" label --set label.store="$W/records" --set label.output="$W/labels" \

@@ -452,15 +452,9 @@ json predict_shard(const Context& c, vision::SegmentationNetImpl& net, int round
       },
       [&](std::int64_t g) { fail(g, "does not decode"); });
   if (!pending.empty()) refine_pending();
-  json features = json::object();
-  if (c.refiner && c.refiner->features().values > 0) {
-    features = {{"encoded", stats.encoded}, {"encode_seconds", stats.encode_seconds}};
-    if (cache)
-      features.update({{"cached", cache->hits()},
-                       {"damaged", cache->damaged()},
-                       {"added", cache->added()},
-                       {"parts", cache->close()}});
-  }
+  const json features = c.refiner && c.refiner->features().values > 0
+                            ? vision::feature_stats(stats, cache.get())
+                            : json::object();
   data::ShardWriter sw(partial, s, "masks");
   data::ImageSidecarWriter<data::MaskRow> writer(sw);
   for (std::int64_t e = e0; e < e1; ++e) {
@@ -828,14 +822,7 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
         failures.push_back(f);
       }
       t.add(sh["truth"]);
-      for (const auto& [k, v] : sh["features"].items()) {
-        if (k == "parts")
-          cache_parts.push_back(v);
-        else if (v.is_number_integer())
-          features[k] = features.value(k, std::int64_t{0}) + v.get<std::int64_t>();
-        else
-          features[k] = features.value(k, 0.0) + v.get<double>();
-      }
+      vision::add_feature_stats(features, cache_parts, sh["features"]);
     }
     std::sort(accepted.begin(), accepted.end());
     if (c.refiner) {

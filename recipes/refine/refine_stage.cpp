@@ -161,12 +161,7 @@ json refine_shard(const Sources& src, const vision::Refiner& refiner, int s,
           progress.add();
         });
   }
-  json features_json = {{"encoded", stats.encoded}, {"encode_seconds", stats.encode_seconds}};
-  if (cache)
-    features_json.update({{"cached", cache->hits()},
-                          {"damaged", cache->damaged()},
-                          {"added", cache->added()},
-                          {"parts", cache->close()}});
+  const json features_json = vision::feature_stats(stats, cache.get());
 
   data::ShardWriter w(partial, s, "masks");
   data::ImageSidecarWriter<data::MaskRow> writer(w);
@@ -298,14 +293,7 @@ json run_refine(dist::Communicator& comm, const RefineOptions& o, const RunDir& 
     for (const auto& [k, v] : sh["counts"].items())
       counts[k] = counts.value(k, 0) + v.get<std::int64_t>();
     for (const auto& f : sh["failures"]) failures.push_back(f);
-    for (const auto& [k, v] : sh["features"].items()) {
-      if (k == "parts")
-        cache_parts.push_back(v);
-      else if (v.is_number_integer())
-        features[k] = features.value(k, std::int64_t{0}) + v.get<std::int64_t>();
-      else
-        features[k] = features.value(k, 0.0) + v.get<double>();
-    }
+    vision::add_feature_stats(features, cache_parts, sh["features"]);
     const auto& tr = sh["truth"];
     t.images += tr[0].get<std::int64_t>();
     t.dice += tr[1].get<double>();

@@ -85,6 +85,28 @@ void refine_batch(const Refiner& refiner, std::vector<RefineItem>& items,
   });
 }
 
+nlohmann::json feature_stats(const RefineBatchStats& stats, data::FeatureCache::Shard* cache) {
+  nlohmann::json out = {{"encoded", stats.encoded}, {"encode_seconds", stats.encode_seconds}};
+  if (cache)
+    out.update({{"cached", cache->hits()},
+                {"damaged", cache->damaged()},
+                {"added", cache->added()},
+                {"parts", cache->close()}});
+  return out;
+}
+
+void add_feature_stats(nlohmann::json& total, std::vector<nlohmann::json>& parts,
+                       const nlohmann::json& shard) {
+  for (const auto& [k, v] : shard.items()) {
+    if (k == "parts")
+      parts.push_back(v);
+    else if (v.is_number_integer())
+      total[k] = total.value(k, std::int64_t{0}) + v.get<std::int64_t>();
+    else
+      total[k] = total.value(k, 0.0) + v.get<double>();
+  }
+}
+
 std::unique_ptr<data::FeatureCache> open_feature_cache(const Refiner& refiner,
                                                        const std::string& dir,
                                                        const std::vector<std::string>& others,

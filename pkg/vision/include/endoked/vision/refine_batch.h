@@ -5,6 +5,7 @@
 // time when that pass fails, so that the image at fault is named and the others go on) and added
 // to the cache; then the refiner on `threads` images at a time, one intra-op thread each. The
 // caller's LibTorch intra-op thread count is restored on return.
+#include <nlohmann/json.hpp>
 #include <opencv2/core/mat.hpp>
 
 #include <cstdint>
@@ -37,6 +38,13 @@ void refine_batch(const Refiner& refiner, std::vector<RefineItem>& items,
                   data::FeatureCache::Shard* cache, int threads, RefineBatchStats& stats,
                   const std::function<void(std::size_t, Refined&&)>& done,
                   const std::function<void(std::size_t, const std::string&)>& fail);
+
+/// One shard's feature figures as a stage reports them: encoded, encode_seconds and, with a cache
+/// shard (closed here), cached, damaged, added and the parts to commit ("parts").
+nlohmann::json feature_stats(const RefineBatchStats& stats, data::FeatureCache::Shard* cache);
+/// Adds a shard's feature_stats to `total` (numbers summed) and its "parts" to `parts`.
+void add_feature_stats(nlohmann::json& total, std::vector<nlohmann::json>& parts,
+                       const nlohmann::json& shard);
 
 /// The refiner's image-feature cache at `dir` (data/feature_cache.h), or null when `dir` is empty
 /// or the refiner has no image features (then a warning says the option `option` is not used).
