@@ -203,15 +203,31 @@ struct MaskDecoderImpl : MaskDecoder {
     for (auto& b : blocks) std::tie(queries, keys) = b(queries, keys, tokens, kpe);
     queries = norm_final(queries + final_attn(queries + tokens, keys + kpe, keys));
     const Tensor iou_out = queries.select(1, 0);
-    const Tensor img = keys.transpose(1, 2).reshape({B, C, h, w});
-    const Tensor up = torch::gelu(up3(torch::gelu(up1(up0(img)))));
     std::vector<Tensor> hs;
     for (int64_t i = 0; i < c.mask_tokens; ++i)
       hs.push_back(hyper[static_cast<std::size_t>(i)](queries.select(1, 1 + i)));
     const Tensor hyper_in = torch::stack(hs, 1);  // [B, T, C/8]
-    const int64_t uc = up.size(1), uh = up.size(2), uw = up.size(3);
-    const Tensor masks = hyper_in.matmul(up.view({B, uc, uh * uw})).view({B, -1, uh, uw});
-    return {masks, iou_head(iou_out)};
+    return {upscaled_masks(keys.reshape({B * h * w, C}), hyper_in, B, h, w), iou_head(iou_out)};
+  }
+  // output_upscaling (2×2 stride-2 transposed conv, LayerNorm2d, GELU, 2×2 stride-2 transposed
+  // conv, GELU) and the hypernetworks' product, as matrix products over pixels: the transposed
+  // convolutions' taps do not overlap, so each is one GEMM from a pixel's channels to its 4 taps'
+  // (weights reordered tap-major), the rows stay pixels × taps, and the taps are interleaved into
+  // the image once, on the small [B, T, 4h, 4w] result. `pixels`: [B·h·w, C], the image tokens.
+  Tensor upscaled_masks(const Tensor& pixels, const Tensor& hyper_in, int64_t B, int64_t h,
+                        int64_t w) {
+    const auto tap_major = [](const Tensor& weight) {  // [in, out, 2, 2] → [in, 4·out]
+      return weight.permute({0, 2, 3, 1}).reshape({weight.size(0), -1});
+    };
+    const int64_t c4 = up0->weight.size(1), c8 = up3->weight.size(1), T = hyper_in.size(1);
+    Tensor x = torch::addmm(up0->bias.repeat({4}), pixels, tap_major(up0->weight));
+    x = torch::gelu(torch::layer_norm(x.view({-1, c4}), {c4}, up1->weight, up1->bias, 1e-6));
+    x = torch::gelu(torch::addmm(up3->bias.repeat({4}), x, tap_major(up3->weight)));
+    // Rows (b, i, j, di, dj, di2, dj2) → the mask pixel (4i + 2di + di2, 4j + 2dj + dj2).
+    const Tensor m = x.view({B, -1, c8}).matmul(hyper_in.transpose(1, 2));  // [B, 16hw, T]
+    return m.view({B, h, w, 2, 2, 2, 2, T})
+        .permute({0, 7, 1, 3, 5, 2, 4, 6})
+        .reshape({B, T, 4 * h, 4 * w});
   }
   DecoderConfig c;
   std::vector<TwoWayBlock> blocks;
