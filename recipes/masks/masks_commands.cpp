@@ -13,6 +13,7 @@
 #include "endoked/core/error.h"
 #include "endoked/core/files.h"
 #include "endoked/core/log.h"
+#include "endoked/core/progress.h"
 #include "endoked/data/image_codec.h"
 #include "endoked/data/sidecars.h"
 #include "endoked/data/store.h"
@@ -303,7 +304,17 @@ json masks_import(const MasksImportOptions& o) {
                 "' is not a folder of mask images");
   ENDOKED_CHECK(!fs::exists(o.output), "masks import: '", o.output,
                 "' exists: an import never replaces anything (name a new sidecar)");
-  MaskSet files_by_case = read_folder(o.folder);
+  // Case name → the file's path below the folder (read one at a time: a million masks need not
+  // fit in memory).
+  std::map<std::string, std::string> files_by_case;
+  for (const std::string& rel : data::image_files(o.folder)) {
+    const std::string key = data::case_name(rel);
+    ENDOKED_CHECK(!files_by_case.count(key), "masks import: '", o.folder, "': two masks for case '",
+                  key, "' ('", files_by_case[key], "', '", rel, "')");
+    files_by_case[key] = rel;
+  }
+  ENDOKED_CHECK(!files_by_case.empty(), "masks import: '", o.folder,
+                "' holds no mask images (png, jpg, bmp, tif)");
   data::RecordStore records(o.store);
   const data::Manifest in = data::Manifest::load(o.store);
   const std::vector<data::RecordStore::ExamSpan> spans = records.exam_spans();
@@ -314,6 +325,7 @@ json masks_import(const MasksImportOptions& o) {
   data::Manifest m;
   m.kind = "masks";
   m.columns = data::image_sidecar_layout<data::MaskRow>();
+  Progress progress("masks import", records.image_count(), "images");
   try {
     std::size_t first = 0;
     for (std::size_t s = 0; s < in.shards.size(); ++s) {
@@ -332,8 +344,9 @@ json masks_import(const MasksImportOptions& o) {
               used.insert(key);
               try {
                 const std::string where =
-                    fmt::format("'{}/{}' (exam '{}', image {})", o.folder, key, span.id, k);
-                const cv::Mat mask = vision::decode_mask(f->second.bytes, where);
+                    fmt::format("'{}/{}' (exam '{}', image {})", o.folder, f->second, span.id, k);
+                const cv::Mat mask =
+                    vision::decode_mask(files::read_all(o.folder + "/" + f->second), where);
                 ENDOKED_CHECK(mask.cols == rec.width && mask.rows == rec.height, where, " is ",
                               mask.cols, "×", mask.rows, ", its image ", rec.width, "×",
                               rec.height);
@@ -352,6 +365,7 @@ json masks_import(const MasksImportOptions& o) {
               }
             }
             counts[row.status] = counts.value(row.status, 0) + 1;
+            progress.add();
           }
           writer.add_exam(span.id, std::move(rows));
         }
@@ -365,7 +379,7 @@ json masks_import(const MasksImportOptions& o) {
   }
   json unmatched = json::array();
   std::int64_t n_unmatched = 0;
-  for (const auto& [key, item] : files_by_case)
+  for (const auto& [key, rel] : files_by_case)
     if (!used.count(key) && ++n_unmatched <= 20) unmatched.push_back(key);
   m.provenance = engine::provenance(
       "masks import", {{"input_store", fs::absolute(o.store).lexically_normal().string()},
