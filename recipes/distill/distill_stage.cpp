@@ -209,6 +209,7 @@ int training_side(const DistillOptions& o, const std::vector<std::int64_t>& imag
   std::uint64_t h = 1469598103934665603ULL;  // FNV-1a over the indices
   for (const std::int64_t i : images) h = (h ^ static_cast<std::uint64_t>(i)) * 1099511628211ULL;
   const double scale = o.scales[h % o.scales.size()];
+  if (scale == 1.0) return o.image_size;
   return std::max(32, static_cast<int>(std::lround(o.image_size * scale / 32.0)) * 32);
 }
 
@@ -367,8 +368,9 @@ json predict_shard(const Context& c, vision::SegmentationNetImpl& net, int round
         const cv::Mat train =
             vision::decode_mask(train_raw.at(0).mask_bytes, train_raw[0].id + " (training mask)");
         const double dice = vision::segmentation_score(p.mask, truth).dice;
+        const double train_dice = vision::segmentation_score(train, truth).dice;
         ++t.images;
-        t.train_masks_dice += vision::segmentation_score(train, truth).dice;
+        t.train_masks_dice += train_dice;
         t.dice += dice;
         if (p.reason.empty()) {
           ++t.accepted;
@@ -392,8 +394,9 @@ json predict_shard(const Context& c, vision::SegmentationNetImpl& net, int round
   };
   auto cache = c.cache ? c.cache->open(s) : nullptr;
   vision::RefineBatchStats stats;
-  const std::size_t chunk =
-      c.refiner && c.refiner->features().values > 0 ? static_cast<std::size_t>(o.refine.batch) : 64;
+  const std::size_t chunk = c.refiner && c.refiner->features().values > 0
+                                ? static_cast<std::size_t>(o.refine.batch)
+                                : static_cast<std::size_t>(4 * o.threads);
   std::vector<Pending> pending;
   // The accepted predictions of `pending` refined again from their components' boxes.
   auto refine_pending = [&] {
@@ -802,6 +805,10 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
     w.work = [&](int s, Progress& progress) {
       return predict_shard(c, *net, round, trained_on, train_masks, s, partial, progress);
     };
+    // Every rank reopens the cache: the parts rank 0 committed in earlier rounds are then read
+    // (the manifest is read when the cache is opened).
+    if (c.cache)
+      c.cache = vision::open_feature_cache(*c.refiner, o.refine.cache, {}, "distill.refine.cache");
     const engine::ShardedResult done = engine::run_shards(comm, w);
     data::Manifest m;
     m.kind = "masks";
@@ -845,6 +852,7 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
                     {"accepted", t.accepted},
                     {"accepted_dice", t.accepted > 0 ? t.accepted_dice / t.accepted : 0.0}};
     }
+    if (c.cache) r["features"]["cache"] = c.cache->dir();
     summary["rounds"].push_back(r);
     const bool last = round == o.rounds;
     engine::commit_on_root(comm, [&] {
@@ -872,10 +880,7 @@ json run_distill(dist::Communicator& comm, const DistillOptions& o, const RunDir
                       {"accept", config::to_yaml(o.accept)},
                       {"resume_key", c.key},
                       {"config_sha256", sha256_hex(config::to_yaml(o))}});
-      if (c.cache) {
-        r["features"]["cache"] = c.cache->dir();
-        r["features"]["cache_rows"] = c.cache->commit(cache_parts);
-      }
+      if (c.cache) r["features"]["cache_rows"] = c.cache->commit(cache_parts);
       m.summary = r;
       data::commit_store(out_dir, m);
       run.log_metrics(json{{"stage", name}, {"round_summary", r}});
