@@ -6,15 +6,20 @@
 //       annotations (report, concept, sentence, Affirmed|Negated): accuracy, sensitivity
 //       (negated found), specificity (affirmed kept) with the shipped English lexicon, and
 //       with NegEx's own trigger list (TRIGGERS, when given) in the same engine.
+//   endoked_bench_label devset DIR    the rules labeller on the hand-labelled reports of DIR
+//       (tests/data/reports): the fields per language, for the development part and
+//       the part kept aside (recipes/label/GUIDELINE.md).
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "endoked/core/files.h"
-#include "endoked/report/rules.h"
 #include "endoked/data/csv.h"
 #include "endoked/data/synth.h"
+#include "endoked/report/eval.h"
 #include "endoked/report/lexicons.h"
+#include "endoked/report/rules.h"
 
 using nlohmann::json;
 using namespace endoked;
@@ -131,6 +136,32 @@ int negex(const std::string& tsv, const std::string& triggers) {
   return 0;
 }
 
+int devset(const std::string& dir) {
+  const auto reports = report::read_labelled_reports(dir);
+  report::RulesLabeller rules(report::load_lexicons());
+  std::map<std::string, report::LabelEvaluator> ev;  // "en/dev", "zh/aside", "all/aside", …
+  for (const auto& r : reports) {
+    const report::ExamLabels l = rules.label(r.report);
+    const std::string part = r.aside ? "aside" : "dev";
+    for (const std::string& key : {r.language + "/" + part, r.language + "/all", "all/" + part})
+      ev[key].add(r.id, l, r.truth, r.report);
+  }
+  json out = {{"data", dir}, {"reports", reports.size()}};
+  for (const auto& [key, e] : ev)
+    out["scores"][key] = {{"exams", e.scored("polyp_present")},
+                          {"polyp_present_accuracy", e.accuracy("polyp_present")},
+                          {"positive_f1", e.positive_f1()},
+                          {"count_accuracy", e.accuracy("polyp_count")},
+                          {"counts", e.scored("polyp_count")},
+                          {"segment", e.accuracy("polyp.segment")},
+                          {"size", e.accuracy("polyp.size")},
+                          {"removed", e.accuracy("polyp.removed")},
+                          {"pathology_group", e.accuracy("polyp.pathology_group")},
+                          {"polyps", e.scored("polyp.segment")}};
+  std::cout << out.dump() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,7 +171,9 @@ int main(int argc, char** argv) {
       return speed(argc > 2 ? std::atoll(argv[2]) : 20000, argc > 3 ? std::atoi(argv[3]) : 3,
                    std::vector<std::string>(argv + std::min(argc, 4), argv + argc));
     if (mode == "negex" && argc > 2) return negex(argv[2], argc > 3 ? argv[3] : "");
-    std::cerr << "usage: endoked_bench_label speed [REPORTS] [ROUNDS] | negex TSV [TRIGGERS]\n";
+    if (mode == "devset" && argc > 2) return devset(argv[2]);
+    std::cerr << "usage: endoked_bench_label speed [REPORTS] [ROUNDS] | negex TSV [TRIGGERS] | "
+                 "devset DIR\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";

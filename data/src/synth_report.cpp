@@ -169,7 +169,19 @@ std::string add_typos(Rng& r, const std::string& text, double rate) {
   return out;
 }
 
-std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt) {
+// What a report says beyond the drawn findings, for the truth: a group of diminutive rectal
+// polyps left in place ("several …": an at-least count).
+struct ReportExtras {
+  bool vague_group = false;
+};
+
+// "8 cm from the anal verge" / "at 25 cm": a distance, never a size.
+int distance_cm(Rng& r, const std::string& segment) {
+  return segment == "rectum" ? static_cast<int>(r.randint(3, 14))
+                             : static_cast<int>(r.randint(15, 40));
+}
+
+std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt, ReportExtras& x) {
   std::string s;
   const bool header_caps = r.bernoulli(0.5);
   std::string indication =
@@ -201,12 +213,25 @@ std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt) {
                         : pick(r, std::vector<std::string>{
                                       "The caecum could not be reached due to a tight sigmoid. ",
                                       "Incomplete examination to the hepatic flexure. "});
+  // Surveillance: the old polypectomy scar is clean (never a finding of this exam).
+  if (e.history_of_polypectomy && r.bernoulli(0.5))
+    s +=
+        pick(r, std::vector<std::string>{
+                    "Polypectomy scar in the sigmoid colon with no residual or recurrent adenoma. ",
+                    "The previous EMR site in the ascending colon was identified: clean scar, no "
+                    "recurrence. "});
   if (e.status == "negative") {
-    s += pick(r,
-              std::vector<std::string>{"No polyps were found. ", "No polyps or masses were seen. ",
-                                       "The colonic mucosa appeared normal throughout; no polyps. ",
-                                       "There was no evidence of polyps or tumour. "});
-    if (r.bernoulli(0.4)) s += "Scattered diverticula in the sigmoid colon. ";
+    s += pick(
+        r, std::vector<std::string>{"No polyps were found. ", "No polyps or masses were seen. ",
+                                    "The colonic mucosa appeared normal throughout; no polyps. ",
+                                    "There was no evidence of polyps or tumour. ",
+                                    "No masses, polyps or AVMs. ", "Normal mucosa throughout. "});
+    // Diverticula are never polyps, even counted and sized.
+    if (r.bernoulli(0.4))
+      s += pick(r, std::vector<std::string>{
+                       "Scattered diverticula in the sigmoid colon. ",
+                       "Three diverticula in the sigmoid colon, the largest 6 mm. ",
+                       "Multiple diverticula in the descending and sigmoid colon. "});
   } else if (e.status == "uncertain") {
     const auto& seg = segments();
     const std::string where = e.polyps.empty() ? pick(r, seg).en[0] : [&] {
@@ -218,7 +243,8 @@ std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt) {
                      "A possible small polyp was seen in the " + where +
                          ", not confirmed on re-inspection. ",
                      "Questionable flat lesion in the " + where + "; cannot exclude a polyp. ",
-                     "Possible diminutive polyp in the " + where + " versus a mucosal fold. "});
+                     "Possible diminutive polyp in the " + where + " versus a mucosal fold. ",
+                     "Equivocal 3 mm lesion in the " + where + ", polyp versus prominent fold. "});
   } else {
     const int n = static_cast<int>(e.polyps.size());
     if (n > 1 && r.bernoulli(0.5))
@@ -229,6 +255,10 @@ std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt) {
       for (const auto& sg : segments())
         if (p.segment == sg.key)
           seg = pick(r, std::vector<std::string>(sg.en.begin(), sg.en.end()));
+      if ((p.segment == "rectum" || p.segment == "sigmoid") && r.bernoulli(0.4))
+        seg += r.bernoulli(0.5)
+                   ? fmt::format(" at {} cm", distance_cm(r, p.segment))
+                   : fmt::format(", {} cm from the anal verge,", distance_cm(r, p.segment));
       const std::string size = en_size(r, p.size_mm);
       const std::string morph = en_morph(r, p);
       const std::string article =
@@ -246,6 +276,11 @@ std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt) {
       }
       s += en_removal(r, p.removal) + " ";
     }
+    x.vague_group = r.bernoulli(0.12);
+    if (x.vague_group)
+      s += pick(r, std::vector<std::string>{
+                       "Several diminutive polyps were also seen in the rectum and left in place. ",
+                       "Multiple tiny polyps in the rectum, not removed. "});
     s += pick(r, std::vector<std::string>{"No other polyps were seen. ", "No further lesions. ",
                                           "The remaining colon was normal. ",
                                           "Otherwise normal mucosa; no diverticula. "});
@@ -256,7 +291,9 @@ std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt) {
   s += header_caps ? "IMPRESSION: " : "Impression: ";
   if (e.status == "positive") {
     const int n = static_cast<int>(e.polyps.size());
-    s += n == 1 ? "Colonic polyp" : fmt::format("{} colonic polyps", capitalise(en_number(n)));
+    s += x.vague_group ? "Multiple colonic polyps"
+         : n == 1      ? "Colonic polyp"
+                       : fmt::format("{} colonic polyps", capitalise(en_number(n)));
     s += " as above.";
   } else if (e.status == "uncertain") {
     s += "Possible small polyp; repeat examination advised.";
@@ -285,7 +322,7 @@ std::string en_report(Rng& r, const SynthExam& e, const SynthOptions& opt) {
 
 // ---- Chinese ----
 
-std::string zh_report(Rng& r, const SynthExam& e) {
+std::string zh_report(Rng& r, const SynthExam& e, ReportExtras& x) {
   std::string s = "检查所见：";
   s += e.caecum_reached ? pick(r, std::vector<std::string>{"进镜至回盲部，",
                                                            "循腔进镜至盲肠，见阑尾开口及回盲瓣，"})
@@ -300,16 +337,22 @@ std::string zh_report(Rng& r, const SynthExam& e) {
       if (key == sg.key) return std::string(sg.zh);
     return std::string("结肠");
   };
-  if (e.history_of_polypectomy)
+  if (e.history_of_polypectomy) {
     s += pick(r, std::vector<std::string>{"既往结肠息肉切除术后。", "有结肠息肉切除史。"});
+    if (r.bernoulli(0.5)) s += "原息肉切除处见瘢痕，未见复发。";
+  }
   if (e.status == "negative") {
-    s += pick(r,
-              std::vector<std::string>{"全结肠黏膜光滑，未见息肉及新生物。", "所见结直肠未见息肉。",
-                                       "结肠黏膜未见明显异常，未见息肉。"});
+    s += pick(r, std::vector<std::string>{
+                     "全结肠黏膜光滑，未见息肉及新生物。", "所见结直肠未见息肉。",
+                     "结肠黏膜未见明显异常，未见息肉。", "未见糜烂、溃疡、息肉及新生物。"});
+    if (r.bernoulli(0.3))
+      s += pick(
+          r, std::vector<std::string>{"乙状结肠见多发憩室，最大约0.5cm。", "乙状结肠见三个憩室。"});
   } else if (e.status == "uncertain") {
     const std::string seg = e.polyps.empty() ? "乙状结肠" : zh_seg(e.polyps[0].segment);
     s += pick(r, std::vector<std::string>{seg + "可疑小息肉，复查未能确认。",
-                                          seg + "见一处可疑隆起，息肉待排。"});
+                                          seg + "见一处可疑隆起，息肉待排。",
+                                          seg + "见一处黏膜隆起，约0.3cm，息肉不能除外。"});
   } else {
     const int n = static_cast<int>(e.polyps.size());
     if (n > 1 && r.bernoulli(0.5)) s += fmt::format("共见息肉{}枚。", zh_number(n));
@@ -323,18 +366,25 @@ std::string zh_report(Rng& r, const SynthExam& e) {
       const std::string surface = p.pathology == "cancer"    ? "表面糜烂、质脆"
                                   : p.pathology == "adenoma" ? "表面充血、分叶状"
                                                              : "表面光滑";
-      s += fmt::format("{}见一枚大小约{}的{}息肉，{}，", zh_seg(p.segment), size, morph, surface);
+      const std::string where =
+          (p.segment == "rectum" || p.segment == "sigmoid") && r.bernoulli(0.4)
+              ? fmt::format("{}距肛门{}cm处", zh_seg(p.segment), distance_cm(r, p.segment))
+              : zh_seg(p.segment);
+      s += fmt::format("{}见一枚大小约{}的{}息肉，{}，", where, size, morph, surface);
       s += p.removal == "cold_snare"  ? "予冷圈套器切除。"
            : p.removal == "hot_snare" ? "予热圈套器切除。"
            : p.removal == "emr"       ? "予内镜下黏膜切除术（EMR）。"
            : p.removal == "biopsy"    ? "取活检。"
                                       : "未予处理。";
     }
+    x.vague_group = r.bernoulli(0.12);
+    if (x.vague_group) s += "直肠另见数枚微小息肉，未予处理。";
     s += pick(r, std::vector<std::string>{"其余结肠未见息肉。", "余所见肠段未见明显异常。"});
   }
   s += "\n结论：";
   if (e.status == "positive") {
-    s += e.polyps.size() == 1
+    s += x.vague_group ? "结肠多发息肉"
+         : e.polyps.size() == 1
              ? "结肠息肉"
              : fmt::format("结肠多发息肉（{}枚）", zh_number(static_cast<int>(e.polyps.size())));
   } else if (e.status == "uncertain") {
@@ -402,7 +452,8 @@ SynthExam synth_exam(const SynthOptions& opt, std::int64_t index) {
   }();
   e.image_count = static_cast<int>(
       std::max<std::int64_t>(r.randint(opt.min_images, opt.max_images), needed + 1));
-  e.report = e.language == "zh" ? zh_report(r, e) : en_report(r, e, opt);
+  ReportExtras extras;
+  e.report = e.language == "zh" ? zh_report(r, e, extras) : en_report(r, e, opt, extras);
 
   json polyps = json::array();
   if (e.status == "positive") {
@@ -414,19 +465,37 @@ SynthExam synth_exam(const SynthOptions& opt, std::int64_t index) {
            {"morphology", p.morphology},
            {"paris", p.paris},
            {"removal", p.removal},
+           {"removed", p.removal != "biopsy" && p.removal != "not_removed"},
            {"pathology", p.pathology_reported ? json(p.histology) : json(nullptr)},
            {"dysplasia",
             p.pathology_reported && !p.dysplasia.empty() ? json(p.dysplasia) : json(nullptr)},
            {"pathology_group", p.pathology_reported ? json(group) : json(nullptr)}});
     }
   }
-  e.report_truth = {{"polyp_present", e.status},
-                    {"polyp_count", e.status == "positive" ? static_cast<int>(e.polyps.size()) : 0},
-                    {"polyps", polyps},
-                    {"history_of_polypectomy", e.history_of_polypectomy},
-                    {"bowel_prep", e.bowel_prep},
-                    {"caecum_reached", e.caecum_reached},
-                    {"language", e.language}};
+  if (e.status == "positive" && extras.vague_group)
+    polyps.push_back({{"segment", "rectum"},
+                      {"size_mm", nullptr},
+                      {"quantity", -1},
+                      {"removal", "not_removed"},
+                      {"removed", false},
+                      {"pathology", nullptr},
+                      {"pathology_group", nullptr}});
+  // None seen through a poor preparation or short of the caecum is not assessable
+  // (recipes/label/GUIDELINE.md 4): the report's truth is uncertain, the images stay negative.
+  const bool unassessable = e.status == "negative" && (e.bowel_prep == "poor" || !e.caecum_reached);
+  const std::string presence = unassessable ? "uncertain" : e.status;
+  e.report_truth = {
+      {"polyp_present", presence},
+      {"polyp_count", e.status == "positive"
+                          ? (extras.vague_group ? json(std::to_string(e.polyps.size() + 2) + "+")
+                                                : json(static_cast<int>(e.polyps.size())))
+                      : unassessable ? json(nullptr)
+                                     : json(0)},
+      {"polyps", polyps},
+      {"history_of_polypectomy", e.history_of_polypectomy},
+      {"bowel_prep", e.bowel_prep},
+      {"caecum_reached", e.caecum_reached},
+      {"language", e.language}};
   return e;
 }
 

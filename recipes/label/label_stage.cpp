@@ -222,7 +222,9 @@ std::map<std::string, json> read_truth(const std::string& path) {
       const std::string& v = row.fields[c];
       if (v.empty() || h == "exam_id" || h == "polyp_present") continue;
       try {
-        if (h == "polyp_count")
+        if (h == "polyp_count" && !v.empty() && v.back() == '+')  // "3+": at least 3
+          t[h] = std::to_string(std::stoll(v)) + "+";
+        else if (h == "polyp_count")
           t[h] = std::stoll(v);
         else if (h == "history_of_polypectomy" || h == "caecum_reached")
           t[h] = v == "true" || v == "1";

@@ -65,6 +65,13 @@ TEST(LlmClient, GoodReplyThenCacheHit) {
     EXPECT_EQ(req["model"], "test-model");
     EXPECT_EQ(req["response_format"]["type"], "json_schema");
     EXPECT_EQ(req["messages"][1]["content"].get<std::string>().find("Report:"), 0u);
+    // The system prompt carries recipes/label/GUIDELINE.md's conventions word for word.
+    const std::string system = req["messages"][0]["content"].get<std::string>();
+    EXPECT_NE(system.find("未见糜烂、溃疡、息肉及新生物"), std::string::npos);
+    EXPECT_NE(
+        system.find("Diverticula, haemorrhoids, angioectasias and\n   ulcers are never polyps"),
+        std::string::npos);
+    EXPECT_EQ(system.find("<!--"), std::string::npos);
     reply_ok(res, "```json\n" + good_reply().dump() + "\n```");
   });
   LlmClient c(options(s, dir.path() + "/cache"));

@@ -73,15 +73,17 @@ ExamLabels ensemble_labels(const ExamLabels& rules, const std::vector<ExamLabels
     return out;
   }
   if (*out.polyp_present.value == "positive" && count_review) {
+    // "3" and "3+" (at least 3) differ too.
+    auto count = [](const ExamLabels& l) {
+      return l.polyp_count.value ? std::to_string(*l.polyp_count.value) + (l.count_exact ? "" : "+")
+                                 : std::string("null");
+    };
     bool differ = false;
-    for (const auto& l : llm)
-      differ = differ || (l.polyp_count.value && rules.polyp_count.value &&
-                          *l.polyp_count.value != *rules.polyp_count.value);
+    for (const auto& l : llm) differ = differ || count(l) != count(rules);
     if (differ) {
       ReviewRow row{"polyp_count", {}, {}};
       for (const auto& [who, l] : answers) {
-        row.answers.push_back(
-            who + "=" + (l->polyp_count.value ? std::to_string(*l->polyp_count.value) : "null"));
+        row.answers.push_back(who + "=" + count(*l));
         row.evidence.push_back(who + ": " + quote(report, l->polyp_count.evidence));
       }
       out.notes.push_back("labellers disagree on polyp_count; the rules' count is kept");

@@ -1,6 +1,11 @@
 #include "endoked/report/eval.h"
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "endoked/core/error.h"
 
 using nlohmann::json;
 
@@ -60,11 +65,44 @@ void LabelEvaluator::add(const std::string& exam, const ExamLabels& p, const jso
     const std::string tv = str(truth["polyp_count"]);
     score(exam, "polyp_count", pv, tv, p.polyp_count.evidence, report, pv == tv);
   }
-  if (!truth.contains("polyps") || truth["polyps"].size() != p.polyps.size()) return;
-  for (std::size_t i = 0; i < p.polyps.size(); ++i) {
-    const PolypLabel& pp = p.polyps[i];
-    const json& tp = truth["polyps"][i];
+  if (!truth.contains("polyps") || !truth["polyps"].is_array()) return;
+  const json& tps = truth["polyps"];
+  // Truth polyp i is compared with predicted polyp match[i]: in order when the lists are as long;
+  // else the first unused predicted polyp of the same segment, else the first unused one. A
+  // truth polyp left without a partner scores every field wrong.
+  std::vector<int> match(tps.size(), -1);
+  std::vector<char> used(p.polyps.size(), 0);
+  auto take = [&](std::size_t i, std::size_t j) {
+    match[i] = static_cast<int>(j);
+    used[j] = 1;
+  };
+  if (tps.size() == p.polyps.size()) {
+    for (std::size_t i = 0; i < tps.size(); ++i) take(i, i);
+  } else {
+    for (std::size_t i = 0; i < tps.size(); ++i) {
+      const json seg = tps[i].value("segment", json());
+      for (std::size_t j = 0; j < p.polyps.size() && match[i] < 0 && seg.is_string(); ++j)
+        if (!used[j] && p.polyps[j].segment.value == seg.get<std::string>()) take(i, j);
+    }
+    for (std::size_t i = 0; i < tps.size(); ++i)
+      for (std::size_t j = 0; j < p.polyps.size() && match[i] < 0; ++j)
+        if (!used[j]) take(i, j);
+  }
+  for (std::size_t i = 0; i < tps.size(); ++i) {
+    const json& tp = tps[i];
     const std::string who = exam + "#" + std::to_string(i + 1);
+    if (match[i] < 0) {
+      for (const char* key : {"segment", "size_mm", "removal", "removed", "pathology",
+                              "pathology_group", "morphology", "dysplasia"})
+        if (tp.contains(key)) {
+          const std::string name = std::string(key) == "size_mm"     ? "size"
+                                   : std::string(key) == "pathology" ? "histology"
+                                                                     : key;
+          score(who, "polyp." + name, "missing", str(tp[key]), {}, report, false);
+        }
+      continue;
+    }
+    const PolypLabel& pp = p.polyps[static_cast<std::size_t>(match[i])];
     auto field = [&](const std::string& name, const std::string& key, const auto& f) {
       if (!tp.contains(key)) return;
       const std::string pv = str(f), tv = str(tp[key]);
@@ -76,14 +114,23 @@ void LabelEvaluator::add(const std::string& exam, const ExamLabels& p, const jso
     });
     // Paris types: scored only where the report gives one (most reports do not).
     if (tp.contains("paris") && pp.paris.value) field("paris", "paris", pp.paris);
-    if (tp.contains("size_mm") && !tp["size_mm"].is_null()) {
-      const double truth_mm = tp["size_mm"].get<double>();
-      bool right = false;
+    // Removed today (GUIDELINE.md 7), whatever the method.
+    if (tp.contains("removed") && tp["removed"].is_boolean()) {
+      const bool pv = removed_today(pp.removal.value);
+      score(who, "polyp.removed", pv ? "true" : "false", str(tp["removed"]),
+            pp.removal.evidence.empty() ? pp.evidence : pp.removal.evidence, report,
+            pv == tp["removed"].get<bool>());
+    }
+    if (tp.contains("size_mm")) {
+      // A null truth ("diminutive", no number) is right only when no size was read.
+      const bool known = !tp["size_mm"].is_null();
+      const double truth_mm = known ? tp["size_mm"].get<double>() : 0;
+      bool right = !known && !pp.size_mm.value;
       std::string pv = "null";
       if (pp.size_mm.value) {
-        right = std::abs(*pp.size_mm.value - truth_mm) <= 0.5;
+        right = known && std::abs(*pp.size_mm.value - truth_mm) <= 0.5;
         pv = str(pp.size_mm);
-      } else if (pp.size_class.value) {
+      } else if (known && pp.size_class.value) {
         right = *pp.size_class.value == size_class(truth_mm);
         pv = *pp.size_class.value;
       }
@@ -92,6 +139,40 @@ void LabelEvaluator::add(const std::string& exam, const ExamLabels& p, const jso
             right);
     }
   }
+}
+
+std::vector<LabelledReport> read_labelled_reports(const std::string& dir) {
+  namespace fs = std::filesystem;
+  ENDOKED_CHECK(fs::is_directory(dir), "labelled reports: '", dir, "' is not a directory");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".jsonl") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::vector<LabelledReport> out;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.empty()) continue;
+      try {
+        const json j = json::parse(line);
+        LabelledReport x;
+        x.id = j.at("id").get<std::string>();
+        const auto dash = x.id.find('-');
+        ENDOKED_CHECK(dash != std::string::npos, "id '", x.id, "' is not LANGUAGE-NUMBER");
+        x.language = x.id.substr(0, dash);
+        x.report = j.at("report").get<std::string>();
+        x.truth = j.at("truth");
+        x.aside = std::stoi(x.id.substr(dash + 1)) % 3 == 0;
+        out.push_back(std::move(x));
+      } catch (const std::exception& e) {
+        ENDOKED_FAIL(f.string(), ":", n, ": ", e.what());
+      }
+    }
+  }
+  return out;
 }
 
 double LabelEvaluator::positive_f1() const {

@@ -15,8 +15,9 @@ const std::vector<std::string> kSegments = {"caecum",     "ascending",       "he
 const std::vector<std::string> kMorphology = {"pedunculated", "sessile", "flat"};
 const std::vector<std::string> kParis = {"0-Ip",  "0-Isp", "0-Is", "0-IIa",
                                          "0-IIb", "0-IIc", "0-III"};
-const std::vector<std::string> kRemoval = {"cold_snare", "hot_snare", "polypectomy", "emr",
-                                           "esd",        "biopsy",    "not_removed"};
+const std::vector<std::string> kRemoval = {"cold_snare", "hot_snare", "polypectomy",
+                                           "emr",        "esd",       "forceps",
+                                           "ablation",   "biopsy",    "not_removed"};
 const std::vector<std::string> kHistology = {
     "hyperplastic_polyp",      "tubular_adenoma", "tubulovillous_adenoma", "villous_adenoma",
     "sessile_serrated_lesion", "adenocarcinoma",  "inflammatory",          "other"};
@@ -33,6 +34,10 @@ std::optional<std::string> pathology_group(const std::string& h) {
       h == "sessile_serrated_lesion")
     return std::string("adenoma");
   return std::nullopt;
+}
+
+bool removed_today(const std::optional<std::string>& removal) {
+  return removal && *removal != "biopsy" && *removal != "not_removed";
 }
 
 std::string size_class(double mm) {

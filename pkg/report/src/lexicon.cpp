@@ -20,6 +20,19 @@ bool is_digit(unsigned char c) {
   return c >= '0' && c <= '9';
 }
 
+// A question mark followed directly by a word ("?3mm polyp", "息肉？皱襞") queries that word;
+// one followed by a space, a closing bracket or the end ends a sentence.
+bool query_follows(const std::string& s, std::size_t i, std::size_t end) {
+  if (i >= end) return false;
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ')' || c == ']' || c == '"')
+    return false;
+  if (c >= 0x80)
+    return s.compare(i, 3, "\xEF\xBC\x89") != 0 && s.compare(i, 3, "\xE3\x80\x82") != 0 &&
+           s.compare(i, 3, "\xEF\xBC\x9F") != 0;  // not ） 。 ？
+  return c != '.' && c != ',' && c != ';' && c != '?' && c != ':';
+}
+
 std::size_t utf8_length(unsigned char lead) {
   if (lead < 0x80) return 1;
   if ((lead & 0xE0) == 0xC0) return 2;
@@ -148,13 +161,40 @@ void Lexicon::tokenize(const std::string& lower, std::size_t begin, std::size_t 
           }
           std::swap(scratch[k], scratch[k + 1]);
         }
+        // Else one letter typed twice ("polyyp").
+        for (std::size_t k = 1; k < scratch.size() && hits == 0; ++k) {
+          if (scratch[k] != scratch[k - 1]) continue;
+          std::string shorter = scratch;
+          shorter.erase(k, 1);
+          const std::int32_t id = lookup(shorter);
+          if (id >= 0 && static_cast<int>(shorter.size()) >= typo_min_length - 1) {
+            found = id;
+            hits = 1;
+          }
+        }
+        if (hits == 0) {  // or one letter too few ("descendng")
+          auto d = dropped.find(scratch);
+          if (d != dropped.end() && d->second >= 0) found = d->second, hits = 1;
+        }
         if (hits == 1) t.id = found;
       }
       i = j;
     } else if (c < 0x80) {
       ++i;
       if (c == ' ' || c == '\t' || c == '\r') continue;
-      if (c == '\n' || sentence_breaks.find(static_cast<char>(c)) != std::string::npos) {
+      // "?3mm polyp", "- ? polyp ? fold": a query, not a break.
+      const bool spaced = i >= begin + 2 ? lower[i - 2] == ' ' || lower[i - 2] == '(' : true;
+      if (c == '?' && (query_follows(lower, i, end) || (spaced && i + 1 < end && lower[i] == ' ' &&
+                                                        query_follows(lower, i + 1, end)))) {
+        t.type = TokType::kPunct;
+        t.id = lookup("?");
+      } else if (c == '.' && !out.empty() && out.back().end == static_cast<std::int32_t>(i - 1) &&
+                 out.back().type == TokType::kWord &&
+                 abbreviations.count(
+                     lower.substr(static_cast<std::size_t>(out.back().begin),
+                                  static_cast<std::size_t>(out.back().end - out.back().begin)))) {
+        t.type = TokType::kPunct;  // "approx. 1 cm", "vs. fold": no sentence end
+      } else if (c == '\n' || sentence_breaks.find(static_cast<char>(c)) != std::string::npos) {
         t.type = TokType::kSentenceBreak;
       } else if (clause_breaks.find(static_cast<char>(c)) != std::string::npos) {
         t.type = TokType::kClauseBreak;
@@ -167,8 +207,16 @@ void Lexicon::tokenize(const std::string& lower, std::size_t begin, std::size_t 
       scratch.assign(lower, i, n);
       i += n;
       if (scratch == "\u3000" || scratch == "\u00a0") continue;  // ideographic / no-break space
-      if (std::find(sentence_breaks_utf8.begin(), sentence_breaks_utf8.end(), scratch) !=
-          sentence_breaks_utf8.end())
+      // "息肉？皱襞？", "（癌？）": right after a character, a full-width question mark queries it.
+      const auto at = static_cast<std::size_t>(t.begin);
+      const bool after_char = at >= begin + 3 &&
+                              static_cast<unsigned char>(lower[at - 1]) >= 0x80 &&
+                              lower.compare(at - 3, 3, "\xE3\x80\x82") != 0;
+      if (scratch == "\uFF1F" && (query_follows(lower, i, end) || after_char)) {
+        t.type = TokType::kOther;
+        t.id = lookup("?");
+      } else if (std::find(sentence_breaks_utf8.begin(), sentence_breaks_utf8.end(), scratch) !=
+                 sentence_breaks_utf8.end())
         t.type = TokType::kSentenceBreak;
       else if (std::find(clause_breaks_utf8.begin(), clause_breaks_utf8.end(), scratch) !=
                clause_breaks_utf8.end())
@@ -176,6 +224,8 @@ void Lexicon::tokenize(const std::string& lower, std::size_t begin, std::size_t 
       else {
         t.type = TokType::kOther;
         t.id = lookup(scratch);
+        if (t.id < 0 && !fold.empty())
+          if (auto f = fold.find(scratch); f != fold.end()) t.id = lookup(f->second);
       }
     }
     t.end = static_cast<std::int32_t>(i);
@@ -203,7 +253,19 @@ void Lexicon::match(const std::vector<Token>& tokens, std::size_t first, std::si
 }
 
 void Lexicon::add_phrase(const std::string& text, Tag tag) {
-  const std::string lower = text::lower(text);
+  // A query mark ("?", "？") is a phrase of its own (see query_follows).
+  const std::string lower = text == "\uFF1F" ? std::string("?") : text::lower(text);
+  if (lower == "?") {
+    auto it = vocab.find(lower);
+    if (it == vocab.end()) it = vocab.emplace(lower, static_cast<std::int32_t>(vocab.size())).first;
+    for (auto& q : phrases)
+      if (q.tokens == std::vector<std::int32_t>{it->second}) {
+        q.tags.push_back(std::move(tag));
+        return;
+      }
+    phrases.push_back({{it->second}, {std::move(tag)}, text});
+    return;
+  }
   // Tokenize with an empty vocabulary view: every token becomes a new vocabulary word.
   std::vector<Token> toks;
   std::string scratch;
@@ -233,6 +295,19 @@ void Lexicon::add_phrase(const std::string& text, Tag tag) {
 void Lexicon::finish() {
   words.assign(vocab.size(), {});
   for (const auto& [w, id] : vocab) words[static_cast<std::size_t>(id)] = w;
+  for (const auto& [w, id] : vocab) {
+    if (static_cast<int>(w.size()) <= typo_min_length ||
+        !std::all_of(w.begin(), w.end(),
+                     [](char c) { return is_alpha(static_cast<unsigned char>(c)); }))
+      continue;
+    for (std::size_t k = 0; k < w.size(); ++k) {
+      std::string d = w;
+      d.erase(k, 1);
+      if (vocab.count(d)) continue;
+      auto [it, fresh] = dropped.emplace(d, id);
+      if (!fresh && it->second != id) it->second = -1;
+    }
+  }
   std::uint64_t size = 16;
   while (size < 4 * vocab.size()) size *= 2;
   table.assign(size, -1);
@@ -275,13 +350,18 @@ std::shared_ptr<const Lexicon> load_lexicon(const std::string& text, const std::
 namespace {
 std::shared_ptr<const Lexicon> build_lexicon(const YAML::Node& root, const std::string& origin) {
   Reader r(origin);
-  r.keys(root, "",
-         {"language",      "version",    "typo_min_length", "scope_tokens", "sentence_breaks",
-          "clause_breaks", "sections",   "targets",         "segments",     "generic_sites",
-          "morphology",    "paris",      "size_units",      "size_words",   "removal",
-          "histology",     "dysplasia",  "numbers",         "multiple",     "classifiers",
-          "modifiers",     "terminate",  "pseudo",          "preparation",  "caecum_reached",
-          "normal_exam",   "aggregation"});
+  r.keys(root, "", {"language",        "version",       "typo_min_length", "scope_tokens",
+                    "sentence_breaks", "clause_breaks", "sections",        "targets",
+                    "segments",        "generic_sites", "morphology",      "paris",
+                    "size_units",      "size_words",    "removal",         "histology",
+                    "dysplasia",       "numbers",       "multiple",        "classifiers",
+                    "modifiers",       "terminate",     "pseudo",          "preparation",
+                    "caecum_reached",  "normal_exam",   "aggregation",     "non_polyp",
+                    "distance",        "at_least",      "resolved",        "history_sentence",
+                    "current_exam",    "landmark",      "whole_colon",     "fold",
+                    "incidental",      "anaphora",      "count_breakers",  "pathology_inline",
+                    "other_organ",     "abbreviations", "ordinals",        "limited_view",
+                    "specimen_words"});
   auto lex = std::make_shared<Lexicon>();
   Lexicon& L = *lex;
   ENDOKED_CHECK(root["language"] && root["version"], "lexicon ", origin,
@@ -310,6 +390,9 @@ std::shared_ptr<const Lexicon> build_lexicon(const YAML::Node& root, const std::
       const SectionKind k = section_kind(kv.first.as<std::string>(), r, kv.first);
       for (const auto& h : r.list(kv.second, "sections.headers")) {
         L.headers[text::lower(h)] = k;
+        // A one-word header is a vocabulary word, so a header with a dropped letter is found.
+        if (h.find(' ') == std::string::npos)
+          L.vocab.emplace(text::lower(h), static_cast<std::int32_t>(L.vocab.size()));
         L.header_lengths.insert(h.size());
       }
     }
@@ -322,7 +405,7 @@ std::shared_ptr<const Lexicon> build_lexicon(const YAML::Node& root, const std::
     return t;
   };
   r.value_lists(
-      root["targets"], "targets", {"polyp", "polypectomy"},
+      root["targets"], "targets", {"polyp", "polypectomy", "generic", "history"},
       [&](const std::string& v, const std::string& p) { L.add_phrase(p, tag(Cat::kTarget, v)); });
   r.value_lists(
       root["segments"], "segments", kSegments,
@@ -414,6 +497,41 @@ std::shared_ptr<const Lexicon> build_lexicon(const YAML::Node& root, const std::
   }
   for (const auto& p : r.list(root["normal_exam"], "normal_exam"))
     L.add_phrase(p, tag(Cat::kNormalExam));
+  for (const auto& [key, cat] :
+       {std::make_pair("non_polyp", Cat::kNonPolyp), std::make_pair("incidental", Cat::kIncidental),
+        std::make_pair("resolved", Cat::kResolved),
+        std::make_pair("history_sentence", Cat::kHistorySentence),
+        std::make_pair("current_exam", Cat::kCurrent), std::make_pair("landmark", Cat::kLandmark),
+        std::make_pair("whole_colon", Cat::kWholeColon),
+        std::make_pair("pathology_inline", Cat::kPathInline),
+        std::make_pair("other_organ", Cat::kOtherOrgan),
+        std::make_pair("limited_view", Cat::kLimited)})
+    for (const auto& p : r.list(root[key], key)) L.add_phrase(p, tag(cat));
+  // Directional lists: before (the phrase precedes the number) and after (it follows).
+  for (const auto& [key, cat] :
+       {std::make_pair("distance", Cat::kDistance), std::make_pair("at_least", Cat::kAtLeast)}) {
+    r.keys(root[key], key, {"before", "after"});
+    if (!root[key]) continue;
+    for (const auto& [dname, dir] :
+         {std::make_pair("before", Dir::kForward), std::make_pair("after", Dir::kBackward)})
+      for (const auto& p : r.list(root[key][dname], std::string(key) + "." + dname)) {
+        Tag t = tag(cat);
+        t.dir = dir;
+        L.add_phrase(p, t);
+      }
+  }
+  for (const auto& w : r.list(root["anaphora"], "anaphora")) L.anaphora.insert(text::lower(w));
+  for (const auto& w : r.list(root["ordinals"], "ordinals")) L.ordinals.insert(text::lower(w));
+  for (const auto& w : r.list(root["specimen_words"], "specimen_words"))
+    L.specimen_words.insert(text::lower(w));
+  for (const auto& w : r.list(root["abbreviations"], "abbreviations"))
+    L.abbreviations.insert(text::lower(w));
+  for (const auto& w : r.list(root["count_breakers"], "count_breakers"))
+    L.anaphora.insert("|" + text::lower(w));
+  if (const YAML::Node f = root["fold"]) {
+    if (!f.IsMap()) r.fail(f, "fold", "must map characters to characters");
+    for (const auto& kv : f) L.fold[kv.first.as<std::string>()] = kv.second.as<std::string>();
+  }
   const YAML::Node agg = root["aggregation"];
   r.keys(agg, "aggregation", {"min_affirmed", "cjk_min", "confidence"});
   if (agg) {

@@ -13,7 +13,8 @@
 namespace endoked::report {
 
 enum class Cat : std::uint8_t {
-  kTarget,       // value: "polyp" | "polypectomy"
+  kTarget,       // value: "polyp" | "polypectomy" | "generic" ("lesion": a polyp unless the
+                 // sentence names a non-polyp finding) | "history" (a past polypectomy)
   kSegment,      // value: segment key
   kGeneric,      // a site word that is not a segment ("colon"): consumes it, nothing else
   kMorphology,   // value: morphology key
@@ -35,6 +36,19 @@ enum class Cat : std::uint8_t {
   kCaecumYes,
   kCaecumNo,
   kNormalExam,  // "normal colonoscopy"
+  kNonPolyp,    // a finding that is never a polyp ("colitis", "angioectasia")
+  kIncidental,  // one seen in passing ("diverticula", "haemorrhoids"): no polyp either, but not
+                // what an exam that saw nothing else was about
+  kDistance,    // "from the anal verge" (after a length), "距肛门" (before): not a size; dir
+  kAtLeast,     // "at least" (before a number), "以上" (after): the count is a lower bound; dir
+  kResolved,    // "was a fold", "考虑为皱襞": the suspected lesion of the sentence is none
+  kHistorySentence,  // "years ago", "年前": every mention after it in the sentence is history
+  kCurrent,          // "today", "本次": ends a history_sentence scope
+  kLandmark,         // "near", "近": the segment after it is a landmark, not the site
+  kWholeColon,       // "全结肠", "throughout the colon": a group there has no one segment
+  kPathInline,  // "path showed", "病理提示": a histology after it in a findings sentence is one
+  kOtherOrgan,  // "stomach", "胃体": a polyp named after it there is no colon polyp
+  kLimited,     // "views were inadequate", "部分黏膜无法观察": not assessable
 };
 
 enum class Dir : std::uint8_t { kForward, kBackward, kBoth };
@@ -112,6 +126,20 @@ class Lexicon {
              std::vector<Match>& out) const;
   std::int32_t lookup(std::string_view token) const;
   std::vector<std::string> words;  // id → word
+  // A word with one letter dropped → the word ("descendng" → "descending"); −1 when two words
+  // drop to the same text. Only words longer than typo_min_length.
+  std::unordered_map<std::string, std::int32_t> dropped;
+  // One character read as another (traditional → simplified Chinese: 腸 → 肠, 瘜 → 息).
+  std::unordered_map<std::string, std::string> fold;
+  // Words that refer back ("the", "this"), and, prefixed with '|', words that cut a count from
+  // its noun ("were", "from"): `anaphora` and `count_breakers` in the file.
+  std::set<std::string> anaphora;
+  // Words whose full stop ends no sentence ("approx.", "vs.", "dr.").
+  std::set<std::string> abbreviations;
+  // "the first", "the second" after "two polyps were found": a polyp each (`ordinals`).
+  std::set<std::string> ordinals;
+  // "Polyp 1 -", "Specimen 2:", "Pot 3": the number names the polyp (`specimen_words`).
+  std::set<std::string> specimen_words;
   /// Compiles phrases into token ids (adds words to the vocabulary).
   void add_phrase(const std::string& text, Tag tag);
   void finish();

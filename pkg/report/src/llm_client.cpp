@@ -19,6 +19,9 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace endoked::report {
+
+const std::vector<std::pair<std::string, std::string>>& embedded_guideline();
+
 namespace {
 
 std::string env_or(const char* name, const std::string& fallback) {
@@ -26,23 +29,30 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v && *v ? std::string(v) : fallback;
 }
 
-const char* kGuideline =
-    "You label colonoscopy and pathology reports for a research dataset. Read the report and "
-    "answer with one JSON object that follows the schema exactly (no prose, no markdown).\n"
-    "Guideline:\n"
-    "- polyp_present: positive when the report states at least one polyp, adenoma, mass or tumour "
-    "found in THIS exam; negative when it states that none was found or calls the exam normal; "
-    "uncertain when it only hedges (possible, questionable, cannot exclude); not_mentioned when "
-    "it says nothing either way. A history of polyps or polypectomy, a family history, or a "
-    "recommendation is not a current polyp.\n"
-    "- polyp_count: the number of polyps found (null unless positive; 0 when negative); "
-    "count_exact false when the report only says 'multiple' or 'several'.\n"
-    "- polyps: one entry per described polyp (or group, with quantity; -1 for an unknown number) "
-    "in report order: colon segment, size in millimetres (convert cm), morphology, Paris type, "
-    "removal method, histology and dysplasia grade from the pathology when stated, else null.\n"
-    "- history_of_polypectomy, bowel_prep, caecum_reached: as stated, null when not stated.\n"
-    "- evidence: short exact quotes copied from the report that support each answer.\n"
-    "- confidence: your probability that polyp_present is right.\n";
+// The conventions of recipes/label/GUIDELINE.md (between its prompt markers), embedded at build
+// time, framed by what the reply must be.
+const std::string& guideline_prompt() {
+  static const std::string prompt = [] {
+    const std::string& doc = embedded_guideline().front().second;
+    const std::string open = "<!-- prompt -->", close = "<!-- /prompt -->";
+    const auto a = doc.find(open), b = doc.find(close);
+    ENDOKED_CHECK(a != std::string::npos && b != std::string::npos && a < b,
+                  "GUIDELINE.md (embedded) lacks its prompt markers");
+    return "You label colonoscopy and pathology reports for a research dataset. Read the report "
+           "and answer with one JSON object that follows the schema exactly (no prose, no "
+           "markdown).\n" +
+           doc.substr(a + open.size(), b - a - open.size()) +
+           "\nReply fields:\n"
+           "- polyp_present, polyp_count (count_exact false for an at-least count), polyps (with "
+           "quantity, -1 for an unknown number) as above; morphology, Paris type and dysplasia "
+           "grade when stated, else null.\n"
+           "- history_of_polypectomy, bowel_prep, caecum_reached: as stated, null when not "
+           "stated.\n"
+           "- evidence: short exact quotes copied from the report that support each answer.\n"
+           "- confidence: your probability that polyp_present is right.\n";
+  }();
+  return prompt;
+}
 
 json enum_or_null(const std::vector<std::string>& values) {
   json e = json::array();
@@ -321,7 +331,7 @@ std::string LlmClient::version() const {
 
 std::string LlmClient::request_body(const std::string& report, int sample,
                                     const std::string& format) const {
-  const std::string system = std::string(kGuideline) + "Schema:\n" + llm_reply_schema().dump();
+  const std::string system = guideline_prompt() + "Schema:\n" + llm_reply_schema().dump();
   json body = {{"model", options_.model},
                {"temperature", sample == 0 ? options_.temperature : options_.sample_temperature},
                {"max_tokens", options_.max_tokens},

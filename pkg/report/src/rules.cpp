@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <string_view>
 
 #include "endoked/core/error.h"
@@ -32,7 +33,7 @@ struct Work {
   std::vector<Token> tokens;
   std::vector<Match> matches;
   std::vector<Sentence> sentences;
-  std::vector<char> barrier;
+  std::vector<char> barrier, item;
 };
 
 bool is_cjk_lead(const std::string& s, std::size_t i) {
@@ -57,13 +58,52 @@ class Analysis {
     while (ls < lower.size()) {
       std::size_t le = lower.find('\n', ls);
       if (le == std::string::npos) le = lower.size();
+      if (headers) le = std::min(le, inline_header(ls, le));
       std::size_t body = ls;
+      const SectionKind was = kind;
       if (headers) detect_header(ls, le, kind, body);
       const std::size_t before = w.tokens.size();
       L.tokenize(lower, body, le, w.tokens, w.scratch);
       add_sentences(before, kind);
-      ls = le + 1;
+      // "Ind: FHx CRC." with text on its line is a one-line field: the next line goes back to
+      // the section before (terse notes write the findings after it without a header).
+      if (body != ls && body < le && w.tokens.size() > before &&
+          (kind == SectionKind::kIndication || kind == SectionKind::kPreparation ||
+           kind == SectionKind::kIgnore) &&
+          was != SectionKind::kIndication && was != SectionKind::kPreparation &&
+          was != SectionKind::kIgnore)
+        kind = was;
+      ls = le < lower.size() && lower[le] == '\n' ? le + 1 : le;
     }
+  }
+
+  // "Colonoscopy 21/01. Indication: …": where a header opens a sentence inside the line
+  // [ls, le), the line is cut there (returns le when none does).
+  std::size_t inline_header(std::size_t ls, std::size_t le) const {
+    const std::string& lower = w.lower;
+    static const std::string kFullStop = "\xE3\x80\x82", kSemicolon = "\xEF\xBC\x9B",
+                             kColon = "\xEF\xBC\x9A";
+    for (std::size_t i = ls; i + 1 < le; ++i) {
+      std::size_t a = 0;
+      if (lower[i] == '.' || lower[i] == ';')
+        a = i + 1;
+      else if (lower.compare(i, 3, kFullStop) == 0 || lower.compare(i, 3, kSemicolon) == 0)
+        a = i + 3;
+      else
+        continue;
+      const bool ascii = a == i + 1;
+      while (a < le && lower[a] == ' ') ++a;
+      if ((ascii && a == i + 1) || a >= le) continue;  // "1.5", "e.g." are no sentence ends
+      std::size_t colon = lower.find(':', a);
+      const std::size_t wide = lower.find(kColon, a);
+      if (wide < colon) colon = wide;
+      if (colon == std::string::npos || colon >= le || colon - a > 40) continue;
+      std::string h = lower.substr(a, colon - a);
+      while (!h.empty() && h.back() == ' ') h.pop_back();
+      SectionKind k;
+      if (header_or_qualified(h, k)) return a;
+    }
+    return le;
   }
 
   const Lexicon& L;
@@ -90,6 +130,13 @@ class Analysis {
         if (w.barrier[static_cast<std::size_t>(i)]) return true;
       return false;
     };
+    auto terminated = [&](std::int32_t a, std::int32_t b) {  // a barrier that is no clause break
+      for (std::int32_t i = a; i < b; ++i)
+        if (w.barrier[static_cast<std::size_t>(i)] &&
+            w.tokens[static_cast<std::size_t>(i)].type != TokType::kClauseBreak)
+          return true;
+      return false;
+    };
     for (std::int32_t k = s.match_first; k < s.match_last; ++k) {
       const Match& m = w.matches[static_cast<std::size_t>(k)];
       if (m.last >= tf && m.first <= tl) continue;  // the target itself
@@ -97,8 +144,12 @@ class Analysis {
         if (t.cat != Cat::kModifier) continue;
         const bool fwd = t.dir != Dir::kBackward && m.last < tf && tf - m.last <= L.scope_tokens &&
                          !blocked(m.last + 1, tf);
-        const bool bwd = t.dir != Dir::kForward && m.first > tl && m.first - tl <= L.scope_tokens &&
-                         !blocked(tl + 1, m.first);
+        // A trailing clause doubts what it follows ("直肠隆起性病变，性质待定"): backward
+        // "possible" triggers cross clause breaks (not terminators); negations do not
+        // ("管状腺瘤，切缘阴性").
+        const bool bwd =
+            t.dir != Dir::kForward && m.first > tl && m.first - tl <= L.scope_tokens &&
+            (t.mod == Mod::kPossible ? !terminated(tl + 1, m.first) : !blocked(tl + 1, m.first));
         if (!fwd && !bwd) continue;
         st.triggers.push_back(span(m));
         switch (t.mod) {
@@ -124,9 +175,15 @@ class Analysis {
   }
 
   void mark_barriers() {
+    // A clause break right before a finding continues a list ("未见息肉，肿物及溃疡"): the
+    // modifiers of the list reach across it.
+    w.item.assign(w.tokens.size() + 1, 0);
+    for (const auto& m : w.matches)
+      if (tag_of(m, Cat::kTarget) || tag_of(m, Cat::kNonPolyp) || tag_of(m, Cat::kHistology))
+        w.item[static_cast<std::size_t>(m.first)] = 1;
     w.barrier.assign(w.tokens.size(), 0);
     for (std::size_t i = 0; i < w.tokens.size(); ++i)
-      if (w.tokens[i].type == TokType::kClauseBreak) w.barrier[i] = 1;
+      if (w.tokens[i].type == TokType::kClauseBreak && !w.item[i + 1]) w.barrier[i] = 1;
     for (const auto& m : w.matches)
       if (tag_of(m, Cat::kTerminate)) w.barrier[static_cast<std::size_t>(m.first)] = 1;
   }
@@ -146,6 +203,18 @@ class Analysis {
     const std::string& lower = w.lower;
     std::size_t a = ls;
     while (a < le && (lower[a] == ' ' || lower[a] == '\t')) ++a;
+    // 【检查所见】 or [Findings]: the bracket is the header, the text after it the body.
+    for (const auto& [open, close] :
+         {std::pair<std::string, std::string>{"\xE3\x80\x90", "\xE3\x80\x91"},
+          std::pair<std::string, std::string>{"[", "]"}})
+      if (lower.compare(a, open.size(), open) == 0) {
+        const std::size_t c = lower.find(close, a);
+        if (c != std::string::npos && c < le &&
+            header_or_qualified(lower.substr(a + open.size(), c - a - open.size()), kind)) {
+          body = c + close.size();
+          return;
+        }
+      }
     const std::size_t limit = std::min(le, a + 80);
     std::size_t colon = std::string::npos, after = 0;
     for (std::size_t i = a; i < limit; ++i) {
@@ -164,16 +233,86 @@ class Analysis {
       while (e > b && (lower[e - 1] == ' ' || lower[e - 1] == '\t' || lower[e - 1] == '\r')) --e;
       return lower.substr(b, e - b);
     };
-    if (colon != std::string::npos && header_kind(trimmed(a, colon), kind)) {
+    if (colon != std::string::npos && header_or_qualified(trimmed(a, colon), kind)) {
       body = after;
       return;
     }
-    if (le - a <= 60 && header_kind(trimmed(a, le), kind)) body = le;
+    // A line that is only a header ("FINDINGS"), without the two-word forms ("Prep good.").
+    if (le - a <= 60 && header_or_qualified(trimmed(a, le), kind, false)) body = le;
   }
 
-  // A known header, also with two adjacent letters swapped ("FNIDINGS").
+  // A header, or one qualified in parentheses: the parenthesis's first item when it is a header
+  // itself ("addendum (pathology, 5 days later)" → pathology), else the words before it
+  // ("病理诊断（2024-03-18补充）" → pathology).
+  bool header_or_qualified(const std::string& h, SectionKind& kind, bool two_words = true) const {
+    if (header_kind(h, kind)) return true;
+    // Two languages or a number beside the header: "endoscopic findings 镜检所见",
+    // "pathology 病理号 s24-1" (never a header followed by words: "findings - polyps, in order").
+    if (const std::size_t sp = h.find(' '); two_words && sp != std::string::npos && sp > 0) {
+      std::size_t cjk = 0;
+      while (cjk < h.size() && static_cast<unsigned char>(h[cjk]) < 0x80) ++cjk;
+      auto trim = [](std::string t) {
+        while (!t.empty() && t.back() == ' ') t.pop_back();
+        while (!t.empty() && t.front() == ' ') t.erase(0, 1);
+        return t;
+      };
+      if (cjk > 0 && cjk < h.size() &&
+          (header_kind(trim(h.substr(0, cjk)), kind) || header_kind(trim(h.substr(cjk)), kind)))
+        return true;
+      int run = 0, longest = 0;  // the longest run of letters after the first word
+      for (std::size_t i = sp; i < h.size(); ++i) {
+        run = (h[i] >= 'a' && h[i] <= 'z') ? run + 1 : 0;
+        longest = std::max(longest, run);
+      }
+      if (longest < 3 && header_kind(h.substr(0, sp), kind)) return true;
+    }
+    // "pathology - final report", "corrected report - addendum".
+    if (const std::size_t dash = h.find(" - "); two_words && dash != std::string::npos && dash > 0)
+      if (header_or_qualified(h.substr(0, dash), kind, false) ||
+          header_or_qualified(h.substr(dash + 3), kind, false))
+        return true;
+    if (const std::size_t comma = h.find(',');
+        two_words && comma != std::string::npos && comma > 0) {
+      std::string head = h.substr(0, comma);
+      while (!head.empty() && head.back() == ' ') head.pop_back();
+      if (header_kind(head, kind)) return true;
+    }
+    std::size_t open = h.find('('), open_len = 1;
+    const std::size_t wide = h.find("\xEF\xBC\x88");  // '（'
+    if (wide != std::string::npos && (open == std::string::npos || wide < open))
+      open = wide, open_len = 3;
+    if (open == std::string::npos || open == 0) return false;
+    std::string inner = h.substr(open + open_len);
+    for (const char* stop : {",", ")", "\xEF\xBC\x8C", "\xEF\xBC\x89", ";"})
+      inner = inner.substr(0, inner.find(stop));
+    auto trim = [](std::string t) {
+      while (!t.empty() && (t.back() == ' ' || t.back() == '-')) t.pop_back();
+      while (!t.empty() && (t.front() == ' ' || t.front() == '-')) t.erase(0, 1);
+      return t;
+    };
+    return header_kind(trim(inner), kind) || header_kind(trim(h.substr(0, open)), kind);
+  }
+
+  // A known header, also with two adjacent letters swapped ("FNIDINGS"), or in traditional
+  // characters (病理報告).
   bool header_kind(std::string h, SectionKind& kind) const {
+    if (!L.fold.empty()) {
+      std::string folded;
+      for (std::size_t i = 0; i < h.size();) {
+        const std::size_t n = static_cast<unsigned char>(h[i]) >= 0xE0 && i + 3 <= h.size() ? 3 : 1;
+        auto f = n == 3 ? L.fold.find(h.substr(i, 3)) : L.fold.end();
+        folded += f != L.fold.end() ? f->second : h.substr(i, n);
+        i += n;
+      }
+      h = std::move(folded);
+    }
     auto it = L.headers.find(h);
+    if (it == L.headers.end() && static_cast<int>(h.size()) >= L.typo_min_length) {
+      // One letter dropped ("histolgy", "impresion").
+      auto d = L.dropped.find(h);
+      if (d != L.dropped.end() && d->second >= 0)
+        it = L.headers.find(L.words[static_cast<std::size_t>(d->second)]);
+    }
     if (it == L.headers.end() && static_cast<int>(h.size()) >= L.typo_min_length &&
         L.header_lengths.count(h.size()))
       for (std::size_t k = 0; k + 1 < h.size() && it == L.headers.end(); ++k) {
@@ -187,14 +326,33 @@ class Analysis {
     return true;
   }
 
+  // "(2)" / "（2）": the token i opens a numbered item.
+  bool item_number(std::size_t i) const {
+    auto is = [&](std::size_t k, const char* a, const char* b) {
+      if (k >= w.tokens.size()) return false;
+      const Token& t = w.tokens[k];
+      const std::string_view v = std::string_view(w.lower).substr(
+          static_cast<std::size_t>(t.begin), static_cast<std::size_t>(t.end - t.begin));
+      return v == a || v == b;
+    };
+    return is(i, "(", "\xEF\xBC\x88") && i + 2 < w.tokens.size() &&
+           w.tokens[i + 1].type == TokType::kNumber && is(i + 2, ")", "\xEF\xBC\x89");
+  }
+
   void add_sentences(std::size_t from, SectionKind kind) {
     std::size_t start = from;
     for (std::size_t i = from; i <= w.tokens.size(); ++i) {
-      if (i < w.tokens.size() && w.tokens[i].type != TokType::kSentenceBreak) continue;
+      const bool item = i < w.tokens.size() && i > start && item_number(i);
+      if (i < w.tokens.size() && w.tokens[i].type != TokType::kSentenceBreak && !item) continue;
+      // "1. Cecum, 5 mm": the number and its full stop open an item, they end no sentence.
+      if (i < w.tokens.size() && !item && i == start + 1 && start == from &&
+          w.tokens[start].type == TokType::kNumber &&
+          w.lower[static_cast<std::size_t>(w.tokens[i].begin)] == '.')
+        continue;
       if (i > start)
         w.sentences.push_back(
             {static_cast<std::int32_t>(start), static_cast<std::int32_t>(i), kind});
-      start = i + 1;
+      start = item ? i : i + 1;
     }
   }
 };
@@ -307,21 +465,127 @@ class Labelling {
 
   void sentence(const Sentence& s) {
     const It mb = w.matches.begin() + s.match_first, me = w.matches.begin() + s.match_last;
+    const Snapshot now{affirmed.size(), possible.size(), polyps.size(), s.kind, true};
     const Mention* first_affirmed = read_mentions(s, mb, me, mentions_);
+    // Items under a head line ("Polyps:" then "(1) caecum 3mm sessile - CSP") are polyps
+    // although they do not say so.
+    const bool item = starts_item(s);
+    // An item with a site and a size is a polyp too ("1. Cecum, 5 mm, 0-Is, cold snare - A").
+    std::vector<SizeHit> own_sizes;
+    find_sizes(s, mb, me, own_sizes);
+    const bool sited_and_sized =
+        std::any_of(mb, me,
+                    [&](const Match& m) { return a.tag_of(m, Cat::kSegment) != nullptr; }) &&
+        !own_sizes.empty() && std::none_of(mb, me, [&](const Match& m) {
+          return a.tag_of(m, Cat::kNonPolyp) || a.tag_of(m, Cat::kIncidental);
+        });
+    const bool unnamed = std::none_of(mentions_.begin(), mentions_.end(), [](const Mention& m) {
+      return m.what == "polyp" || m.what == "generic" || m.what == "histology";
+    });
+    // "Two polyps were found. The first, 6 mm, was in the ascending colon…".
+    const bool ordinal =
+        s.last - s.first >= 3 && (stated >= 2 || vague_bound >= 2) &&
+        (token_text(s.first) == "the" || token_text(s.first) == "one") &&
+        L.ordinals.count(std::string(token_text(s.first == s.last ? s.first : s.first + 1))) &&
+        std::any_of(mb, me, [&](const Match& m) {
+          return a.tag_of(m, Cat::kSegment) || a.tag_of(m, Cat::kSizeUnit);
+        });
+    // "Asc: 0-Is 8mm -> CSP": a line led by a segment and a colon, with a size.
+    const bool segment_led = s.last - s.first >= 3 && mb != me && mb->first == s.first &&
+                             a.tag_of(*mb, Cat::kSegment) && token_text(mb->last + 1) == ":";
+    const bool listed =
+        !first_affirmed && unnamed && s.kind == SectionKind::kFindings &&
+        ((item && (list_head_ || sited_and_sized)) || (segment_led && sited_and_sized) || ordinal);
+    // A block: "Polyp 1" then "Site: Sigmoid colon", "Size: 12 mm", "Removal: Hot snare".
+    const bool field = s.last - s.first >= 3 &&
+                       w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kWord &&
+                       token_text(s.first + 1) == ":";
+    const bool names_target = std::any_of(mentions_.begin(), mentions_.end(), [](const Mention& m) {
+      return m.what == "polyp" || m.what == "generic";
+    });
+    if (block_open_ && field && !names_target && s.kind == SectionKind::kFindings) {
+      quality(s, mb, me);
+      fill_block(s, mb, me);
+      return;
+    }
+    block_open_ = first_affirmed && s.kind == SectionKind::kFindings && s.last - s.first <= 4 &&
+                  std::none_of(mb, me, [&](const Match& m) {
+                    return a.tag_of(m, Cat::kSegment) || a.tag_of(m, Cat::kSizeUnit);
+                  });
+    block_ = -1;
+    if (!item) list_head_ = false;
+    if (first_affirmed && s.kind == SectionKind::kFindings &&
+        !std::any_of(mb, me, [&](const Match& m) {
+          return a.tag_of(m, Cat::kSegment) || a.tag_of(m, Cat::kSizeUnit);
+        }))
+      list_head_ = true;
+    // "…this was a normal fold": a resolved sentence that names no polyp itself speaks of the
+    // lesion of the sentence before (same section).
+    const bool resolved =
+        std::any_of(mb, me, [&](const Match& m) { return a.tag_of(m, Cat::kResolved) != nullptr; });
+    const bool names_polyp = std::any_of(mentions_.begin(), mentions_.end(),
+                                         [](const Mention& m) { return m.what != "polypectomy"; });
+    if (resolved && !names_polyp && current(s.kind) && before_.valid && before_.kind == s.kind)
+      undo_since(before_);
+    resolved_any_ = resolved_any_ || (resolved && current(s.kind));
+    before_ = now;
     quality(s, mb, me);
     if (!current(s.kind)) return;
     // Attributes of this sentence, nearest to the first affirmed mention.
-    const std::int32_t anchor = first_affirmed ? first_affirmed->first : s.first;
+    const std::int32_t anchor =
+        first_affirmed ? first_affirmed->first : (first_possible_ >= 0 ? first_possible_ : s.first);
+    if (listed) {
+      find_sizes(s, mb, me, sizes_);
+      affirmed.push_back(a.sentence_span(s));
+      affirmed_kinds.push_back(s.kind);
+      findings(s, mb, me, true, anchor, sizes_, Quantity{1, 0});
+      return;
+    }
     find_sizes(s, mb, me, sizes_);
     const std::vector<SizeHit>& sizes = sizes_;
-    const int quantity = find_quantity(s, mb, me, first_affirmed != nullptr, anchor, sizes);
-    if (s.kind == SectionKind::kFindings) {
+    const Quantity quantity =
+        find_quantity(s, mb, me, first_affirmed != nullptr || first_possible_ >= 0, anchor, sizes);
+    // "The histology shows that the ascending colon polyp was an SSL, the descending polyp a
+    // TA…": a findings sentence that quotes the pathology and describes nothing is one.
+    const bool quotes_pathology =
+        (s.kind == SectionKind::kFindings || s.kind == SectionKind::kImpression) && sizes.empty() &&
+        std::any_of(mb, me,
+                    [&](const Match& m) { return a.tag_of(m, Cat::kPathInline) != nullptr; }) &&
+        std::any_of(mb, me,
+                    [&](const Match& m) { return a.tag_of(m, Cat::kHistology) != nullptr; });
+    if (quotes_pathology) {
+      pathology(s, mb, me);
+    } else if (s.kind == SectionKind::kFindings) {
       findings(s, mb, me, first_affirmed != nullptr, anchor, sizes, quantity);
+      // "…which I removed (path later showed TA, low grade)": the result of the polyp just read.
+      if (inline_pathology_ && !polyps.empty() && !polyps.back().histology.value) {
+        PolypLabel& p = polyps.back();
+        const std::string hv = a.tag_of(*inline_pathology_, Cat::kHistology)->value;
+        p.histology.set(hv, fc, a.span(*inline_pathology_));
+        if (auto g = pathology_group(hv)) p.group.set(*g, fc, a.span(*inline_pathology_));
+      }
     } else if (s.kind == SectionKind::kImpression) {
-      if (first_affirmed && quantity > 0) stated = std::max<std::int64_t>(stated, quantity);
-      if (first_affirmed && quantity < 0) multiple = true;
+      if (first_affirmed) count_said(quantity);
+      if (const Match* seg = first_affirmed ? site(mb, me, anchor) : nullptr)
+        impression_segments_.push_back(a.tag_of(*seg, Cat::kSegment)->value);
+      // "结肠息肉（已摘除）" with no findings: the impression's polyp stands in.
+      if (first_affirmed && impression_polyps_.empty()) {
+        PolypLabel p;
+        p.evidence.push_back(a.sentence_span(s));
+        if (const Match* seg = site(mb, me, anchor))
+          p.segment.set(a.tag_of(*seg, Cat::kSegment)->value, fc, a.span(*seg));
+        if (const Match* r = pick_removal(mb, me))
+          p.removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc, a.span(*r));
+        if (!sizes.empty()) {
+          p.size_mm.set(sizes[0].mm, fc, a.span(sizes[0].first, sizes[0].last));
+          p.size_class.set(size_class(sizes[0].mm), fc, a.span(sizes[0].first, sizes[0].last));
+        }
+        if (quantity.n > 1) p.quantity = quantity.n;
+        if (quantity.n < 0) p.quantity = -1;
+        impression_polyps_.push_back(std::move(p));
+      }
     } else if (s.kind == SectionKind::kPathology) {
-      pathology(s, mb, me, nearest(mb, me, Cat::kSegment, anchor));
+      pathology(s, mb, me);
     }
   }
 
@@ -334,17 +598,109 @@ class Labelling {
     return best;
   }
 
+  // A mention in another organ: an other-organ word ("stomach", "胃体") before it in its scope,
+  // with no colon segment and no clause break between.
+  bool elsewhere(It mb, It target) const {
+    for (auto it = mb; it != target; ++it) {
+      if (!a.tag_of(*it, Cat::kOtherOrgan) || target->first - it->last > L.scope_tokens) continue;
+      bool apart = false;
+      for (auto jt = it + 1; jt != target && !apart; ++jt) apart = a.tag_of(*jt, Cat::kSegment);
+      for (std::int32_t k = it->last + 1; k < target->first && !apart; ++k)
+        apart = w.tokens[static_cast<std::size_t>(k)].type == TokType::kClauseBreak;
+      if (!apart) return true;
+    }
+    return false;
+  }
+
+  // A four-digit year (1950–2035) at token k: "polypectomy in 2019", "2022年".
+  // A full date ("2024-03-05", "2024年3月5日") stamps this exam or this stay, not the past.
+  bool year_at(std::int32_t k) const {
+    const Token& t = w.tokens[static_cast<std::size_t>(k)];
+    if (!(t.type == TokType::kNumber && t.end - t.begin == 4 && t.number >= 1950 &&
+          t.number <= 2035))
+      return false;
+    const auto n = static_cast<std::int32_t>(w.tokens.size());
+    const bool dated = k + 2 < n &&
+                       w.tokens[static_cast<std::size_t>(k + 2)].type == TokType::kNumber &&
+                       (token_text(k + 1) == "-" || token_text(k + 1) == "/" ||
+                        token_text(k + 1) == "." || token_text(k + 1) == "\xE5\xB9\xB4" /* 年 */) &&
+                       (token_text(k + 1) != "\xE5\xB9\xB4" ||
+                        (k + 3 < n && token_text(k + 3) == "\xE6\x9C\x88" /* 月 */));
+    return !dated;
+  }
+
   // Target mentions with their ConText states; returns the first affirmed polyp mention.
+  // Sentence-wide rules on top of ConText: a history_sentence phrase or a year makes every
+  // later mention history (until "today", "本次" or a terminator); a resolved phrase ("was a
+  // fold") negates every mention; a generic word ("lesion") is no polyp beside a non-polyp
+  // finding and shares the doubt of a polyp doubted in its sentence.
   const Mention* read_mentions(const Sentence& s, It mb, It me, std::vector<Mention>& mentions) {
     mentions.clear();
+    bool non_polyp = false, resolved = false;
+    std::int32_t history_from = -1;
+    bool disease = false;              // a non-polyp finding the exam may have been about
+    std::vector<std::int32_t> others;  // where non-polyp findings are named
+    for (auto it = mb; it != me; ++it) {
+      disease =
+          disease || (a.tag_of(*it, Cat::kNonPolyp) && !elsewhere(mb, it));  // not "胃炎伴糜烂"
+      if (a.tag_of(*it, Cat::kNonPolyp) || a.tag_of(*it, Cat::kIncidental)) {
+        non_polyp = true;
+        others.push_back(it->first);
+      }
+      resolved = resolved || a.tag_of(*it, Cat::kResolved);
+      if (history_from < 0 && a.tag_of(*it, Cat::kHistorySentence)) history_from = it->last;
+    }
+    if (s.kind != SectionKind::kPathology)
+      for (std::int32_t k = s.first; k < s.last && (history_from < 0 || k < history_from); ++k)
+        if (year_at(k)) history_from = k;
+    auto history_reaches = [&](std::int32_t first) {
+      // A year also reaches back, as far as a ConText scope ("hx TA x2 removed 2018").
+      if (history_from >= 0 && first < history_from && year_at(history_from) &&
+          history_from - first <= L.scope_tokens) {
+        for (std::int32_t k = first; k < history_from; ++k)
+          if (w.barrier[static_cast<std::size_t>(k)]) return false;
+        return true;
+      }
+      if (history_from < 0 || first <= history_from) return false;
+      for (auto it = mb; it != me; ++it)
+        if (it->first > history_from && it->first < first &&
+            (a.tag_of(*it, Cat::kCurrent) || a.tag_of(*it, Cat::kTerminate)))
+          return false;
+      return true;
+    };
     for (auto it = mb; it != me; ++it) {
       const Tag* t = a.tag_of(*it, Cat::kTarget);
       const Tag* h = a.tag_of(*it, Cat::kHistology);
       if (!t && !h) continue;
-      mentions.push_back(
-          {it->first, it->last, t ? t->value : "histology", a.state_of(s, it->first, it->last)});
+      // "angioectasia lesions", "多发溃疡……病变与正常黏膜分界清楚": the generic word names the
+      // other finding (named before it in its scope, or right after it); "a growth, friable
+      // and bleeding on touch" stays a growth.
+      if (t && !h && t->value == "generic" && non_polyp &&
+          std::any_of(others.begin(), others.end(), [&](std::int32_t o) {
+            return (o < it->first && it->first - o <= L.scope_tokens) ||
+                   (o > it->first && o - it->last <= 3);
+          }))
+        continue;
+      if (!t && h->value == "other") continue;  // a lipoma, a carcinoid: not a polyp by itself
+      if (elsewhere(mb, it)) continue;          // "胃体见多发息肉", "two gastric polyps"
+      Mention m{it->first, it->last, t ? t->value : "histology",
+                a.state_of(s, it->first, it->last)};
+      if (history_reaches(it->first) || m.what == "history") m.state.historical = true;
+      if (resolved) m.state.negated = true;
+      mentions.push_back(std::move(m));
     }
+    bool doubted = false, sure = false;
+    for (const auto& m : mentions)
+      if (m.what != "generic" && m.what != "polypectomy" && m.what != "history" &&
+          !m.state.negated && !m.state.historical && !m.state.family && !m.state.hypothetical)
+        (m.state.possible ? doubted : sure) = true;
+    if (doubted && !sure)
+      for (auto& m : mentions)
+        if (m.what == "generic") m.state.possible = true;
     const Mention* first_affirmed = nullptr;
+    sentence_possible_ = false;
+    first_possible_ = -1;
+    non_polyp_seen_ = non_polyp_seen_ || (disease && current(s.kind));
     for (const auto& m : mentions) {
       const Span sp = a.span(m.first, m.last);
       if (m.state.historical && !m.state.family) {
@@ -356,12 +712,15 @@ class Labelling {
         negated.push_back(sp);
         for (const auto& t : m.state.triggers) negated.push_back(t);
       } else if (m.state.possible) {
+        sentence_possible_ = sentence_possible_ || m.what != "polypectomy";
+        if (first_possible_ < 0 && m.what != "polypectomy") first_possible_ = m.first;
         possible.push_back(sp);
         for (const auto& t : m.state.triggers) possible.push_back(t);
-      } else {
-        affirmed.push_back(sp);
+      } else if (m.what != "polypectomy") {  // "polypectomy sites", "snare polypectomy": no
+        affirmed.push_back(sp);              // polyp by themselves
         affirmed_kinds.push_back(s.kind);
-        if (!first_affirmed && m.what != "polypectomy") first_affirmed = &m;
+        specific_affirmed_ = specific_affirmed_ || m.what != "generic";
+        if (!first_affirmed) first_affirmed = &m;
       }
     }
     return first_affirmed;
@@ -373,6 +732,7 @@ class Labelling {
     for (auto it = mb; it != me; ++it) {
       if (a.tag_of(*it, Cat::kPrepTerm)) prep_term = true;
       if (current(s.kind) && a.tag_of(*it, Cat::kNormalExam)) normal.push_back(a.span(*it));
+      if (a.tag_of(*it, Cat::kLimited)) limited_ = true;
       if (a.tag_of(*it, Cat::kCaecumNo)) {
         if (!out.caecum_reached.value || *out.caecum_reached.value) {
           out.caecum_reached = {};
@@ -394,9 +754,27 @@ class Labelling {
         for (std::int32_t k = it->last + 1; k < std::min(s.last, it->last + 4) && !voted; ++k) {
           const Token& t = w.tokens[static_cast<std::size_t>(k)];
           if (t.type != TokType::kNumber) continue;
+          // "BBPS 8", or its three segment scores "3-3-2" / "2/3/3", which add up.
+          double total = t.number;
+          std::int32_t end = k;
+          auto sep = [&](std::int32_t j) {
+            if (j >= s.last) return false;
+            const char c =
+                w.lower[static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(j)].begin)];
+            return c == '-' || c == '/' || c == '+';
+          };
+          auto num = [&](std::int32_t j) {
+            return j < s.last && w.tokens[static_cast<std::size_t>(j)].type == TokType::kNumber &&
+                   w.tokens[static_cast<std::size_t>(j)].number <= 3;
+          };
+          if (t.number <= 3 && sep(k + 1) && num(k + 2) && sep(k + 3) && num(k + 4)) {
+            total = t.number + w.tokens[static_cast<std::size_t>(k + 2)].number +
+                    w.tokens[static_cast<std::size_t>(k + 4)].number;
+            end = k + 4;
+          }
           for (const auto& [min, value] : agg.bbps_min)
-            if (t.number >= min) {
-              prep_votes.emplace_back(value, a.span(it->first, k));
+            if (total >= min) {
+              prep_votes.emplace_back(value, a.span(it->first, end));
               voted = true;
               break;
             }
@@ -415,6 +793,19 @@ class Labelling {
       h.last = it->last;
       std::int32_t k = it->first - 1;
       double best = -1;
+      // "6-mm": a hyphen between the number and its unit.
+      if (k - 1 >= s.first && token_text(k) == "-" &&
+          w.tokens[static_cast<std::size_t>(k - 1)].type == TokType::kNumber)
+        --k;
+      // "one centimetre", "five millimetre", "half a centimetre": a number word.
+      if (k >= s.first && w.tokens[static_cast<std::size_t>(k)].type != TokType::kNumber)
+        for (auto jt = mb; jt != me; ++jt)
+          if (jt->last == k)
+            if (const Tag* n = a.tag_of(*jt, Cat::kNumber)) {
+              best = n->number;
+              h.first = jt->first;
+              k = s.first - 1;  // nothing more to read
+            }
       while (k >= s.first) {
         const Token& t = w.tokens[static_cast<std::size_t>(k)];
         if (t.type != TokType::kNumber) break;
@@ -427,77 +818,415 @@ class Labelling {
             static_cast<std::size_t>(sep.begin), static_cast<std::size_t>(sep.end - sep.begin));
         if (st != "-" && st != "x" && st != "to" && st != "*" && st != "\xC3\x97" && st != "~")
           break;
+        // "2 x 4mm": two polyps of 4 mm, not a 2-by-4 product.
+        if (k - 2 >= s.first && (st == "x" || st == "\xC3\x97")) {
+          const Token& left = w.tokens[static_cast<std::size_t>(k - 2)];
+          if (left.type == TokType::kNumber && left.number <= 6 && left.number < t.number &&
+              left.number == std::floor(left.number))
+            break;
+        }
         k -= 2;
       }
       if (best < 0) continue;
+      // A distance ("8 cm from the anal verge", "距肛门15cm") or a stalk length is not a size.
+      bool distance = false;
+      for (auto jt = mb; jt != me && !distance; ++jt)
+        if (const Tag* d = a.tag_of(*jt, Cat::kDistance))
+          distance = d->dir == Dir::kBackward ? jt->first > h.last && jt->first - h.last <= 2
+                                              : jt->last < h.first && h.first - jt->last <= 2;
+      // Nothing of 10 cm or more is a polyp's size: "Sigmoid colon, 32 cm" is where it is.
+      if (distance || best * u->number >= 100) continue;
       h.mm = best * u->number;
+      // "0.6cm×0.5cm": a product written with a unit on each side is one size, the larger.
+      if (!sizes.empty() && h.first >= 2 && sizes.back().last == h.first - 2) {
+        const std::string_view x = token_text(h.first - 1);
+        if (x == "x" || x == "\xC3\x97" || x == "*") {
+          sizes.back().mm = std::max(sizes.back().mm, h.mm);
+          sizes.back().last = h.last;
+          continue;
+        }
+      }
       sizes.push_back(h);
     }
   }
 
+  std::string_view token_text(std::int32_t k) const {
+    const Token& t = w.tokens[static_cast<std::size_t>(k)];
+    return std::string_view(w.lower).substr(static_cast<std::size_t>(t.begin),
+                                            static_cast<std::size_t>(t.end - t.begin));
+  }
+  bool ends_with(const Sentence& s, std::string_view text) const {
+    return s.last > s.first && token_text(s.last - 1) == text;
+  }
+  // "(1)", "1)", "-", "•", "①": a list item.
+  bool starts_item(const Sentence& s) const {
+    if (s.last - s.first < 2) return false;
+    const std::string_view t0 = token_text(s.first), t1 = token_text(s.first + 1);
+    const bool num1 = w.tokens[static_cast<std::size_t>(s.first + 1)].type == TokType::kNumber;
+    const bool num0 = w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kNumber;
+    int bars = 0;  // a table row: "1 | Cecum | 6 mm | 0-IIa | Cold snare"
+    for (std::int32_t k = s.first; k < s.last; ++k) bars += token_text(k) == "|";
+    return ((t0 == "(" || t0 == "\xEF\xBC\x88" || t0 == "#") && num1) ||
+           (num0 && (t1 == ")" || t1 == ".")) || t0 == "-" || t0 == "\xE2\x80\xA2" || t0 == "*" ||
+           bars >= 2 || (t0.size() == 3 && t0.compare(0, 2, "\xE2\x91") == 0);  // ①…⑳
+  }
+
+  const Tag* match_at_token(std::int32_t k, Cat c, It mb, It me) const {
+    for (auto it = mb; it != me; ++it)
+      if (it->first == k)
+        if (const Tag* t = a.tag_of(*it, c)) return t;
+    return nullptr;
+  }
+
+  // One "Key: value" line of a polyp block fills what the block's polyp still lacks.
+  void fill_block(const Sentence& s, It mb, It me) {
+    const std::string_view key = token_text(s.first);
+    const bool where = key == "site" || key == "location" || key == "segment";
+    if (block_ < 0) {
+      polyps.emplace_back();
+      polyps.back().evidence.push_back(a.sentence_span(s));
+      bounds_.resize(polyps.size(), 0);
+      block_ = static_cast<int>(polyps.size()) - 1;
+    }
+    PolypLabel& p = polyps[static_cast<std::size_t>(block_)];
+    p.evidence.push_back(a.sentence_span(s));
+    if (const Match* seg = site(mb, me, s.first); seg && !p.segment.value)
+      p.segment.set(a.tag_of(*seg, Cat::kSegment)->value, fc, a.span(*seg));
+    if (!where && !p.size_mm.value) {
+      find_sizes(s, mb, me, sizes_);
+      if (!sizes_.empty()) {
+        p.size_mm.set(sizes_[0].mm, fc, a.span(sizes_[0].first, sizes_[0].last));
+        p.size_class.set(size_class(sizes_[0].mm), fc, a.span(sizes_[0].first, sizes_[0].last));
+      }
+    }
+    It value = mb;  // after "Removal:": the key is no removal
+    while (value != me && value->first <= s.first + 1) ++value;
+    if (const Match* r = pick_removal(value, me); r && !p.removal.value)
+      p.removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc, a.span(*r));
+    if (const Match* m = nearest(mb, me, Cat::kMorphology, s.first); m && !p.morphology.value)
+      p.morphology.set(a.tag_of(*m, Cat::kMorphology)->value, fc, a.span(*m));
+    if (const Match* m = nearest(mb, me, Cat::kParis, s.first); m && !p.paris.value)
+      p.paris.set(a.tag_of(*m, Cat::kParis)->value, fc, a.span(*m));
+  }
+
+  bool clause_break_between(std::int32_t from, std::int32_t to) const {
+    for (std::int32_t k = from + 1; k < to; ++k)
+      if (w.tokens[static_cast<std::size_t>(k)].type == TokType::kClauseBreak) return true;
+    return false;
+  }
+
+  // How many polyps a sentence speaks of: n > 0 exactly n; n < 0 at least `bound` ("multiple"
+  // 2, "at least 5" 5, "two or three" 2, "10余枚" 10, "3枚以上" 3); n == 0 not said.
+  struct Quantity {
+    int n = 0, bound = 0;
+  };
+
   // A number right before the target ("two 5 mm polyps"), number + classifier anywhere
-  // ("两枚"), or −1 for "multiple"; 0 when none.
-  int find_quantity(const Sentence& s, It mb, It me, bool affirmed, std::int32_t anchor,
-                    const std::vector<SizeHit>& sizes) const {
-    int quantity = 0;
+  // ("两枚"), or "multiple".
+  Quantity find_quantity(const Sentence& s, It mb, It me, bool affirmed, std::int32_t anchor,
+                         const std::vector<SizeHit>& sizes) const {
+    Quantity q;
+    bool classified = false;  // a number with its classifier ("3枚以上") is the count
+    // "Numerous sessile polyps", not "Multiple biopsies were taken from the growth" or "I took
+    // eight biopsies from the mass".
+    auto tied = [&](std::int32_t from) {
+      for (std::int32_t k = from + 1; k < anchor; ++k) {
+        bool bound = false;  // "Multiple (at least 6) sessile polyps"
+        for (auto it = mb; it != me && !bound; ++it)
+          bound = it->first <= k && k <= it->last && a.tag_of(*it, Cat::kAtLeast);
+        if (!bound && L.anaphora.count("|" + std::string(token_text(k)))) return false;
+      }
+      return true;
+    };
+    auto match_at = [&](std::int32_t k, Cat c, bool by_last) -> const Tag* {
+      for (auto it = mb; it != me; ++it)
+        if ((by_last ? it->last : it->first) == k)
+          if (const Tag* t = a.tag_of(*it, c)) return t;
+      return nullptr;
+    };
     auto number_at = [&](std::int32_t k) -> double {
+      if (k < s.first || k >= s.last) return -1;
       const Token& t = w.tokens[static_cast<std::size_t>(k)];
       if (t.type == TokType::kNumber) return t.number;
       for (auto it = mb; it != me; ++it)
-        if (it->first == k && it->last == k)
+        if (it->last == k)  // "two", "a couple of"
           if (const Tag* n = a.tag_of(*it, Cat::kNumber)) return n->number;
       return -1;
     };
+    auto range_sep = [&](std::int32_t k) {
+      if (k < s.first || k >= s.last) return false;
+      const Token& t = w.tokens[static_cast<std::size_t>(k)];
+      const std::string_view v = std::string_view(w.lower).substr(
+          static_cast<std::size_t>(t.begin), static_cast<std::size_t>(t.end - t.begin));
+      return v == "-" || v == "~" || v == "to" || v == "or" || v == "\xE8\x87\xB3" /* 至 */ ||
+             v == "\xE5\x88\xB0" /* 到 */ || v == "\xE2\x80\x93" /* – */ ||
+             v == "\xEF\xBD\x9E" /* ～ */;
+    };
+    // The number n at token k, as a count: a lower bound when a range, "at least" or "以上"
+    // surrounds it (`next`: the token after the number and its classifier).
+    auto count_at = [&](std::int32_t k, double n, std::int32_t next) {
+      Quantity c{static_cast<int>(n), 0};
+      const double before = range_sep(k - 1) ? number_at(k - 2) : -1;
+      if (before > 0 && before < n)
+        c = {-1, static_cast<int>(before)};
+      else if (range_sep(k + 1) && number_at(k + 2) > n)
+        c = {-1, static_cast<int>(n)};
+      else if (match_at(k - 1, Cat::kAtLeast, true) || match_at(k - 2, Cat::kAtLeast, true))
+        c = {-1, static_cast<int>(n)};
+      else if (match_at(next, Cat::kAtLeast, false))
+        c = {-1, static_cast<int>(n)};
+      return c;
+    };
     for (auto it = mb; it != me; ++it) {
       if (a.tag_of(*it, Cat::kMultiple) &&
-          (!affirmed || L.language == "zh" || (it->last < anchor && anchor - it->last <= 4))) {
-        if (!quantity) quantity = -1;
+          (!affirmed || L.language == "zh" ||
+           (it->last < anchor && anchor - it->last <= 6 && tied(it->last)))) {
+        if (!q.n) q = {-1, 2};
       }
-      if (a.tag_of(*it, Cat::kClassifier) && it->first > s.first) {
-        const double n = number_at(it->first - 1);
-        if (n > 0 && n <= 50) quantity = static_cast<int>(n);
+      // "见两枚息肉" or "息肉2枚", not "钛夹2枚" in a later clause.
+      if (a.tag_of(*it, Cat::kClassifier) && it->first > s.first &&
+          (!affirmed || it->first < anchor ||
+           (!clause_break_between(anchor, it->first) && it->first - anchor <= 6))) {
+        std::int32_t k = it->first - 1;
+        // "10余枚": a lower-bound word between the number and the classifier.
+        if (number_at(k) <= 0 && match_at(k, Cat::kAtLeast, true)) --k;
+        const double n = number_at(k);
+        if (n > 0 && n <= 50) {
+          q = count_at(k, n, it->last + 1);
+          if (k != it->first - 1) q = {-1, static_cast<int>(n)};
+          classified = true;
+        }
       }
     }
-    if (affirmed && quantity <= 0) {
-      for (std::int32_t k = anchor - 1; k >= std::max(s.first, anchor - 4); --k) {
+    // "2 x 4mm sigmoid polyps": a count times a size (find_sizes left the count out).
+    if (affirmed && q.n <= 0 && !classified)
+      for (std::int32_t k = std::max(s.first, anchor - 8); k + 1 < anchor && q.n <= 0; ++k)
+        if (w.tokens[static_cast<std::size_t>(k)].type == TokType::kNumber &&
+            (token_text(k + 1) == "x" || token_text(k + 1) == "\xC3\x97") &&
+            (std::any_of(sizes.begin(), sizes.end(),
+                         [&](const SizeHit& h) { return h.first == k + 2; }) ||
+             (anchor - k <= 7 && k + 2 < s.last &&
+              w.tokens[static_cast<std::size_t>(k + 2)].type != TokType::kNumber))) {
+          // "3 x diminutive 0-Is polyps" (not "14 x 9 x 6 mm")
+          const double n = w.tokens[static_cast<std::size_t>(k)].number;
+          if (n >= 1 && n <= 10 && n == std::floor(n)) q = {static_cast<int>(n), 0};
+        }
+    if (affirmed && q.n <= 0 && !classified) {
+      for (std::int32_t k = anchor - 1; k >= std::max(s.first, anchor - 10); --k) {
         const Token& t = w.tokens[static_cast<std::size_t>(k)];
+        if (t.type == TokType::kClauseBreak || t.type == TokType::kSentenceBreak) break;
+        if (anchor - k > 4 && (t.type != TokType::kNumber && !match_at(k, Cat::kNumber, true)))
+          continue;  // beyond four tokens only "Two or three tiny (1-2 mm) pale polyps"
         const bool unit_follows = std::any_of(sizes.begin(), sizes.end(), [&](const SizeHit& h) {
           return k >= h.first && k <= h.last;
         });
-        if (unit_follows) continue;
+        if (unit_follows || match_at(k + 1, Cat::kSizeUnit, false) ||
+            (token_text(k + 1) == "-" && match_at(k + 2, Cat::kSizeUnit, false)))
+          continue;  // a length
+        auto number_token = [&](std::int32_t j) {
+          return j >= s.first && j < s.last &&
+                 w.tokens[static_cast<std::size_t>(j)].type == TokType::kNumber;
+        };
+        if ((k > s.first && token_text(k - 1) == ":" && number_token(k - 2)) ||
+            (k + 1 < s.last && token_text(k + 1) == ":" && number_token(k + 2)))
+          continue;  // "14:20": a time
+        if ((k > s.first && token_text(k - 1) == "/") ||
+            (k + 1 < s.last && token_text(k + 1) == "/"))
+          continue;  // "2/3 of the circumference", "6/12": a fraction
+        if (k + 1 < s.last &&
+            (k == s.first || w.tokens[static_cast<std::size_t>(k - 1)].type != TokType::kWord) &&
+            (token_text(k + 1) == ")" || token_text(k + 1) == "." ||
+             token_text(k + 1) == "\xEF\xBC\x89" || token_text(k + 1) == "\xE3\x80\x81"))
+          continue;  // "2) Hepatic flexure: …": an item number
         const double n = number_at(k);
-        if (n >= 1 && n <= 20 &&
+        if (n >= 1 && n <= 20 && tied(k) &&
             (t.type != TokType::kNumber || k == s.first ||
              w.lower[static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(k - 1)].begin)] !=
                  '(')) {
-          quantity = static_cast<int>(n);
+          const Quantity c = count_at(k, n, k + 1);
+          if (c.n > 0 || c.bound > q.bound) q = c;
           break;
         }
       }
     }
+    // "polyp ×2", "polyps x3": a count right after the polyp.
+    if (affirmed && q.n == 0 && !classified)
+      for (std::int32_t k = anchor + 1; k + 1 < std::min(s.last, anchor + 4); ++k)
+        if ((token_text(k) == "x" || token_text(k) == "\xC3\x97") &&
+            w.tokens[static_cast<std::size_t>(k + 1)].type == TokType::kNumber &&
+            !match_at(k + 2, Cat::kSizeUnit, false)) {
+          const double n = w.tokens[static_cast<std::size_t>(k + 1)].number;
+          if (n >= 1 && n <= 20 && n == std::floor(n)) q = {static_cast<int>(n), 0};
+          break;
+        }
+    if (q.n < 0 && q.bound < 1) q.bound = 2;
+    return q;
+  }
 
-    return quantity;
+  // Several polyps in one sentence, each after its own segment
+  // ("右半结肠见一枚约0.5cm息肉，左半结肠 见一枚约0.4cm息肉，均予冷圈套切除";
+  // "升结肠一枚息肉，横结肠一枚息肉，大小分别约0.8cm、1.2cm"): one polyp each, with the sizes
+  // between them (or, listed after all of them, in order), the sentence's removal shared. Returns
+  // false (nothing done) when the sentence is not so.
+  bool several(const Sentence& s, It mb, It me, const std::vector<SizeHit>& sizes,
+               const Match* removal) {
+    std::vector<const Mention*> ms;
+    for (const auto& m : mentions_)
+      if (m.what == "polyp" && !m.state.negated && !m.state.possible && !m.state.historical &&
+          !m.state.family && !m.state.hypothetical)
+        ms.push_back(&m);
+    if (ms.size() < 2 || sizes.empty()) return false;  // "…in pot 1, the ascending polyps in pot 2"
+    std::vector<const Match*> segs(ms.size(), nullptr);
+    std::set<std::string> distinct;
+    for (std::size_t i = 0; i < ms.size(); ++i) {
+      const std::int32_t from = i ? ms[i - 1]->last : s.first - 1;
+      for (auto it = mb; it != me; ++it)
+        if (it->first > from && it->last < ms[i]->first && a.tag_of(*it, Cat::kSegment))
+          segs[i] = &*it;
+      if (!segs[i]) return false;
+      distinct.insert(a.tag_of(*segs[i], Cat::kSegment)->value);
+    }
+    if (distinct.size() < 2) return false;
+    std::vector<const SizeHit*> size_of(ms.size(), nullptr);
+    const bool listed_after =
+        sizes.size() == ms.size() && std::all_of(sizes.begin(), sizes.end(), [&](const SizeHit& h) {
+          return h.first > ms.back()->last;
+        });
+    for (std::size_t i = 0; i < ms.size(); ++i) {
+      if (listed_after) {
+        size_of[i] = &sizes[i];
+        continue;
+      }
+      const std::int32_t from = i ? ms[i - 1]->last : s.first - 1;
+      const std::int32_t to = i + 1 < ms.size() ? ms[i + 1]->first : s.last;
+      for (const auto& h : sizes)
+        if (h.first > from && h.last < to && (h.first < ms[i]->first || !size_of[i]))
+          size_of[i] = &h;
+    }
+    for (std::size_t i = 0; i < ms.size(); ++i) {
+      PolypLabel p;
+      p.evidence.push_back(a.sentence_span(s));
+      p.segment.set(a.tag_of(*segs[i], Cat::kSegment)->value, fc, a.span(*segs[i]));
+      if (const SizeHit* h = size_of[i]) {
+        p.size_mm.set(h->mm, fc, a.span(h->first, h->last));
+        p.size_class.set(size_class(h->mm), fc, a.span(h->first, h->last));
+      }
+      if (removal) p.removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
+      polyps.push_back(std::move(p));
+      bounds_.resize(polyps.size(), 0);
+    }
+    last_candidate_ = false;
+    return true;
+  }
+
+  // The most specific removal of a sentence: a named method over a bare "removed", which is
+  // over "not removed" and a biopsy; forceps with a biopsy and no word of removal are a biopsy.
+  const Match* pick_removal(It mb, It me) const {
+    static const std::map<std::string, int> rank = {
+        {"esd", 9},     {"emr", 8},         {"hot_snare", 7},   {"cold_snare", 6}, {"ablation", 5},
+        {"forceps", 4}, {"polypectomy", 3}, {"not_removed", 2}, {"biopsy", 1}};
+    const Match* best = nullptr;
+    int best_rank = 0;
+    bool biopsy = false, excised = false;
+    for (auto it = mb; it != me; ++it)
+      if (const Tag* t = a.tag_of(*it, Cat::kRemoval)) {
+        biopsy = biopsy || t->value == "biopsy";
+        excised = excised || t->value == "polypectomy";
+        const auto r = rank.find(t->value);
+        const int v = r == rank.end() ? 0 : r->second;
+        if (v > best_rank) best = &*it, best_rank = v;
+      }
+    if (best && a.tag_of(*best, Cat::kRemoval)->value == "forceps" && biopsy && !excised)
+      for (auto it = mb; it != me; ++it)
+        if (const Tag* t = a.tag_of(*it, Cat::kRemoval))
+          if (t->value == "biopsy") return &*it;
+    return best;
   }
 
   // A findings sentence describes a new polyp, states a count, or adds a removal to the last.
+  // The segment nearest the polyp that is its site, not a landmark ("升结肠近肝曲",
+  // "ascending colon 5 cm from the ileocaecal valve").
+  const Match* site(It mb, It me, std::int32_t anchor) const {
+    const Match* best = nullptr;
+    const Match* any = nullptr;
+    for (auto it = mb; it != me; ++it) {
+      if (!a.tag_of(*it, Cat::kSegment)) continue;
+      bool landmark = false;
+      for (auto jt = mb; jt != me; ++jt)
+        if (a.tag_of(*jt, Cat::kLandmark) && jt->last < it->first && it->first - jt->last <= 2)
+          landmark = true;
+      if (!any || std::abs(it->first - anchor) < std::abs(any->first - anchor)) any = &*it;
+      if (!landmark && (!best || std::abs(it->first - anchor) < std::abs(best->first - anchor)))
+        best = &*it;
+    }
+    return best ? best : any;
+  }
+
   void findings(const Sentence& s, It mb, It me, bool affirmed, std::int32_t anchor,
-                const std::vector<SizeHit>& sizes, int quantity) {
-    const Match* seg = nearest(mb, me, Cat::kSegment, anchor);
+                const std::vector<SizeHit>& sizes, const Quantity& quantity) {
+    const Match* seg = site(mb, me, anchor);
     const Match* morph = nearest(mb, me, Cat::kMorphology, anchor);
     const Match* paris = nearest(mb, me, Cat::kParis, anchor);
     const Match* sword = nearest(mb, me, Cat::kSizeWord, anchor);
-    // The most specific removal: a named method over a bare "removed"/"polypectomy".
-    const Match* removal = nullptr;
-    for (auto it = mb; it != me; ++it)
-      if (const Tag* t = a.tag_of(*it, Cat::kRemoval))
-        if (!removal || (a.tag_of(*removal, Cat::kRemoval)->value == "polypectomy" &&
-                         t->value != "polypectomy"))
-          removal = &*it;
+    const Match* removal = pick_removal(mb, me);
+    inline_pathology_ = nullptr;
+    for (auto it = mb; it != me && !inline_pathology_; ++it)
+      if (a.tag_of(*it, Cat::kPathInline))
+        for (auto jt = it + 1; jt != me && !inline_pathology_; ++jt)
+          if (a.tag_of(*jt, Cat::kHistology)) {
+            const MentionState st = a.state_of(s, jt->first, jt->last);
+            if (!st.negated && !st.historical && !st.hypothetical) inline_pathology_ = &*jt;
+          }
+    // The size nearest the polyp; of a group ("two polyps, 3 and 5 mm"), the largest.
+    const bool group = quantity.n > 1 || quantity.n < 0;
     const SizeHit* size = nullptr;
     for (const auto& h : sizes)
-      if (!size || std::abs(h.first - anchor) < std::abs(size->first - anchor)) size = &h;
+      if (!size ||
+          (group ? h.mm > size->mm : std::abs(h.first - anchor) < std::abs(size->first - anchor)))
+        size = &h;
 
-    const bool describes = affirmed && (seg || size || sword || morph || paris);
+    // A doubted polyp is described too, aside: pathology may confirm it ("possible 3 mm polyp
+    // versus a follicle, removed" … "tubular adenoma").
+    const bool possible_only = !affirmed && sentence_possible_;
+    // A recurrence "at the scar edge" sits where the scar is, named in an earlier sentence.
+    const Span whole = a.sentence_span(s);
+    const std::string_view said = std::string_view(w.lower).substr(
+        static_cast<std::size_t>(whole.begin), static_cast<std::size_t>(whole.end - whole.begin));
+    const bool at_scar = said.find("scar") != std::string_view::npos ||
+                         said.find("\xE7\x98\xA2\xE7\x97\x95") != std::string_view::npos ||  // 瘢痕
+                         said.find("\xE7\x96\xA4\xE7\x97\x95") != std::string_view::npos;  // 疤痕
+    if (at_scar && seg) scar_segment_ = seg;
+    if (at_scar && !seg && scar_segment_) seg = scar_segment_;
+    if (affirmed && several(s, mb, me, sizes, removal)) return;
+    const bool describes = (affirmed || possible_only) && (seg || size || sword || morph || paris);
+    // "The polyp was sessile.", "The polyps were 2 to 5 mm in size.": the polyp just described.
+    // "the polyp", "the large polyp" (not "the other polyp", "a further polyp").
+    auto refers_back = [&] {
+      for (std::int32_t k = anchor - 1; k >= std::max(s.first, anchor - 2); --k) {
+        const std::string word(token_text(k));
+        if (word == "other" || word == "second" || word == "another" || word == "further" ||
+            word == "additional" || word == "new")
+          return false;
+        if (L.anaphora.count(word)) return true;
+      }
+      return false;
+    };
+    const bool anaphoric =
+        anchor > s.first && !seg && !polyps.empty() && !last_candidate_ && refers_back();
+    if (describes && anaphoric && affirmed) {
+      PolypLabel& q = polyps.back();
+      if (size && !q.size_mm.value) {
+        q.size_mm.set(size->mm, fc, a.span(size->first, size->last));
+        q.size_class = {};
+        q.size_class.set(size_class(size->mm), fc, a.span(size->first, size->last));
+      }
+      if (morph && !q.morphology.value)
+        q.morphology.set(a.tag_of(*morph, Cat::kMorphology)->value, fc, a.span(*morph));
+      if (removal && !q.removal.value)
+        q.removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
+      q.evidence.push_back(a.sentence_span(s));
+      return;
+    }
     if (describes) {
       PolypLabel p;
       p.evidence.push_back(a.sentence_span(s));
@@ -514,45 +1243,184 @@ class Labelling {
       else if (paris)
         p.morphology.set(paris_morphology(*p.paris.value), fc, a.span(*paris));
       if (removal) p.removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
-      p.quantity = quantity ? quantity : 1;
+      p.quantity = quantity.n > 0 ? quantity.n : (quantity.n < 0 ? -1 : 1);
+      // "Two polyps, 5 mm and 8 mm" / "4 mm in the ascending and 9 mm in the sigmoid colon":
+      // as many sizes as polyps describe each polyp on its own (with its segment when the
+      // segments are as many too).
+      std::vector<const Match*> segs;
+      for (auto it = mb; it != me; ++it)
+        if (a.tag_of(*it, Cat::kSegment)) segs.push_back(&*it);
+      if (quantity.n >= 2 && static_cast<int>(sizes.size()) == quantity.n) {
+        ++groups_;
+        for (int i = 0; i < quantity.n; ++i) {
+          PolypLabel one = p;
+          const SizeHit& h = sizes[static_cast<std::size_t>(i)];
+          one.quantity = 1;
+          one.size_mm = {};
+          one.size_class = {};
+          one.size_mm.set(h.mm, fc, a.span(h.first, h.last));
+          one.size_class.set(size_class(h.mm), fc, a.span(h.first, h.last));
+          if (static_cast<int>(segs.size()) == quantity.n) {
+            one.segment = {};
+            const Match* sg = segs[static_cast<std::size_t>(i)];
+            one.segment.set(a.tag_of(*sg, Cat::kSegment)->value, fc, a.span(*sg));
+          }
+          if (possible_only) candidate_at_.push_back(polyps.size());
+          (possible_only ? candidates_ : polyps).push_back(std::move(one));
+          if (!possible_only) {
+            bounds_.resize(polyps.size(), 0);
+            group_of_.resize(polyps.size(), -1);
+            // One segment for all: one jar, one result (paired segments are apart).
+            if (static_cast<int>(segs.size()) != quantity.n) group_of_.back() = groups_;
+          }
+          last_candidate_ = possible_only;
+        }
+        return;
+      }
+      // A group spread over several segments ("in the caecum, ascending and transverse colon")
+      // has none of them.
+      if (group && std::any_of(mb, me, [&](const Match& m) {
+            return a.tag_of(m, Cat::kWholeColon) != nullptr;
+          }))
+        p.segment = {};  // "全结肠及直肠另见10余枚息肉"
+      else if (group && segs.size() >= 2 &&
+               std::any_of(segs.begin(), segs.end(), [&](const Match* m) {
+                 return a.tag_of(*m, Cat::kSegment)->value !=
+                        a.tag_of(*segs[0], Cat::kSegment)->value;
+               }))
+        p.segment = {};
+      // The same lesion said again ("…Appearances c/w rectal cancer."): no size, no number, and
+      // a polyp of its segment already read.
+      if (!size && !sword && quantity.n == 0 && p.segment.value)
+        for (auto& q : polyps)
+          if (q.segment.value == p.segment.value) {
+            if (!q.removal.value && p.removal.value) q.removal = p.removal;
+            q.evidence.push_back(a.sentence_span(s));
+            return;
+          }
+      last_candidate_ = possible_only;
+      if (possible_only) {
+        candidates_.push_back(std::move(p));
+        candidate_at_.push_back(polyps.size());
+        return;
+      }
       polyps.push_back(std::move(p));
+      bounds_.resize(polyps.size(), 0);
+      bounds_.back() = quantity.n < 0 ? quantity.bound : 0;
     } else {
-      if (affirmed && quantity > 0) stated = std::max<std::int64_t>(stated, quantity);
-      if (affirmed && quantity < 0) multiple = true;
-      if (removal && !polyps.empty() && !polyps.back().removal.value) {
-        polyps.back().removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
-        polyps.back().evidence.push_back(a.sentence_span(s));
+      if (affirmed) count_said(quantity);
+      std::vector<PolypLabel>& last = last_candidate_ ? candidates_ : polyps;
+      if (removal && !last.empty() && !last.back().removal.value) {
+        last.back().removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
+        last.back().evidence.push_back(a.sentence_span(s));
       }
     }
   }
 
-  // A pathology entry: its histology and dysplasia go to the polyp it names.
-  // An entry whose site and diagnosis stand in two sentences ("C. SIGMOID COLON, POLYP:" then
-  // "Tubular adenoma") takes the site of the sentence just before it.
-  void pathology(const Sentence& s, It mb, It me, const Match* seg) {
-    const Match* hist = nullptr;
-    for (auto it = mb; it != me && !hist; ++it)
+  // Pathology: every histology of a sentence is one entry ("(1) TA (2) HP", "the transverse
+  // polyp was an SSL, the descending colon polyp a TA"); its site is the segments between the
+  // previous histology and it, else (first entry) the site line just before ("C. SIGMOID COLON,
+  // POLYP:" then "Tubular adenoma"). An entry about several polyps ("polyps x3", "adenomas")
+  // goes to every polyp of its sites still without histology.
+  void pathology(const Sentence& s, It mb, It me) {
+    std::vector<It> hists;
+    for (auto it = mb; it != me; ++it)
       if (a.tag_of(*it, Cat::kHistology) && !a.state_of(s, it->first, it->last).negated)
-        hist = &*it;
+        hists.push_back(it);
     const Match* site_before = site_only_;
-    site_only_ = !hist ? seg : nullptr;
-    if (!hist) return;
-    if (!seg) seg = site_before;
-    const Match* dys = nullptr;
-    for (auto it = mb; it != me && !dys; ++it)
-      if (a.tag_of(*it, Cat::kDysplasia) && !a.state_of(s, it->first, it->last).negated) dys = &*it;
-    // "(k)" or "k)" at the start of the entry.
+    site_only_ = nullptr;
+    if (hists.empty()) {
+      site_only_ = site(mb, me, s.first);
+      return;
+    }
+    // "(k)", "（k）", "k)" or "#k" at the start of the entry.
     int index = 0;
     for (std::int32_t k = s.first; k < std::min(s.last, s.first + 2); ++k) {
       const Token& t = w.tokens[static_cast<std::size_t>(k)];
-      if (t.type == TokType::kNumber && k + 1 < s.last &&
-          w.lower[static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(k + 1)].begin)] ==
-              ')') {
+      if (t.type != TokType::kNumber || k + 1 >= s.last) continue;
+      const std::string_view c = token_text(k + 1);
+      // … or "Polyp 1 -", "Specimen 2:", "Pot 3" at the start: the number names the polyp.
+      if (k == s.first + 1 && L.specimen_words.count(std::string(token_text(s.first))) &&
+          t.number == std::floor(t.number)) {
+        index = static_cast<int>(t.number);
+        break;
+      }
+      // … or a bare leading number: "1. Tubular adenoma", "2 TA", "4 TVA, LGD".
+      const bool leading = k == s.first && t.number == std::floor(t.number) && t.number <= 30 &&
+                           !match_at_token(k + 1, Cat::kSizeUnit, mb, me);
+      if (c == ")" || c == "\xEF\xBC\x89" || (k > s.first && token_text(k - 1) == "#") || leading) {
         index = static_cast<int>(t.number);
         break;
       }
     }
-    const std::string seg_value = seg ? a.tag_of(*seg, Cat::kSegment)->value : std::string();
+    // "1-3: tubular adenomas": one result for the polyps numbered 1 to 3.
+    if (s.last - s.first >= 4 &&
+        w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kNumber &&
+        token_text(s.first + 1) == "-" &&
+        w.tokens[static_cast<std::size_t>(s.first + 2)].type == TokType::kNumber) {
+      const int a0 = static_cast<int>(w.tokens[static_cast<std::size_t>(s.first)].number);
+      const int a1 = static_cast<int>(w.tokens[static_cast<std::size_t>(s.first + 2)].number);
+      if (a0 >= 1 && a1 >= a0 && a1 <= static_cast<int>(polyps.size())) {
+        for (int k = a0; k <= a1; ++k) entry(s, mb, me, *hists[0], nullptr, k, {}, nullptr, false);
+        return;
+      }
+    }
+    for (std::size_t i = 0; i < hists.size(); ++i) {
+      const It from = i == 0 ? mb : hists[i - 1] + 1, to = i + 1 < hists.size() ? hists[i + 1] : me;
+      std::vector<std::string> sites;
+      const Match* last_site = nullptr;
+      bool plural = false;
+      for (auto it = from; it != hists[i] + 1; ++it) {
+        if (const Tag* t = a.tag_of(*it, Cat::kSegment)) {
+          sites.push_back(t->value);
+          last_site = &*it;
+        }
+        const std::string_view word = token_text(it->last);
+        if ((a.tag_of(*it, Cat::kTarget) || a.tag_of(*it, Cat::kHistology)) && word.size() > 3 &&
+            word.back() == 's')
+          plural = true;  // "polyps", "adenomas"
+        if (word == "x" && it->last + 1 < s.last &&
+            w.tokens[static_cast<std::size_t>(it->last + 1)].type == TokType::kNumber)
+          plural = true;  // "polyps x3"
+      }
+      // A second histology without a site of its own is the same entry ("adenocarcinoma
+      // arising in a tubulovillous adenoma", "无蒂锯齿状病变（SSL）").
+      if (sites.empty() && i > 0) continue;
+      if (sites.empty() && i == 0 && site_before) {
+        sites.push_back(a.tag_of(*site_before, Cat::kSegment)->value);
+        last_site = site_before;
+      }
+      const Match* dys = nullptr;
+      for (auto it = hists[i] + 1; it != to && !dys; ++it)
+        if (a.tag_of(*it, Cat::kDysplasia) && !a.state_of(s, it->first, it->last).negated)
+          dys = &*it;
+      entry(s, mb, me, *hists[i], dys, i == 0 ? index : 0, sites, last_site, plural);
+    }
+  }
+
+  void entry(const Sentence& s, It mb, It me, const Match& hist, const Match* dys, int index,
+             const std::vector<std::string>& sites, const Match* last_site, bool plural) {
+    const std::string hv = a.tag_of(hist, Cat::kHistology)->value;
+    auto give = [&](PolypLabel& p) {
+      p.histology = {};
+      p.group = {};
+      p.dysplasia = {};
+      p.histology.set(hv, fc, a.span(hist));
+      if (auto g = pathology_group(hv)) p.group.set(*g, fc, a.span(hist));
+      if (dys) p.dysplasia.set(a.tag_of(*dys, Cat::kDysplasia)->value, fc, a.span(*dys));
+      p.evidence.push_back(a.sentence_span(s));
+    };
+    if (plural && !sites.empty()) {
+      bool any = false;
+      for (auto& p : polyps)
+        if (!p.histology.value && p.segment.value &&
+            std::find(sites.begin(), sites.end(), *p.segment.value) != sites.end()) {
+          give(p);
+          any = true;
+        }
+      if (any) return;
+    }
+    const std::string seg_value = sites.empty() ? std::string() : sites.back();
     PolypLabel* target = nullptr;
     if (index >= 1 && index <= static_cast<int>(polyps.size()) &&
         !polyps[static_cast<std::size_t>(index - 1)].histology.value)
@@ -564,24 +1432,92 @@ class Labelling {
             *p.segment.value == seg_value &&
             (pass == 1 || (p.removal.value && *p.removal.value != "not_removed")))
           target = &p;
+    // Else the first polyp still without histology whose segment does not contradict the entry
+    // (one of them has none): the same polyp, not one more.
+    for (auto& p : polyps)
+      if (!target && !p.histology.value && (seg_value.empty() || !p.segment.value)) target = &p;
+    // Else a later result for a polyp already diagnosed replaces the earlier one (a corrected
+    // report).
+    for (auto& p : polyps)
+      if (!target && !seg_value.empty() && p.segment.value == seg_value) target = &p;
+    // Else a doubted polyp of that segment (or the only one) that the histology confirms.
+    if (!target)
+      for (std::size_t i = 0; i < candidates_.size() && !target; ++i)
+        if (seg_value.empty() ? candidates_.size() == 1
+                              : candidates_[i].segment.value == seg_value) {
+          // In the order the polyps were described.
+          const std::size_t at = std::min(candidate_at_[i], polyps.size());
+          polyps.insert(polyps.begin() + static_cast<std::ptrdiff_t>(at),
+                        std::move(candidates_[i]));
+          bounds_.resize(polyps.size() - 1, 0);
+          bounds_.insert(bounds_.begin() + static_cast<std::ptrdiff_t>(at), 0);
+          group_of_.resize(polyps.size() - 1, -1);
+          group_of_.insert(group_of_.begin() + static_cast<std::ptrdiff_t>(at), -1);
+          candidates_.erase(candidates_.begin() + static_cast<std::ptrdiff_t>(i));
+          candidate_at_.erase(candidate_at_.begin() + static_cast<std::ptrdiff_t>(i));
+          target = &polyps[at];
+        }
+    // A histology without a site, every polyp already diagnosed: a summary ("Given the 10 mm
+    // SSL…"), not one more polyp.
+    if (!target && seg_value.empty() && !polyps.empty()) return;
     if (!target) {
       polyps.emplace_back();
       target = &polyps.back();
-      if (seg) target->segment.set(seg_value, fc, a.span(*seg));
+      if (last_site) target->segment.set(seg_value, fc, a.span(*last_site));
+      if (const Match* r = pick_removal(mb, me))  // "C. Rectum, polyp, cold forceps: …"
+        target->removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc, a.span(*r));
     }
-    const std::string hv = a.tag_of(*hist, Cat::kHistology)->value;
-    target->histology.set(hv, fc, a.span(*hist));
-    if (auto g = pathology_group(hv)) target->group.set(*g, fc, a.span(*hist));
-    if (dys) target->dysplasia.set(a.tag_of(*dys, Cat::kDysplasia)->value, fc, a.span(*dys));
-    target->evidence.push_back(a.sentence_span(s));
+    give(*target);
+    // Polyps described together and sent in one jar share the result.
+    group_of_.resize(polyps.size(), -1);
+    const int g = group_of_[static_cast<std::size_t>(target - polyps.data())];
+    for (std::size_t i = 0; g >= 0 && i < polyps.size(); ++i)
+      if (group_of_[i] == g && !polyps[i].histology.value) give(polyps[i]);
+  }
+
+  struct Snapshot {
+    std::size_t affirmed = 0, possible = 0, polyps = 0;
+    SectionKind kind = SectionKind::kFindings;
+    bool valid = false;
+  };
+  // Everything read since `snap` was a lesion that is none: its mentions become negations.
+  void undo_since(const Snapshot& snap) {
+    negated.insert(negated.end(), affirmed.begin() + static_cast<std::ptrdiff_t>(snap.affirmed),
+                   affirmed.end());
+    negated.insert(negated.end(), possible.begin() + static_cast<std::ptrdiff_t>(snap.possible),
+                   possible.end());
+    affirmed.resize(snap.affirmed);
+    affirmed_kinds.resize(snap.affirmed);
+    possible.resize(snap.possible);
+    if (polyps.size() > snap.polyps) polyps.resize(snap.polyps);
+    if (bounds_.size() > snap.polyps) bounds_.resize(snap.polyps);
+    if (group_of_.size() > snap.polyps) group_of_.resize(snap.polyps);
+  }
+
+  void count_said(const Quantity& q) {
+    if (q.n > 0) stated = std::max<std::int64_t>(stated, q.n);
+    if (q.n < 0) vague_bound = std::max<std::int64_t>(vague_bound, q.bound);
   }
 
   // Report-level decision.
   void decide() {
+    // The count (GUIDELINE.md 6): the described polyps (a vague group counts its lower bound)
+    // or an exact total said elsewhere, whichever is larger; a vague word elsewhere ("multiple
+    // polyps" in the impression) only raises a smaller count, and then makes it a bound.
+    // Only "lesion", "病变" affirmed in a report about another disease ("于病变处活检" after the
+    // ulcers): the disease's lesion, no polyp.
+    if (!specific_affirmed_ && non_polyp_seen_ && polyps.empty()) affirmed.clear();
+    // Only "a small elevated lesion" affirmed, a polyp doubted elsewhere ("a polyp could not be
+    // excluded"): the lesion is the doubted polyp.
+    if (!specific_affirmed_ && !possible.empty()) affirmed.clear();
+    if (polyps.empty() && !impression_polyps_.empty()) polyps = impression_polyps_;
+    bounds_.resize(polyps.size(), 0);
     std::int64_t described = 0;
-    for (const auto& p : polyps) {
+    bool exact = true;
+    for (std::size_t i = 0; i < polyps.size(); ++i) {
+      const auto& p = polyps[i];
       if (p.quantity > 0) described += p.quantity;
-      if (p.quantity < 0) multiple = true, described += 1;
+      if (p.quantity < 0) exact = false, described += std::max(2, bounds_[i]);
     }
     const int kinds = [&] {
       std::vector<SectionKind> k = affirmed_kinds;
@@ -594,20 +1530,43 @@ class Labelling {
       present.confidence = kinds >= 2 ? agg.conf_positive_confirmed : agg.conf_positive;
       if (!possible.empty()) present.confidence -= agg.conf_conflict_penalty;
       present.evidence = affirmed;
-      const std::int64_t n = std::max(described, stated);
-      out.polyp_count.value = std::max<std::int64_t>(n, multiple ? 2 : 1);
-      out.count_exact = !(multiple && stated == 0) && n > 0;
+      std::int64_t n = std::max<std::int64_t>({described, stated, 1});
+      if (vague_bound > n) n = vague_bound, exact = false;
+      out.polyp_count.value = n;
+      out.count_exact = exact;
+      // One polyp without a segment takes the impression's only segment no other polyp has
+      // ("距肛门15cm处见一息肉" … "诊断：直乙交界息肉").
+      std::vector<std::string> segs = impression_segments_;
+      std::sort(segs.begin(), segs.end());
+      segs.erase(std::unique(segs.begin(), segs.end()), segs.end());
+      const auto bare = std::count_if(polyps.begin(), polyps.end(),
+                                      [](const PolypLabel& p) { return !p.segment.value; });
+      const auto bare_single = std::count_if(polyps.begin(), polyps.end(), [](const PolypLabel& p) {
+        return !p.segment.value && p.quantity == 1;
+      });
+      if (bare == 1 && bare_single == 1 && segs.size() == 1 &&
+          std::none_of(polyps.begin(), polyps.end(),
+                       [&](const PolypLabel& p) { return p.segment.value == segs[0]; }))
+        for (auto& p : polyps)
+          if (!p.segment.value) p.segment.set(segs[0], fc / 2, {});
       out.polyp_count.confidence = out.count_exact ? fc : fc / 2;
       for (const auto& p : polyps)
         out.polyp_count.evidence.insert(out.polyp_count.evidence.end(), p.evidence.begin(),
                                         p.evidence.end());
     } else {
       polyps.clear();
+      // A report that resolves its suspected lesion ("…was a fold", a correcting addendum)
+      // leaves no doubt behind.
+      if (resolved_any_) {
+        negated.insert(negated.end(), possible.begin(), possible.end());
+        possible.clear();
+      }
       if (!possible.empty()) {
         present.value = "uncertain";
         present.confidence = agg.conf_uncertain;
         present.evidence = possible;
-      } else if (!negated.empty() || !normal.empty()) {
+      } else if (!negated.empty() || (!normal.empty() && !non_polyp_seen_)) {
+        // ("未见异常" of one segment in a report about colitis says nothing about polyps.)
         present.value = "negative";
         present.confidence = negated.empty() ? agg.conf_negative_normal_only : agg.conf_negative;
         present.evidence = negated;
@@ -635,6 +1594,16 @@ class Labelling {
       for (const auto& v : prep_votes)
         if (v.first == best) out.bowel_prep.evidence.push_back(v.second);
     }
+    // None seen through a poor preparation or short of the caecum: not assessable (GUIDELINE 4);
+    // so is an exam that found nothing at all (no other finding either) for that reason.
+    const bool nothing = present.value == "not_mentioned" && !non_polyp_seen_;
+    if ((present.value == "negative" || nothing) &&
+        (limited_ || (out.bowel_prep.value && *out.bowel_prep.value == "poor") ||
+         (out.caecum_reached.value && !*out.caecum_reached.value))) {
+      present.value = "uncertain";
+      present.confidence = agg.conf_uncertain;
+      out.polyp_count = {};
+    }
   }
 
   const Lexicon& L;
@@ -647,8 +1616,28 @@ class Labelling {
   std::vector<Span> affirmed, possible, negated, normal;
   std::vector<SectionKind> affirmed_kinds;
   std::vector<std::pair<std::string, Span>> prep_votes;
-  std::int64_t stated = 0;
-  bool multiple = false;
+  std::int64_t stated = 0;          // the largest exact total said outside the descriptions
+  std::int64_t vague_bound = 0;     // the largest lower bound said outside them ("multiple")
+  std::vector<int> bounds_;         // per polyp: the lower bound of a vague group
+  Snapshot before_;                 // the state before the previous sentence
+  bool resolved_any_ = false;       // a current sentence said a suspected lesion was none
+  bool limited_ = false;            // the mucosa could not be seen well enough
+  bool specific_affirmed_ = false;  // a polyp word other than a generic one was affirmed
+  bool list_head_ = false;          // the last sentence was "Polyps:" or an item under it
+  const Match* inline_pathology_ = nullptr;  // "path showed TA" in a findings sentence
+  const Match* scar_segment_ = nullptr;      // the segment of the last scar named
+  bool block_open_ = false;  // the last sentence was "Polyp 1" or a "Key: value" line under it
+  int block_ = -1;           // the polyp of that block, once a line described it
+  bool sentence_possible_ = false;         // the current sentence doubts a polyp
+  std::int32_t first_possible_ = -1;       // its first doubted mention
+  std::vector<PolypLabel> candidates_;     // doubted polyps, described
+  std::vector<std::size_t> candidate_at_;  // where each would stand among the polyps
+  std::vector<int> group_of_;              // per polyp: the description it was split from, or −1
+  int groups_ = -1;
+  bool last_candidate_ = false;                   // the last description was a doubted polyp
+  std::vector<std::string> impression_segments_;  // segments of affirmed impression mentions
+  std::vector<PolypLabel> impression_polyps_;     // stands in when the findings describe none
+  bool non_polyp_seen_ = false;                   // a current sentence names another finding
   // The last pathology sentence's site, when it had no diagnosis.
   const Match* site_only_ = nullptr;
   std::vector<Mention> mentions_;  // per sentence, reused

@@ -3,8 +3,8 @@
 //  - polyp_present: when every answer agrees, that value with the mean confidence; otherwise
 //    `uncertain`, confidence = the share of the most common answer, a note naming every
 //    answer, and a row in the review queue;
-//  - polyp_count (both positive): differing counts keep the rules' count, add a note and a
-//    review row (count_review on);
+//  - polyp_count (all positive): differing counts ("3" and "3+" differ; a sample without a
+//    count differs too) keep the rules' count, add a note and a review row (count_review on);
 //  - every other field: the rules' value with its evidence spans; a field the rules left null
 //    takes the first LLM sample's value (polyps matched by position when the counts agree).
 #include <string>

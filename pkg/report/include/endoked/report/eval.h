@@ -2,15 +2,19 @@
 // Scoring exam labels against a ground truth (`endoked label eval`, the labelling tests).
 //
 // Truth per exam is JSON in the synthetic truth store's form (data/synth.h report_truth):
-//   {"polyp_present": "positive", "polyp_count": 2, "polyps": [{"segment", "size_mm",
-//    "morphology", "paris", "removal", "pathology" (histology), "dysplasia", "pathology_group"}],
+//   {"polyp_present": "positive", "polyp_count": 2 (or "2+": at least 2), "polyps": [{"segment",
+//    "size_mm", "morphology", "paris", "removal", "removed", "pathology" (histology),
+//    "dysplasia", "pathology_group"}],
 //    "history_of_polypectomy", "bowel_prep", "caecum_reached"}; absent keys are not scored.
 // Scores:
 //  - polyp_present: accuracy, per-class precision/recall/F1 and a confusion matrix;
 //  - polyp_count: exact-match accuracy over exams both call positive;
-//  - per polyp (matched in report order over exams both call positive with equal counts):
-//    accuracy of each field; a size is right within 0.5 mm, or when only a size class was
-//    read, when the true size falls in that class; null == null counts as right;
+//  - per polyp over exams both call positive: truth polyps are matched to predicted ones in
+//    report order when the lists are as long, else by segment, then by order; a truth polyp
+//    left unmatched scores every field wrong. Accuracy of each field; a size is right within
+//    0.5 mm, or when only a size class was read, when the true size falls in that class; a null
+//    truth size ("diminutive") is right only when no size was read; null == null counts as
+//    right; a boolean truth "removed" is compared with removed_today(removal);
 //  - history_of_polypectomy, bowel_prep, caecum_reached: accuracy and confusion.
 // Every wrong value is listed with the evidence text the labeller gave.
 #include <nlohmann/json.hpp>
@@ -22,6 +26,16 @@
 #include "endoked/report/labels.h"
 
 namespace endoked::report {
+
+/// One hand-labelled report (recipes/label/GUIDELINE.md, tests/data/reports/).
+struct LabelledReport {
+  std::string id, language, report;  // language: the id's prefix ("en-004" → en)
+  nlohmann::json truth;
+  bool aside = false;  // the id's number is a multiple of 3: kept aside while developing
+};
+/// Every `*.jsonl` file of `dir` (sorted by name), one {"id", "report", "truth", …} a line.
+/// Throws endoked::Error naming file:line for a line that does not parse or lacks a key.
+std::vector<LabelledReport> read_labelled_reports(const std::string& dir);
 
 class LabelEvaluator {
  public:

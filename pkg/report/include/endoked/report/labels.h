@@ -50,7 +50,8 @@ extern const std::vector<std::string> kSegments;    // caecum ascending hepatic_
 extern const std::vector<std::string> kMorphology;  // pedunculated sessile flat
 extern const std::vector<std::string> kParis;       // 0-Ip 0-Isp 0-Is 0-IIa 0-IIb 0-IIc 0-III
 extern const std::vector<std::string> kRemoval;     // cold_snare hot_snare polypectomy (method not
-                                                    // stated) emr esd biopsy not_removed
+                                                    // stated) emr esd forceps ablation (APC)
+                                                    // biopsy not_removed
 extern const std::vector<std::string>
     kHistology;  // hyperplastic_polyp tubular_adenoma
                  // tubulovillous_adenoma villous_adenoma sessile_serrated_lesion adenocarcinoma
@@ -63,6 +64,9 @@ extern const std::vector<std::string> kPrep;       // excellent good fair poor
 /// EndoKED's pathology groups: hyperplastic/inflammatory → non_neoplastic; adenomas and
 /// sessile serrated lesions → adenoma; adenocarcinoma → cancer; other → none.
 std::optional<std::string> pathology_group(const std::string& histology);
+/// Excised or ablated in this exam (GUIDELINE.md 7): every removal value but biopsy and
+/// not_removed; false when the report does not say.
+bool removed_today(const std::optional<std::string>& removal);
 /// diminutive ≤ 5 mm < small < 10 mm ≤ large.
 std::string size_class(double mm);
 
@@ -84,6 +88,7 @@ struct PolypLabel {
   Field<std::string> segment, morphology, paris, removal, histology, dysplasia, group, size_class;
   Field<double> size_mm;
   int quantity = 1;            // polyps this description covers; −1: "multiple", unknown number
+                               // (at least 2 when counting)
   std::vector<Span> evidence;  // the sentences it was read from
 };
 

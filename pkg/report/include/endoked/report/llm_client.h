@@ -90,7 +90,7 @@ class LlmClient {
   report::ExamLabels label(const std::string& report, int sample = 0);
   const LlmStats& stats() const { return stats_; }
   std::string version() const;
-  static constexpr const char* kPromptVersion = "p1";
+  static constexpr const char* kPromptVersion = "p2";  // GUIDELINE.md conventions
 
  private:
   struct Reply {
