@@ -264,7 +264,9 @@ class Analysis {
         run = (h[i] >= 'a' && h[i] <= 'z') ? run + 1 : 0;
         longest = std::max(longest, run);
       }
-      if (longest < 3 && header_kind(h.substr(0, sp), kind)) return true;
+      // ("colonoscopy 2020: two adenomas removed" is history, not a header.)
+      const bool dated = sp + 1 < h.size() && h[sp + 1] >= '0' && h[sp + 1] <= '9';
+      if (longest < 3 && !dated && header_kind(h.substr(0, sp), kind)) return true;
     }
     // "pathology - final report", "corrected report - addendum".
     if (const std::size_t dash = h.find(" - "); two_words && dash != std::string::npos && dash > 0)
@@ -497,9 +499,16 @@ class Labelling {
         !first_affirmed && unnamed && s.kind == SectionKind::kFindings &&
         ((item && (list_head_ || sited_and_sized)) || (segment_led && sited_and_sized) || ordinal);
     // A block: "Polyp 1" then "Site: Sigmoid colon", "Size: 12 mm", "Removal: Hot snare".
+    // "Site: …", "部位：…": a key of a word (or two Chinese characters) and a colon.
+    auto colon_at = [&](std::int32_t k) {
+      return k < s.last && (token_text(k) == ":" || token_text(k) == "\xEF\xBC\x9A");
+    };
     const bool field = s.last - s.first >= 3 &&
-                       w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kWord &&
-                       token_text(s.first + 1) == ":";
+                       ((w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kWord &&
+                         colon_at(s.first + 1)) ||
+                        (w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kOther &&
+                         w.tokens[static_cast<std::size_t>(s.first + 1)].type == TokType::kOther &&
+                         colon_at(s.first + 2)));
     const bool names_target = std::any_of(mentions_.begin(), mentions_.end(), [](const Mention& m) {
       return m.what == "polyp" || m.what == "generic";
     });
@@ -871,11 +880,17 @@ class Labelling {
            bars >= 2 || (t0.size() == 3 && t0.compare(0, 2, "\xE2\x91") == 0);  // ①…⑳
   }
 
-  const Tag* match_at_token(std::int32_t k, Cat c, It mb, It me) const {
+  const Tag* match_at_token(std::int32_t k, Cat c, It mb, It me, bool by_last = false) const {
     for (auto it = mb; it != me; ++it)
-      if (it->first == k)
+      if ((by_last ? it->last : it->first) == k)
         if (const Tag* t = a.tag_of(*it, c)) return t;
     return nullptr;
+  }
+  // The match ending at token k starts the sentence.
+  bool match_starts_sentence(const Sentence& s, It mb, It me, std::int32_t k) const {
+    for (auto it = mb; it != me; ++it)
+      if (it->last == k) return it->first == s.first;
+    return false;
   }
 
   // One "Key: value" line of a polyp block fills what the block's polyp still lacks.
@@ -1340,8 +1355,11 @@ class Labelling {
       if (t.type != TokType::kNumber || k + 1 >= s.last) continue;
       const std::string_view c = token_text(k + 1);
       // … or "Polyp 1 -", "Specimen 2:", "Pot 3" at the start: the number names the polyp.
-      if (k == s.first + 1 && L.specimen_words.count(std::string(token_text(s.first))) &&
-          t.number == std::floor(t.number)) {
+      const bool named =
+          (k == s.first + 1 && L.specimen_words.count(std::string(token_text(s.first)))) ||
+          (k > s.first && match_at_token(k - 1, Cat::kTarget, mb, me, true) &&
+           match_starts_sentence(s, mb, me, k - 1));  // "息肉1（盲肠）："
+      if (named && t.number == std::floor(t.number)) {
         index = static_cast<int>(t.number);
         break;
       }
