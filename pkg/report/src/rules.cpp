@@ -494,7 +494,8 @@ class Labelling {
         });
     // "Asc: 0-Is 8mm -> CSP": a line led by a segment and a colon, with a size.
     const bool segment_led = s.last - s.first >= 3 && mb != me && mb->first == s.first &&
-                             a.tag_of(*mb, Cat::kSegment) && token_text(mb->last + 1) == ":";
+                             a.tag_of(*mb, Cat::kSegment) && mb->last + 1 < s.last &&
+                             token_text(mb->last + 1) == ":";
     const bool listed =
         !first_affirmed && unnamed && s.kind == SectionKind::kFindings &&
         ((item && (list_head_ || sited_and_sized)) || (segment_led && sited_and_sized) || ordinal);
