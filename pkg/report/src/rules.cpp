@@ -473,25 +473,24 @@ class Labelling {
     // although they do not say so.
     const bool item = starts_item(s);
     // An item with a site and a size is a polyp too ("1. Cecum, 5 mm, 0-Is, cold snare - A").
-    std::vector<SizeHit> own_sizes;
-    find_sizes(s, mb, me, own_sizes);
+    // The sentence's sizes, read once (every path below uses them).
+    find_sizes(s, mb, me, sizes_);
+    const bool site_or_length = std::any_of(mb, me, [&](const Match& m) {
+      return a.tag_of(m, Cat::kSegment) || a.tag_of(m, Cat::kSizeUnit);
+    });
     const bool sited_and_sized =
         std::any_of(mb, me,
                     [&](const Match& m) { return a.tag_of(m, Cat::kSegment) != nullptr; }) &&
-        !own_sizes.empty() && std::none_of(mb, me, [&](const Match& m) {
+        !sizes_.empty() && std::none_of(mb, me, [&](const Match& m) {
           return a.tag_of(m, Cat::kNonPolyp) || a.tag_of(m, Cat::kIncidental);
         });
     const bool unnamed = std::none_of(mentions_.begin(), mentions_.end(), [](const Mention& m) {
       return m.what == "polyp" || m.what == "generic" || m.what == "histology";
     });
     // "Two polyps were found. The first, 6 mm, was in the ascending colon…".
-    const bool ordinal =
-        s.last - s.first >= 3 && (stated >= 2 || vague_bound >= 2) &&
-        (token_text(s.first) == "the" || token_text(s.first) == "one") &&
-        L.ordinals.count(std::string(token_text(s.first == s.last ? s.first : s.first + 1))) &&
-        std::any_of(mb, me, [&](const Match& m) {
-          return a.tag_of(m, Cat::kSegment) || a.tag_of(m, Cat::kSizeUnit);
-        });
+    const bool ordinal = s.last - s.first >= 3 && (stated >= 2 || vague_bound >= 2) &&
+                         (token_text(s.first) == "the" || token_text(s.first) == "one") &&
+                         L.ordinals.count(std::string(token_text(s.first + 1))) && site_or_length;
     // "Asc: 0-Is 8mm -> CSP": a line led by a segment and a colon, with a size.
     const bool segment_led = s.last - s.first >= 3 && mb != me && mb->first == s.first &&
                              a.tag_of(*mb, Cat::kSegment) && mb->last + 1 < s.last &&
@@ -519,16 +518,10 @@ class Labelling {
       return;
     }
     block_open_ = first_affirmed && s.kind == SectionKind::kFindings && s.last - s.first <= 4 &&
-                  std::none_of(mb, me, [&](const Match& m) {
-                    return a.tag_of(m, Cat::kSegment) || a.tag_of(m, Cat::kSizeUnit);
-                  });
+                  !site_or_length;
     block_ = -1;
     if (!item) list_head_ = false;
-    if (first_affirmed && s.kind == SectionKind::kFindings &&
-        !std::any_of(mb, me, [&](const Match& m) {
-          return a.tag_of(m, Cat::kSegment) || a.tag_of(m, Cat::kSizeUnit);
-        }))
-      list_head_ = true;
+    if (first_affirmed && s.kind == SectionKind::kFindings && !site_or_length) list_head_ = true;
     // "…this was a normal fold": a resolved sentence that names no polyp itself speaks of the
     // lesion of the sentence before (same section).
     const bool resolved =
@@ -545,13 +538,11 @@ class Labelling {
     const std::int32_t anchor =
         first_affirmed ? first_affirmed->first : (first_possible_ >= 0 ? first_possible_ : s.first);
     if (listed) {
-      find_sizes(s, mb, me, sizes_);
       affirmed.push_back(a.sentence_span(s));
       affirmed_kinds.push_back(s.kind);
       findings(s, mb, me, true, anchor, sizes_, Quantity{1, 0});
       return;
     }
-    find_sizes(s, mb, me, sizes_);
     const std::vector<SizeHit>& sizes = sizes_;
     const Quantity quantity =
         find_quantity(s, mb, me, first_affirmed != nullptr || first_possible_ >= 0, anchor, sizes);
@@ -894,7 +885,8 @@ class Labelling {
     return false;
   }
 
-  // One "Key: value" line of a polyp block fills what the block's polyp still lacks.
+  // One "Key: value" line of a polyp block fills what the block's polyp still lacks (sizes_
+  // holds the line's sizes).
   void fill_block(const Sentence& s, It mb, It me) {
     const std::string_view key = token_text(s.first);
     const bool where = key == "site" || key == "location" || key == "segment";
@@ -909,7 +901,6 @@ class Labelling {
     if (const Match* seg = site(mb, me, s.first); seg && !p.segment.value)
       p.segment.set(a.tag_of(*seg, Cat::kSegment)->value, fc, a.span(*seg));
     if (!where && !p.size_mm.value) {
-      find_sizes(s, mb, me, sizes_);
       if (!sizes_.empty()) {
         p.size_mm.set(sizes_[0].mm, fc, a.span(sizes_[0].first, sizes_[0].last));
         p.size_class.set(size_class(sizes_[0].mm), fc, a.span(sizes_[0].first, sizes_[0].last));
