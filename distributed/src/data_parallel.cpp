@@ -6,14 +6,31 @@
 
 #include <functional>
 #include <mutex>
+#include <optional>
 
 #include "endoked/core/error.h"
+#include "half_kernels.h"
 
 namespace endoked::dist {
 
 namespace {
+bool is_view_of(const at::Tensor& g, const at::Tensor& region) {
+  return g.data_ptr() == region.data_ptr() && g.is_contiguous() && g.numel() == region.numel();
+}
+
+// `region` (a contiguous piece of a bucket) shaped as `p`, sharing its memory without being an
+// autograd view: LibTorch's Optimizer::zero_grad() calls detach_(), which refuses views.
+at::Tensor alias_as(const at::Tensor& region, const at::Tensor& p) {
+  std::vector<std::int64_t> strides(static_cast<std::size_t>(p.dim()), 1);
+  for (std::int64_t d = p.dim() - 2; d >= 0; --d)
+    strides[static_cast<std::size_t>(d)] = strides[static_cast<std::size_t>(d + 1)] * p.size(d + 1);
+  return at::empty({0}, region.options())
+      .set_(region.storage(), region.storage_offset(), p.sizes(), strides);
+}
+
 struct Bucket {
-  at::Tensor flat;                    // the reduced buffer
+  at::Tensor flat;                    // the gradients, in the parameters' dtype
+  at::Tensor wire;                    // what is all-reduced: `flat`, or its 16-bit copy
   std::vector<std::size_t> params;    // indices into Impl::params
   std::vector<std::int64_t> offsets;  // element offset of each param in `flat`
   std::size_t pending = 0;            // params not ready yet this step
@@ -34,6 +51,9 @@ struct DataParallel::Impl {
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
   std::vector<std::uintptr_t> hook_keys;
   std::vector<at::Tensor> float_buffers;  // batch-norm running statistics and the like
+  std::optional<at::ScalarType> compress;  // the 16-bit wire type, when compressing
+  Progress progress = Progress::kAuto;
+  StepRecord record, last;
 
   explicit Impl(Communicator& c) : comm(c) {}
 
@@ -43,12 +63,16 @@ struct DataParallel::Impl {
     if (!sync || ready[i]) return;
     ready[i] = true;
     Bucket& b = buckets[bucket_of[i]];
-    const at::Tensor& g = params[i].grad();
-    auto region = b.flat.narrow(0, b.offsets[slot_of[i]], params[i].numel());
-    if (g.defined()) {
-      region.copy_(g.reshape({-1}));
-    } else {
+    at::Tensor& p = params[i];
+    const at::Tensor& g = p.grad();
+    auto region = b.flat.narrow(0, b.offsets[slot_of[i]], p.numel());
+    if (!g.defined()) {
       region.zero_();
+    } else if (!is_view_of(g, region)) {
+      // From now on the gradient lives in the bucket (PyTorch DDP's gradient_as_bucket_view):
+      // autograd accumulates into it in place and the reduced values need no copy back.
+      region.copy_(g.reshape({-1}));
+      p.mutable_grad() = alias_as(region, p);
     }
     if (--b.pending == 0) launch_ready();
   }
@@ -56,10 +80,26 @@ struct DataParallel::Impl {
   // Buckets start strictly in order, so every rank issues the same collectives in the same order.
   void launch_ready() {
     while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
+      Bucket& b = buckets[next_launch];
       CollectiveOptions o;
-      o.op = ReduceOp::kAvg;
       o.verify = false;  // shapes were agreed at construction
-      buckets[next_launch].work = comm.all_reduce_async(buckets[next_launch].flat, o);
+      o.progress = progress;
+      if (compress && b.flat.element_size() > 2) {  // division in float32, the sum on 16 bits
+        o.op = ReduceOp::kSum;
+        if (b.flat.scalar_type() == at::kFloat) {
+          b.wire = at::empty({b.flat.numel()}, b.flat.options().dtype(*compress));
+          to_16bit(b.flat.data_ptr<float>(), static_cast<std::uint16_t*>(b.wire.data_ptr()),
+                   b.flat.numel(), 1.0f / static_cast<float>(comm.size()), *compress);
+        } else {
+          b.wire = b.flat.div(comm.size()).to(*compress);
+        }
+      } else {
+        o.op = ReduceOp::kAvg;
+        b.wire = b.flat;
+      }
+      record.launched.push_back(std::chrono::steady_clock::now());
+      record.wire_bytes += b.wire.numel() * static_cast<std::int64_t>(b.wire.element_size());
+      b.work = comm.all_reduce_async(b.wire, o);
       ++next_launch;
     }
   }
@@ -81,6 +121,15 @@ DataParallel::DataParallel(torch::nn::Module& module, Communicator& comm,
                            const ReducerOptions& options)
     : impl_(std::make_unique<Impl>(comm)) {
   Impl& m = *impl_;
+  m.progress = parse_progress(options.progress);
+  if (options.compression == "fp16") {
+    m.compress = at::kHalf;
+  } else if (options.compression == "bf16") {
+    m.compress = at::kBFloat16;
+  } else {
+    ENDOKED_CHECK(options.compression == "none", "ddp.compression: '", options.compression,
+                  "' is not one of none, fp16, bf16");
+  }
   // 1. Same parameters everywhere, or an Error naming the first difference.
   std::string mine;
   for (const auto& p : module.named_parameters(true)) {
@@ -195,19 +244,29 @@ void DataParallel::finish_backward() {
     ENDOKED_CHECK(b.work != nullptr, "data parallel: a bucket was never launched");
     b.work->wait();
     b.work.reset();
+    if (b.wire.is_same(b.flat)) {
+    } else if (b.flat.scalar_type() == at::kFloat) {  // back from 16 bits
+      from_16bit(static_cast<const std::uint16_t*>(b.wire.data_ptr()), b.flat.data_ptr<float>(),
+                 b.flat.numel(), *m.compress);
+    } else {
+      b.flat.copy_(b.wire);
+    }
+    b.wire = at::Tensor();
     for (std::size_t s = 0; s < b.params.size(); ++s) {
       at::Tensor& p = m.params[b.params[s]];
-      auto avg = b.flat.narrow(0, b.offsets[s], p.numel()).view(p.sizes());
-      if (p.grad().defined()) {
-        p.mutable_grad().copy_(avg);
-      } else {
-        p.mutable_grad() = avg.clone();
-      }
+      auto avg = b.flat.narrow(0, b.offsets[s], p.numel());
+      if (!p.grad().defined() || !is_view_of(p.grad(), avg)) p.mutable_grad() = alias_as(avg, p);
     }
     b.pending = b.params.size();
   }
   std::fill(m.ready.begin(), m.ready.end(), false);
   m.next_launch = 0;
+  m.last = std::move(m.record);
+  m.record = {};
+}
+
+DataParallel::StepRecord DataParallel::last_step() const {
+  return impl_->last;
 }
 
 void DataParallel::average_buffers() {

@@ -23,6 +23,7 @@ class LocalCommunicator final : public Communicator {
     check_collective_tensor(t, "all_reduce", o.op);
     struct Done final : Work {
       void wait() override {}
+      bool is_completed() override { return true; }
     };
     return std::make_shared<Done>();
   }

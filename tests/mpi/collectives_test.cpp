@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -158,6 +159,71 @@ TEST(Collectives, AsyncAllReducesKeepTheirOrderAndTheirTensors) {
     EXPECT_EQ(b[0].item<float>(), 2.0f * n);
     w->wait();
   }
+}
+
+// Under load (a compute thread beside on every rank), with either progress policy: async
+// all_reduces of mixed sizes complete in the order they were issued — polled without blocking,
+// no later one is ever seen complete before an earlier one — and each holds its own sum.
+TEST(Collectives, AsyncResultsArriveInIssueOrderUnderLoad) {
+  auto& c = world();
+  const int n = c.size();
+  std::atomic<bool> stop{false};
+  std::thread compute([&] {
+    const at::Tensor a = at::randn({96, 96});
+    at::Tensor out = at::empty({96, 96});
+    while (!stop) at::mm_out(out, a, a);
+  });
+  for (dist::Progress policy : {dist::Progress::kBlocking, dist::Progress::kPolling}) {
+    SCOPED_TRACE(dist::progress_name(policy));
+    constexpr int kCount = 24;
+    std::vector<at::Tensor> tensors;
+    std::vector<std::shared_ptr<dist::Work>> work;
+    for (int k = 0; k < kCount; ++k) {
+      const std::int64_t size = (k % 4 == 0) ? 500000 : 3 + k;
+      tensors.push_back(at::full({size}, static_cast<float>(k + c.rank()), at::kFloat));
+      dist::CollectiveOptions o;
+      o.verify = false;
+      o.progress = policy;
+      work.push_back(c.all_reduce_async(tensors.back(), o));
+    }
+    int completed = 0;  // work[0, completed) seen complete, in order
+    while (completed < kCount) {
+      // One pass reads every flag from the newest to the oldest: a newer one complete while an
+      // older one is not would be an out-of-order completion.
+      std::vector<bool> seen(kCount);
+      for (int k = kCount - 1; k >= completed; --k)
+        seen[static_cast<std::size_t>(k)] = work[static_cast<std::size_t>(k)]->is_completed();
+      for (int k = completed + 1; k < kCount; ++k)
+        if (seen[static_cast<std::size_t>(k)]) {
+          ASSERT_TRUE(seen[static_cast<std::size_t>(k - 1)])
+              << "all_reduce #" << k << " completed before #" << k - 1;
+        }
+      while (completed < kCount && seen[static_cast<std::size_t>(completed)]) ++completed;
+      std::this_thread::yield();
+    }
+    for (int k = 0; k < kCount; ++k) {
+      work[static_cast<std::size_t>(k)]->wait();
+      const float expect = static_cast<float>(k * n + n * (n - 1) / 2);
+      EXPECT_EQ(tensors[static_cast<std::size_t>(k)].min().item<float>(), expect) << k;
+      EXPECT_EQ(tensors[static_cast<std::size_t>(k)].max().item<float>(), expect) << k;
+    }
+  }
+  stop = true;
+  compute.join();
+}
+
+TEST(Collectives, ProgressPolicyNamesAndAuto) {
+  EXPECT_EQ(dist::parse_progress("blocking"), dist::Progress::kBlocking);
+  EXPECT_EQ(dist::parse_progress("polling"), dist::Progress::kPolling);
+  EXPECT_EQ(dist::resolve_progress(dist::Progress::kPolling, 1), dist::Progress::kPolling);
+  try {
+    dist::parse_progress("spin", "mil.train.ddp.progress");
+    FAIL() << "an unknown policy was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mil.train.ddp.progress"), std::string::npos) << e.what();
+  }
+  // More ranks on the node than cores: no core left for a communication thread.
+  EXPECT_EQ(dist::resolve_progress(dist::Progress::kAuto, 1 << 20), dist::Progress::kPolling);
 }
 
 }  // namespace

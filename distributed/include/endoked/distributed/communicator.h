@@ -23,6 +23,25 @@ namespace endoked::dist {
 enum class ReduceOp { kSum, kAvg, kMax, kMin };
 const char* op_name(ReduceOp op);
 
+/// How the communication thread waits for an async collective (ddp.progress):
+///   blocking — the backend's blocking call (MPI_Allreduce), as Horovod's background thread does:
+///              its tuned algorithms at full speed; it busy-polls a core while it waits;
+///   polling  — first waits without spinning (an Ibarrier tested with growing sleeps) until every
+///              rank has reached the collective, then the blocking call for the transfer alone:
+///              a slower rank costs no core, at the price of latency on small collectives;
+///   auto     — blocking when the process has at least one core per compute thread, polling when
+///              its compute threads already oversubscribe its cores (more ranks than cores).
+/// Measured on 2 cores × 2 ranks (benchmarks/results/allreduce.md): blocking matches the raw
+/// MPI_Allreduce and keeps as much compute beside it as polling does, so auto picks it there.
+enum class Progress { kAuto, kBlocking, kPolling };
+const char* progress_name(Progress p);
+/// "auto", "blocking" or "polling"; anything else is an Error naming the key.
+Progress parse_progress(const std::string& name, const std::string& key = "ddp.progress");
+/// kAuto resolved for this process: blocking when it has at least as many cores as torch's
+/// intra-op threads, else polling. Its cores: its CPU affinity when bound; the node's cores
+/// divided by `ranks_on_node` (rounded down) when unbound.
+Progress resolve_progress(Progress p, int ranks_on_node);
+
 /// Options of a tensor collective (c10d style).
 struct CollectiveOptions {
   ReduceOp op =
@@ -30,6 +49,7 @@ struct CollectiveOptions {
   double timeout_s = 0;  // > 0: an Error when the collective has not completed in time
                          // (MPI cannot cancel it: the caller should abort the world)
   bool verify = true;    // agree on dtype and shape first (one small collective)
+  Progress progress = Progress::kAuto;  // async collectives: how the communication thread waits
 };
 
 /// A collective in flight. wait() blocks until it completed and rethrows its error on the
@@ -38,6 +58,8 @@ class Work {
  public:
   virtual ~Work() = default;
   virtual void wait() = 0;
+  /// True once the collective has completed; never blocks.
+  virtual bool is_completed() = 0;
 };
 
 class Communicator {
