@@ -1,6 +1,7 @@
 #include "half_kernels.h"
 
 #include <c10/util/Half.h>
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstring>
@@ -21,8 +22,14 @@ std::uint16_t float_to_bf16(float f) {
   return static_cast<std::uint16_t>((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
 }
 
+// CPUID leaf 1, ECX: bit 29 F16C, bit 28 AVX, bit 27 OSXSAVE (the OS saves the AVX state).
 bool has_f16c() {
-  static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  static const bool yes = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const unsigned need = (1u << 29) | (1u << 28) | (1u << 27);
+    return (c & need) == need;
+  }();
   return yes;
 }
 
