@@ -28,6 +28,24 @@ at::Tensor alias_as(const at::Tensor& region, const at::Tensor& p) {
       .set_(region.storage(), region.storage_offset(), p.sizes(), strides);
 }
 
+// A bucket divided by the world size in float32 and cast to 16 bits, and back (the float32
+// buckets, all but rare ones, through the vectorised kernels).
+at::Tensor to_wire(const at::Tensor& flat, at::ScalarType type, int world) {
+  if (flat.scalar_type() != at::kFloat) return flat.div(world).to(type);
+  at::Tensor wire = at::empty({flat.numel()}, flat.options().dtype(type));
+  to_16bit(flat.data_ptr<float>(), static_cast<std::uint16_t*>(wire.data_ptr()), flat.numel(),
+           1.0f / static_cast<float>(world), type);
+  return wire;
+}
+void from_wire(const at::Tensor& wire, at::Tensor& flat) {
+  if (flat.scalar_type() != at::kFloat) {
+    flat.copy_(wire);
+    return;
+  }
+  from_16bit(static_cast<const std::uint16_t*>(wire.data_ptr()), flat.data_ptr<float>(),
+             flat.numel(), wire.scalar_type());
+}
+
 struct Bucket {
   at::Tensor flat;                    // the gradients, in the parameters' dtype
   at::Tensor wire;                    // what is all-reduced: `flat`, or its 16-bit copy
@@ -86,13 +104,7 @@ struct DataParallel::Impl {
       o.progress = progress;
       if (compress && b.flat.element_size() > 2) {  // division in float32, the sum on 16 bits
         o.op = ReduceOp::kSum;
-        if (b.flat.scalar_type() == at::kFloat) {
-          b.wire = at::empty({b.flat.numel()}, b.flat.options().dtype(*compress));
-          to_16bit(b.flat.data_ptr<float>(), static_cast<std::uint16_t*>(b.wire.data_ptr()),
-                   b.flat.numel(), 1.0f / static_cast<float>(comm.size()), *compress);
-        } else {
-          b.wire = b.flat.div(comm.size()).to(*compress);
-        }
+        b.wire = to_wire(b.flat, *compress, comm.size());
       } else {
         o.op = ReduceOp::kAvg;
         b.wire = b.flat;
@@ -244,13 +256,7 @@ void DataParallel::finish_backward() {
     ENDOKED_CHECK(b.work != nullptr, "data parallel: a bucket was never launched");
     b.work->wait();
     b.work.reset();
-    if (b.wire.is_same(b.flat)) {
-    } else if (b.flat.scalar_type() == at::kFloat) {  // back from 16 bits
-      from_16bit(static_cast<const std::uint16_t*>(b.wire.data_ptr()), b.flat.data_ptr<float>(),
-                 b.flat.numel(), *m.compress);
-    } else {
-      b.flat.copy_(b.wire);
-    }
+    if (!b.wire.is_same(b.flat)) from_wire(b.wire, b.flat);
     b.wire = at::Tensor();
     for (std::size_t s = 0; s < b.params.size(); ++s) {
       at::Tensor& p = m.params[b.params[s]];
