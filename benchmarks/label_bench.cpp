@@ -6,9 +6,10 @@
 //       annotations (report, concept, sentence, Affirmed|Negated): accuracy, sensitivity
 //       (negated found), specificity (affirmed kept) with the shipped English lexicon, and
 //       with NegEx's own trigger list (TRIGGERS, when given) in the same engine.
-//   endoked_bench_label devset DIR    the rules labeller on the hand-labelled reports of DIR
-//       (tests/data/reports): the fields per language, for the development part and
-//       the part kept aside (recipes/label/GUIDELINE.md).
+//   endoked_bench_label devset DIR [errors]    the rules labeller on the hand-labelled reports of
+//       DIR (tests/data/reports): the fields per language, for the development part and
+//       the part kept aside (recipes/label/GUIDELINE.md); `errors` prints every wrong value of
+//       the development part (never of the part kept aside) to stderr, one JSON line each.
 #include <chrono>
 #include <iostream>
 #include <map>
@@ -136,7 +137,7 @@ int negex(const std::string& tsv, const std::string& triggers) {
   return 0;
 }
 
-int devset(const std::string& dir) {
+int devset(const std::string& dir, bool errors) {
   const auto reports = report::read_labelled_reports(dir);
   report::RulesLabeller rules(report::load_lexicons());
   std::map<std::string, report::LabelEvaluator> ev;  // "en/dev", "zh/aside", "all/aside", …
@@ -159,6 +160,8 @@ int devset(const std::string& dir) {
                           {"pathology_group", e.accuracy("polyp.pathology_group")},
                           {"polyps", e.scored("polyp.segment")}};
   std::cout << out.dump() << "\n";
+  if (errors)
+    for (const auto& e : ev["all/dev"].errors()) std::cerr << e.dump() << "\n";
   return 0;
 }
 
@@ -171,7 +174,8 @@ int main(int argc, char** argv) {
       return speed(argc > 2 ? std::atoll(argv[2]) : 20000, argc > 3 ? std::atoi(argv[3]) : 3,
                    std::vector<std::string>(argv + std::min(argc, 4), argv + argc));
     if (mode == "negex" && argc > 2) return negex(argv[2], argc > 3 ? argv[3] : "");
-    if (mode == "devset" && argc > 2) return devset(argv[2]);
+    if (mode == "devset" && argc > 2)
+      return devset(argv[2], argc > 3 && std::string(argv[3]) == "errors");
     std::cerr << "usage: endoked_bench_label speed [REPORTS] [ROUNDS] | negex TSV [TRIGGERS] | "
                  "devset DIR\n";
     return 2;

@@ -137,6 +137,56 @@ TEST(ReportRules, HandWrittenCases) {
             "uncertain");
 }
 
+// Phrasings found on fresh hand-written reports (tests/data/reports/en_j, zh_i).
+TEST(ReportRules, OutpatientNotesClausesAndSpecimens) {
+  // Today's exam told inside the history of an outpatient note; 无痛 (painless) negates nothing.
+  const auto today = labeller().label(
+      "现病史：患者1周前便OB(+)"
+      "。今日行无痛肠镜：降结肠见一枚黄豆大小息肉，予热圈套切除；余未见异常。\n"
+      "既往史：3年前外院肠镜切除结肠息肉2枚。");
+  EXPECT_EQ(*today.polyp_present.value, "positive");
+  EXPECT_EQ(*today.polyp_count.value, 1);
+  // Each clause led by a segment and 见 is a polyp of its own; 各见 gives one per segment.
+  const auto clauses =
+      labeller().label("检查所见：肝曲见一枚黄豆大小息肉，横结肠见一枚绿豆大小息肉，表面光滑。");
+  ASSERT_EQ(clauses.polyps.size(), 2u);
+  EXPECT_EQ(*clauses.polyps[0].segment.value, "hepatic_flexure");
+  EXPECT_EQ(*clauses.polyps[1].segment.value, "transverse");
+  const auto each = labeller().label(
+      "检查所见：升结肠及横结肠各见一枚约0.4cm息肉，均予冷圈套切除。\n"
+      "病理诊断：（升结肠）管状腺瘤；（横结肠）增生性息肉。");
+  ASSERT_EQ(each.polyps.size(), 2u);
+  EXPECT_EQ(*each.polyps[0].segment.value, "ascending");
+  EXPECT_EQ(*each.polyps[0].group.value, "adenoma");
+  EXPECT_EQ(*each.polyps[1].group.value, "non_neoplastic");
+  // "(2) …": the result of findings item 2, not of the second polyp; "4 and 6 mm" are two sizes.
+  const auto items = labeller().label(
+      "Findings:\n1. Cecum: normal.\n2. Transverse colon: one 5 mm polyp, cold snare.\n"
+      "3. Sigmoid colon: one 3 mm polyp, cold snare.\nPathology: (2) tubular adenoma; (3) "
+      "hyperplastic polyp.");
+  ASSERT_EQ(items.polyps.size(), 2u);
+  EXPECT_EQ(*items.polyps[0].group.value, "adenoma");
+  EXPECT_EQ(*items.polyps[1].group.value, "non_neoplastic");
+  const auto sizes = labeller().label(
+      "Findings: Two polyps of 4 and 6 mm in the descending colon were removed with a cold snare. "
+      "A polyp in the sigmoid colon. It measured approximately 18 mm.");
+  ASSERT_EQ(sizes.polyps.size(), 3u);
+  EXPECT_DOUBLE_EQ(*sizes.polyps[0].size_mm.value, 4.0);
+  EXPECT_DOUBLE_EQ(*sizes.polyps[1].size_mm.value, 6.0);
+  EXPECT_DOUBLE_EQ(*sizes.polyps[2].size_mm.value, 18.0);
+  // A specimen named by its size; a lesion resolved as none is a negative report.
+  const auto by_size = labeller().label(
+      "Findings: Rectum: two polyps, 5mm and 7mm, cold snare.\nHistology: (A) 7mm - sessile "
+      "serrated lesion; (B) 5mm - hyperplastic polyp.");
+  ASSERT_EQ(by_size.polyps.size(), 2u);
+  EXPECT_EQ(*by_size.polyps[0].histology.value, "hyperplastic_polyp");
+  EXPECT_EQ(*by_size.polyps[1].histology.value, "sessile_serrated_lesion");
+  EXPECT_EQ(*labeller()
+                 .label("FINDINGS: A small lymphoid follicle in the caecum, not a polyp.")
+                 .polyp_present.value,
+            "negative");
+}
+
 TEST(ReportRules, EvidenceOffsetsAreCodePoints) {
   const std::string report = "检查所见：横结肠见一枚息肉。";
   const auto j = labels_to_json(labeller().label(report), report);

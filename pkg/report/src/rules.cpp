@@ -19,6 +19,7 @@ struct Sentence {
   std::int32_t first = 0, last = 0;  // tokens [first, last)
   SectionKind kind = SectionKind::kFindings;
   std::int32_t match_first = 0, match_last = 0;  // matches [match_first, match_last)
+  std::int32_t origin = -1;  // clauses cut from one sentence share it (split_findings)
 };
 
 struct Mention {
@@ -50,6 +51,7 @@ class Analysis {
     auto& lower = w.lower;
     lower.assign(text);
     text::lower_in_place(lower);
+    if (L.language == "en") spoken_stops(lower);
     w.tokens.clear();
     w.sentences.clear();
     w.matches.clear();
@@ -77,6 +79,19 @@ class Analysis {
     }
   }
 
+  // Dictation read back word for word: "… removed with cold snare period in the sigmoid …".
+  // Each spoken stop becomes a full stop of the same length (evidence offsets are unchanged).
+  static void spoken_stops(std::string& lower) {
+    for (const std::string word : {"period", "full stop", "new paragraph"})
+      for (std::size_t at = lower.find(word); at != std::string::npos;
+           at = lower.find(word, at + word.size())) {
+        const std::size_t end = at + word.size();
+        const bool alone = (at == 0 || lower[at - 1] == ' ') &&
+                           (end == lower.size() || lower[end] == ' ' || lower[end] == '\n');
+        if (alone) lower.replace(at, word.size(), std::string(word.size() - 1, ' ') + ".");
+      }
+  }
+
   // "Colonoscopy 21/01. Indication: …": where a header opens a sentence inside the line
   // [ls, le), the line is cut there (returns le when none does).
   std::size_t inline_header(std::size_t ls, std::size_t le) const {
@@ -85,13 +100,17 @@ class Analysis {
                              kColon = "\xEF\xBC\x9A";
     for (std::size_t i = ls; i + 1 < le; ++i) {
       std::size_t a = 0;
-      if (lower[i] == '.' || lower[i] == ';')
+      // "…未见明显异常 诊断：结肠多发息肉": a header after a space between Chinese characters.
+      const bool spaced =
+          lower[i] == ' ' && i >= ls + 3 && is_cjk_lead(lower, i + 1) && is_cjk_lead(lower, i - 3);
+      if (lower[i] == '.' || lower[i] == ';' || spaced)
         a = i + 1;
+
       else if (lower.compare(i, 3, kFullStop) == 0 || lower.compare(i, 3, kSemicolon) == 0)
         a = i + 3;
       else
         continue;
-      const bool ascii = a == i + 1;
+      const bool ascii = a == i + 1 && !spaced;
       while (a < le && lower[a] == ' ') ++a;
       if ((ascii && a == i + 1) || a >= le) continue;  // "1.5", "e.g." are no sentence ends
       std::size_t colon = lower.find(':', a);
@@ -186,6 +205,16 @@ class Analysis {
       if (w.tokens[i].type == TokType::kClauseBreak && !w.item[i + 1]) w.barrier[i] = 1;
     for (const auto& m : w.matches)
       if (tag_of(m, Cat::kTerminate)) w.barrier[static_cast<std::size_t>(m.first)] = 1;
+    // "1. SSL without dysplasia 2. Tubular adenoma": an enumerated item ends the one before.
+    for (std::size_t i = 0; i + 2 < w.tokens.size(); ++i) {
+      const Token& t = w.tokens[i];
+      if (t.type != TokType::kNumber || t.number != std::floor(t.number) || t.number > 30 ||
+          !w.item[i + 2])
+        continue;
+      const Token& c = w.tokens[i + 1];
+      const std::string_view v(w.lower.data() + c.begin, static_cast<std::size_t>(c.end - c.begin));
+      if (v == "." || v == ")" || v == "\xEF\xBC\x89" || v == "\xE3\x80\x81") w.barrier[i] = 1;
+    }
   }
 
   void match_all() {
@@ -195,7 +224,112 @@ class Analysis {
               w.matches);
       s.match_last = static_cast<std::int32_t>(w.matches.size());
     }
+    split_findings();
+    today_in_history();
     mark_barriers();
+  }
+
+  // "肝曲见一枚黄豆大小息肉，横结肠见一枚绿豆大小息肉": a clause led by a segment and 见 is a
+  // finding of its own; the sentence is cut before it.
+  void split_findings() {
+    static const std::string kSee = "\xE8\xA7\x81", kSeeT = "\xE8\xA6\x8B";  // 见, 見
+    auto sees = [&](std::int32_t k) {
+      const Token& t = w.tokens[static_cast<std::size_t>(k)];
+      const std::string_view v(w.lower.data() + t.begin, static_cast<std::size_t>(t.end - t.begin));
+      return v == kSee || v == kSeeT;
+    };
+    std::vector<Sentence> out;
+    out.reserve(w.sentences.size());
+    std::int32_t origins = 0;
+    for (Sentence s : w.sentences) {
+      for (std::int32_t m = s.match_first; m < s.match_last; ++m) {
+        const Match& x = w.matches[static_cast<std::size_t>(m)];
+        const std::int32_t b = x.first - 1;
+        // (… or a space between Chinese characters: "予氩离子凝固术 乙状结肠见黄豆大小息肉1枚".)
+        const auto at = static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(x.first)].begin);
+        const bool spaced =
+            b > s.first && at >= 4 && w.lower[at - 1] == ' ' && is_cjk_lead(w.lower, at - 4);
+        if (s.kind != SectionKind::kFindings || !tag_of(x, Cat::kSegment) || b <= s.first ||
+            (w.tokens[static_cast<std::size_t>(b)].type != TokType::kClauseBreak && !spaced) ||
+            x.last + 1 >= s.last || !sees(x.last + 1))
+          continue;
+        if (s.origin < 0) s.origin = origins++;
+        Sentence head = s;
+        head.last = spaced ? b + 1 : b;
+        head.match_last = m;
+        out.push_back(head);
+        s.first = spaced ? x.first : b + 1;
+        s.match_first = m;
+      }
+      out.push_back(s);
+    }
+    w.sentences.swap(out);
+  }
+
+  // "现病史：……今日行无痛肠镜：降结肠见一枚息肉", "HPI: … Colonoscopy today showed …": an
+  // outpatient note tells today's exam inside its history; from that sentence to the end of its
+  // line the text is findings.
+  void today_in_history() {
+    bool flipping = false;
+    std::int32_t line_end = -1;  // byte offset of the newline that ends the flipped line
+    for (auto& s : w.sentences) {
+      if (s.kind != SectionKind::kIndication) {
+        flipping = false;
+        continue;
+      }
+      const auto begin = w.tokens[static_cast<std::size_t>(s.first)].begin;
+      if (flipping && begin < line_end) {
+        s.kind = SectionKind::kFindings;
+        continue;
+      }
+      flipping = false;
+      // "于2024-04-09行无痛结肠镜检查：进镜至…": the exam and a colon, then what it saw.
+      {
+        const auto end = w.tokens[static_cast<std::size_t>(s.last - 1)].end;
+        const std::string_view said(w.lower.data() + begin, static_cast<std::size_t>(end - begin));
+        const std::size_t scope = said.find("\xE9\x95\x9C");  // 镜
+        if (scope != std::string_view::npos) {
+          const std::size_t colon = said.find("\xEF\xBC\x9A", scope);  // ：
+          const std::size_t ascii = said.find(':', scope);
+          const std::size_t c = std::min(colon, ascii);
+          bool history = false;
+          for (std::int32_t k = s.match_first; k < s.match_last; ++k)
+            history =
+                history ||
+                (tag_of(w.matches[static_cast<std::size_t>(k)], Cat::kHistorySentence) &&
+                 w.tokens[static_cast<std::size_t>(w.matches[static_cast<std::size_t>(k)].first)]
+                             .begin -
+                         begin <
+                     static_cast<std::int32_t>(scope));
+          flipping = !history && c != std::string_view::npos && c - scope <= 12;
+        }
+      }
+      for (std::int32_t k = s.match_first; k < s.match_last && !flipping; ++k) {
+        const Match& m = w.matches[static_cast<std::size_t>(k)];
+        if (!tag_of(m, Cat::kCurrent)) continue;
+        const std::int32_t from = std::max(s.first, m.first - 5),
+                           to = std::min(s.last - 1, m.last + 8);
+        const std::string near = w.lower.substr(
+            static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(from)].begin),
+            static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(to)].end -
+                                     w.tokens[static_cast<std::size_t>(from)].begin));
+        flipping = near.find("\xE9\x95\x9C") != std::string::npos ||  // 镜
+                   near.find("colonoscop") != std::string::npos;
+      }
+      // … and the sentence tells what it saw (见, showed, revealed, found).
+      const auto end = w.tokens[static_cast<std::size_t>(s.last - 1)].end;
+      const std::string said =
+          w.lower.substr(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
+      flipping = flipping && (said.find("\xE8\xA7\x81") != std::string::npos ||  // 见
+                              said.find("show") != std::string::npos ||
+                              said.find("reveal") != std::string::npos ||
+                              said.find("found") != std::string::npos);
+      if (!flipping) continue;
+      s.kind = SectionKind::kFindings;
+      const auto nl = w.lower.find('\n', static_cast<std::size_t>(begin));
+      line_end = nl == std::string::npos ? static_cast<std::int32_t>(w.lower.size())
+                                         : static_cast<std::int32_t>(nl);
+    }
   }
 
  private:
@@ -235,6 +369,13 @@ class Analysis {
     };
     if (colon != std::string::npos && header_or_qualified(trimmed(a, colon), kind)) {
       body = after;
+      // "Histology (pot 1, desc colon): tubular adenoma": the qualifier names the specimen; it
+      // stays with the result.
+      if (kind == SectionKind::kPathology) {
+        const std::size_t open = std::min(lower.find('(', a), lower.find("\xEF\xBC\x88", a));
+        SectionKind k;
+        if (open < colon && header_kind(trimmed(a, open), k)) body = open;
+      }
       return;
     }
     // A line that is only a header ("FINDINGS"), without the two-word forms ("Prep good.").
@@ -249,8 +390,10 @@ class Analysis {
     // Two languages or a number beside the header: "endoscopic findings 镜检所见",
     // "pathology 病理号 s24-1" (never a header followed by words: "findings - polyps, in order").
     if (const std::size_t sp = h.find(' '); two_words && sp != std::string::npos && sp > 0) {
+      // Where the script changes ("endoscopic findings 镜检所见", "病理 histology").
+      const bool ascii_first = static_cast<unsigned char>(h[0]) < 0x80;
       std::size_t cjk = 0;
-      while (cjk < h.size() && static_cast<unsigned char>(h[cjk]) < 0x80) ++cjk;
+      while (cjk < h.size() && (static_cast<unsigned char>(h[cjk]) < 0x80) == ascii_first) ++cjk;
       auto trim = [](std::string t) {
         while (!t.empty() && t.back() == ' ') t.pop_back();
         while (!t.empty() && t.front() == ' ') t.erase(0, 1);
@@ -292,7 +435,12 @@ class Analysis {
       while (!t.empty() && (t.front() == ' ' || t.front() == '-')) t.erase(0, 1);
       return t;
     };
-    return header_kind(trim(inner), kind) || header_kind(trim(h.substr(0, open)), kind);
+    // (Only after a few words: "2022年于外院行息肉EMR术（病理：管状腺瘤）" is a sentence.)
+    const std::string before = trim(h.substr(0, open));
+    const bool short_head =
+        before.size() <= 30 &&
+        std::none_of(before.begin(), before.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return (short_head && header_kind(trim(inner), kind)) || header_kind(before, kind);
   }
 
   // A known header, also with two adjacent letters swapped ("FNIDINGS"), or in traditional
@@ -466,6 +614,67 @@ class Labelling {
   using It = std::vector<Match>::const_iterator;
 
   void sentence(const Sentence& s) {
+    const std::size_t before = polyps.size();
+    sentence_body(s);
+    for (std::size_t i = before; i < polyps.size(); ++i)
+      if (!polyps[i].segment.value && heading_segment_.value) polyps[i].segment = heading_segment_;
+    // The findings item a polyp was described in ("2. Transverse colon: …"), which a numbered
+    // pathology result ("(2) tubular adenoma") names.
+    item_of_.resize(polyps.size(), 0);
+    for (std::size_t i = before; i < polyps.size(); ++i) item_of_[i] = item_no_;
+    origin_of_.resize(polyps.size(), -1);
+    for (std::size_t i = before; i < polyps.size(); ++i) origin_of_[i] = s.origin;
+    // "升结肠见一枚息肉，降结肠见一枚息肉，均予冷圈套切除": the removal of every clause of the
+    // sentence.
+    if (s.origin >= 0 && !polyps.empty() && polyps.back().removal.value &&
+        origin_of_.back() == s.origin) {
+      const Span whole = a.sentence_span(s);
+      const std::string_view said(w.lower.data() + whole.begin,
+                                  static_cast<std::size_t>(whole.end - whole.begin));
+      if (said.find("\xE5\x9D\x87") != std::string_view::npos ||  // 均
+          said.find("\xE9\x83\xBD") != std::string_view::npos)    // 都
+        for (std::size_t i = 0; i + 1 < polyps.size(); ++i)
+          if (origin_of_[i] == s.origin && !polyps[i].removal.value)
+            polyps[i].removal = polyps.back().removal;
+    }
+  }
+
+  // The number of the findings item that sentence `s` belongs to, or 0.
+  void track_item(const Sentence& s) {
+    const auto begin = static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(s.first)].begin);
+    const bool new_line = w.lower.find('\n', last_end_) < begin;
+    last_end_ = static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(s.last - 1)].end);
+    if (s.kind != SectionKind::kFindings) {
+      item_no_ = 0;
+      return;
+    }
+    if (starts_item(s)) {
+      const auto& t0 = w.tokens[static_cast<std::size_t>(s.first)];
+      const auto& t1 = w.tokens[static_cast<std::size_t>(s.first + 1)];
+      const Token& n = t0.type == TokType::kNumber ? t0 : t1;
+      item_no_ = n.type == TokType::kNumber && n.number == std::floor(n.number)
+                     ? static_cast<int>(n.number)
+                     : 0;
+    } else if (new_line) {
+      item_no_ = 0;
+    }
+  }
+
+  void sentence_body(const Sentence& s) {
+    track_item(s);
+    // "Right colon:" alone on its line heads the polyps listed under it.
+    if (s.kind != SectionKind::kFindings) heading_segment_ = {};
+    if (s.kind == SectionKind::kFindings && s.match_last - s.match_first == 1 &&
+        s.last - s.first >= 2) {
+      const Match& m = w.matches[static_cast<std::size_t>(s.match_first)];
+      const std::string_view c = token_text(s.last - 1);
+      if (m.first == s.first && m.last == s.last - 2 && a.tag_of(m, Cat::kSegment) &&
+          (c == ":" || c == "\xEF\xBC\x9A")) {
+        heading_segment_ = {};
+        heading_segment_.set(a.tag_of(m, Cat::kSegment)->value, fc, a.span(m));
+        return;
+      }
+    }
     const It mb = w.matches.begin() + s.match_first, me = w.matches.begin() + s.match_last;
     const Snapshot now{affirmed.size(), possible.size(), polyps.size(), s.kind, true};
     const Mention* first_affirmed = read_mentions(s, mb, me, mentions_);
@@ -475,6 +684,7 @@ class Labelling {
     // An item with a site and a size is a polyp too ("1. Cecum, 5 mm, 0-Is, cold snare - A").
     // The sentence's sizes, read once (every path below uses them).
     find_sizes(s, mb, me, sizes_);
+    table_sizes(s);
     const bool site_or_length = std::any_of(mb, me, [&](const Match& m) {
       return a.tag_of(m, Cat::kSegment) || a.tag_of(m, Cat::kSizeUnit);
     });
@@ -553,7 +763,12 @@ class Labelling {
         std::any_of(mb, me,
                     [&](const Match& m) { return a.tag_of(m, Cat::kPathInline) != nullptr; }) &&
         std::any_of(mb, me,
-                    [&](const Match& m) { return a.tag_of(m, Cat::kHistology) != nullptr; });
+                    [&](const Match& m) { return a.tag_of(m, Cat::kHistology) != nullptr; }) &&
+        // … of this exam ("2022年于外院行息肉EMR术（病理：管状腺瘤）" is history)
+        std::any_of(mentions_.begin(), mentions_.end(), [](const Mention& m) {
+          return m.what != "generic" && !m.state.historical && !m.state.family &&
+                 !m.state.hypothetical;
+        });
     if (quotes_pathology) {
       pathology(s, mb, me);
     } else if (s.kind == SectionKind::kFindings) {
@@ -567,8 +782,17 @@ class Labelling {
       }
     } else if (s.kind == SectionKind::kImpression) {
       if (first_affirmed) count_said(quantity);
-      if (const Match* seg = first_affirmed ? site(mb, me, anchor) : nullptr)
+      if (const Match* seg = first_affirmed ? site(mb, me, anchor) : nullptr) {
         impression_segments_.push_back(a.tag_of(*seg, Cat::kSegment)->value);
+        // "One 6 mm polyp in the descending colon, removed with a cold snare": how the polyp of
+        // that segment was removed, when the findings did not say.
+        if (const Match* r = pick_removal(mb, me))
+          for (auto& p : polyps)
+            if (p.segment.value == impression_segments_.back() && !p.removal.value) {
+              p.removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc, a.span(*r));
+              break;
+            }
+      }
       // "结肠息肉（已摘除）" with no findings: the impression's polyp stands in.
       if (first_affirmed && impression_polyps_.empty()) {
         PolypLabel p;
@@ -817,7 +1041,8 @@ class Labelling {
         const Token& sep = w.tokens[static_cast<std::size_t>(k - 1)];
         const std::string_view st = std::string_view(w.lower).substr(
             static_cast<std::size_t>(sep.begin), static_cast<std::size_t>(sep.end - sep.begin));
-        if (st != "-" && st != "x" && st != "to" && st != "*" && st != "\xC3\x97" && st != "~")
+        if (st != "-" && st != "x" && st != "to" && st != "*" && st != "\xC3\x97" && st != "~" &&
+            st != "\xEF\xBD\x9E" && st != "\xE8\x87\xB3")  // ～, 至
           break;
         // "2 x 4mm": two polyps of 4 mm, not a 2-by-4 product.
         if (k - 2 >= s.first && (st == "x" || st == "\xC3\x97")) {
@@ -847,7 +1072,61 @@ class Labelling {
           continue;
         }
       }
+      // "polyps of 4 and 6 mm", "3、5mm": the bare numbers joined to it are sizes too.
+      std::vector<SizeHit> joined;
+      for (std::int32_t j = h.first - 1; j - 1 >= s.first; j -= 2) {
+        const std::string_view c = token_text(j);
+        const Token& n = w.tokens[static_cast<std::size_t>(j - 1)];
+        const bool joins = c == "and" || c == "&" || c == "or" || c == "\xE5\x8F\x8A" ||
+                           c == "\xE5\x92\x8C" || c == "\xE3\x80\x81" ||
+                           (c == "," && !joined.empty());
+        if (!joins || n.type != TokType::kNumber || n.number * u->number >= 100) break;
+        joined.push_back({n.number * u->number, j - 1, j - 1});
+      }
+      sizes.insert(sizes.end(), joined.rbegin(), joined.rend());
       sizes.push_back(h);
+    }
+  }
+
+  // A table whose header names the unit ("| Site | Size (mm) | …"): the bare numbers of that
+  // column in the rows below are sizes.
+  void table_sizes(const Sentence& s) {
+    const auto b = static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(s.first)].begin);
+    const auto e = static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(s.last - 1)].end);
+    const std::string_view row(w.lower.data() + b, e - b);
+    std::vector<std::pair<std::size_t, std::size_t>> cells;  // byte ranges in w.lower
+    for (std::size_t at = 0, bar; (bar = row.find('|', at)) != std::string_view::npos; at = bar + 1)
+      cells.emplace_back(b + at, b + bar);
+    if (cells.size() < 2) {
+      size_column_ = -1;
+      return;
+    }
+    const std::size_t tail = b + row.rfind('|') + 1;
+    if (tail < e) cells.emplace_back(tail, e);
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const std::string_view cell(w.lower.data() + cells[c].first,
+                                  cells[c].second - cells[c].first);
+      if (cell.find("size") == std::string_view::npos &&
+          cell.find("\xE5\xA4\xA7\xE5\xB0\x8F") == std::string_view::npos)  // 大小
+        continue;
+      const bool mm = cell.find("mm") != std::string_view::npos;
+      const bool cm = cell.find("cm") != std::string_view::npos;
+      if (mm || cm) {
+        size_column_ = static_cast<int>(c);
+        size_factor_ = mm ? 1 : 10;
+      }
+      return;  // a header row
+    }
+    if (size_column_ < 0 || size_column_ >= static_cast<int>(cells.size()) || !sizes_.empty())
+      return;
+    const auto [cb, ce] = cells[static_cast<std::size_t>(size_column_)];
+    for (std::int32_t k = s.first; k < s.last; ++k) {
+      const Token& t = w.tokens[static_cast<std::size_t>(k)];
+      if (t.type == TokType::kNumber && static_cast<std::size_t>(t.begin) >= cb &&
+          static_cast<std::size_t>(t.end) <= ce && t.number * size_factor_ < 100) {
+        sizes_.push_back({t.number * size_factor_, k, k});
+        return;
+      }
     }
   }
 
@@ -941,7 +1220,11 @@ class Labelling {
         bool bound = false;  // "Multiple (at least 6) sessile polyps"
         for (auto it = mb; it != me && !bound; ++it)
           bound = it->first <= k && k <= it->last && a.tag_of(*it, Cat::kAtLeast);
-        if (!bound && L.anaphora.count("|" + std::string(token_text(k)))) return false;
+        // (A size between them ties nothing apart: "two 3 to 4 mm polyps".)
+        const bool in_size = std::any_of(sizes.begin(), sizes.end(), [&](const SizeHit& h) {
+          return k >= h.first && k <= h.last;
+        });
+        if (!bound && !in_size && L.anaphora.count("|" + std::string(token_text(k)))) return false;
       }
       return true;
     };
@@ -1284,6 +1567,31 @@ class Labelling {
         }
         return;
       }
+      // "升结肠及横结肠各见一枚约0.4cm息肉", "one polyp in each of the caecum and sigmoid": one
+      // polyp per segment.
+      const bool each = said.find("\xE5\x90\x84\xE8\xA7\x81") != std::string_view::npos ||  // 各见
+                        said.find("\xE5\x90\x84\xE6\x9C\x89") != std::string_view::npos ||  // 各有
+                        said.find("\xE5\x90\x84\xE4\xB8\x80") != std::string_view::npos ||  // 各一
+                        said.find("in each of") != std::string_view::npos;
+      if (each && quantity.n <= 1 && quantity.n >= 0 && segs.size() >= 2 && !possible_only) {
+        std::vector<std::string> seen;
+        for (const Match* sg : segs) {
+          const std::string& v = a.tag_of(*sg, Cat::kSegment)->value;
+          if (std::find(seen.begin(), seen.end(), v) != seen.end()) continue;
+          seen.push_back(v);
+          PolypLabel one = p;
+          one.segment = {};
+          one.segment.set(v, fc, a.span(*sg));
+          polyps.push_back(std::move(one));
+          bounds_.resize(polyps.size(), 0);
+        }
+        if (seen.size() >= 2) {
+          last_candidate_ = false;
+          return;
+        }
+        polyps.pop_back();
+        bounds_.resize(polyps.size(), 0);
+      }
       // A group spread over several segments ("in the caecum, ascending and transverse colon")
       // has none of them.
       if (group && std::any_of(mb, me, [&](const Match& m) {
@@ -1296,6 +1604,15 @@ class Labelling {
                         a.tag_of(*segs[0], Cat::kSegment)->value;
                }))
         p.segment = {};
+      // "其旁另见数枚微小息肉", "adjacent to it, two more": where the polyp before was.
+      if (!p.segment.value && !polyps.empty() && polyps.back().segment.value) {
+        const std::string_view text = said;
+        if (text.find("\xE5\x85\xB6\xE6\x97\x81") != std::string_view::npos ||  // 其旁
+            text.find("adjacent to it") != std::string_view::npos ||
+            text.find("next to it") != std::string_view::npos ||
+            text.find("nearby") != std::string_view::npos)
+          p.segment = polyps.back().segment;
+      }
       // The same lesion said again ("…Appearances c/w rectal cancer."): no size, no number, and
       // a polyp of its segment already read.
       if (!size && !sword && quantity.n == 0 && p.segment.value)
@@ -1319,6 +1636,15 @@ class Labelling {
       std::vector<PolypLabel>& last = last_candidate_ ? candidates_ : polyps;
       if (removal && !last.empty() && !last.back().removal.value) {
         last.back().removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
+        last.back().evidence.push_back(a.sentence_span(s));
+      }
+      // "It measured approximately 18 mm, Paris 0-Is": the size of the polyp just described.
+      const std::string lead(token_text(s.first));
+      if (!affirmed && size && !last.empty() && !last.back().size_mm.value &&
+          (lead == "it" || lead == "this" || lead == "measuring" || L.anaphora.count(lead))) {
+        last.back().size_mm.set(size->mm, fc, a.span(size->first, size->last));
+        last.back().size_class = {};
+        last.back().size_class.set(size_class(size->mm), fc, a.span(size->first, size->last));
         last.back().evidence.push_back(a.sentence_span(s));
       }
     }
@@ -1363,6 +1689,14 @@ class Labelling {
         break;
       }
     }
+    // "(B) 7mm – SSL", "b) TA", "C. Tubular adenoma": a specimen letter names the polyp in order.
+    if (index == 0 && s.last - s.first >= 3) {
+      const std::int32_t k = token_text(s.first) == "(" ? s.first + 1 : s.first;
+      const std::string_view l = token_text(k), c = token_text(k + 1);
+      if (l.size() == 1 && l[0] >= 'a' && l[0] <= 'h' &&
+          (c == ")" || c == "\xEF\xBC\x89" || (k == s.first && (c == "." || c == ":"))))
+        index = l[0] - 'a' + 1;
+    }
     // "1-3: tubular adenomas": one result for the polyps numbered 1 to 3.
     if (s.last - s.first >= 4 &&
         w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kNumber &&
@@ -1393,9 +1727,46 @@ class Labelling {
             w.tokens[static_cast<std::size_t>(it->last + 1)].type == TokType::kNumber)
           plural = true;  // "polyps x3"
       }
+      // "all three tubular adenomas (ascending, transverse, splenic flexure)": sites after it.
+      if (sites.empty() && plural)
+        for (auto it = hists[i] + 1; it != to; ++it)
+          if (const Tag* t = a.tag_of(*it, Cat::kSegment)) {
+            sites.push_back(t->value);
+            last_site = &*it;
+          }
+      // "1. SSL … 2. Tubular adenoma … 3. Hyperplastic polyp" on one line: a number before the
+      // histology opens an entry of its own.
+      int own_index = 0;
+      for (std::int32_t k = hists[i]->first - 1;
+           i > 0 && k >= std::max(s.first, hists[i]->first - 2); --k) {
+        const Token& t = w.tokens[static_cast<std::size_t>(k)];
+        if (t.type == TokType::kNumber && k + 1 < hists[i]->first &&
+            t.number == std::floor(t.number) && t.number >= 1 && t.number <= 30) {
+          const std::string_view c = token_text(k + 1);
+          if (c == "." || c == ")" || c == "\xEF\xBC\x89" || c == "\xE3\x80\x81")
+            own_index = static_cast<int>(t.number);
+        }
+      }
       // A second histology without a site of its own is the same entry ("adenocarcinoma
-      // arising in a tubulovillous adenoma", "无蒂锯齿状病变（SSL）").
-      if (sites.empty() && i > 0) continue;
+      // arising in a tubulovillous adenoma", "无蒂锯齿状病变（SSL）"); cancer found in it wins.
+      if (sites.empty() && i > 0 && own_index == 0) {
+        if (last_entry_ && a.tag_of(*hists[i], Cat::kHistology)->value == "adenocarcinoma") {
+          last_entry_->histology = {};
+          last_entry_->group = {};
+          last_entry_->histology.set("adenocarcinoma", fc, a.span(*hists[i]));
+          last_entry_->group.set("cancer", fc, a.span(*hists[i]));
+        }
+        continue;
+      }
+      // "（胃底）胃底腺息肉": a result about another organ.
+      bool other_organ = false;
+      for (auto it = from; it != hists[i] && !other_organ; ++it)
+        other_organ = a.tag_of(*it, Cat::kOtherOrgan) && sites.empty();
+      if (other_organ) continue;
+      // "（升结肠、横结肠、降结肠）管状腺瘤": several sites, one result each.
+      if (sites.size() >= 2 && std::any_of(sites.begin(), sites.end(),
+                                           [&](const std::string& v) { return v != sites[0]; }))
+        plural = true;
       if (sites.empty() && i == 0 && site_before) {
         sites.push_back(a.tag_of(*site_before, Cat::kSegment)->value);
         last_site = site_before;
@@ -1404,12 +1775,20 @@ class Labelling {
       for (auto it = hists[i] + 1; it != to && !dys; ++it)
         if (a.tag_of(*it, Cat::kDysplasia) && !a.state_of(s, it->first, it->last).negated)
           dys = &*it;
-      entry(s, mb, me, *hists[i], dys, i == 0 ? index : 0, sites, last_site, plural);
+      // "(B) 7mm – sessile serrated lesion": the size the entry names.
+      double named_mm = 0;
+      const std::int32_t lo = i == 0 ? s.first : hists[i - 1]->last;
+      for (const SizeHit& h : sizes_)
+        if (h.first > lo && h.last < hists[i]->first) named_mm = h.mm;
+      last_entry_ = nullptr;
+      entry(s, mb, me, *hists[i], dys, i == 0 ? index : own_index, sites, last_site, plural,
+            named_mm);
     }
   }
 
   void entry(const Sentence& s, It mb, It me, const Match& hist, const Match* dys, int index,
-             const std::vector<std::string>& sites, const Match* last_site, bool plural) {
+             const std::vector<std::string>& sites, const Match* last_site, bool plural,
+             double named_mm = 0) {
     const std::string hv = a.tag_of(hist, Cat::kHistology)->value;
     auto give = [&](PolypLabel& p) {
       p.histology = {};
@@ -1420,7 +1799,7 @@ class Labelling {
       if (dys) p.dysplasia.set(a.tag_of(*dys, Cat::kDysplasia)->value, fc, a.span(*dys));
       p.evidence.push_back(a.sentence_span(s));
     };
-    if (plural && !sites.empty()) {
+    if (plural && !sites.empty() && named_mm == 0) {
       bool any = false;
       for (auto& p : polyps)
         if (!p.histology.value && p.segment.value &&
@@ -1432,8 +1811,21 @@ class Labelling {
     }
     const std::string seg_value = sites.empty() ? std::string() : sites.back();
     PolypLabel* target = nullptr;
-    if (index >= 1 && index <= static_cast<int>(polyps.size()) &&
-        !polyps[static_cast<std::size_t>(index - 1)].histology.value)
+    // A polyp of another segment than the entry names is not its polyp.
+    auto fits = [&](const PolypLabel& p) {
+      return !p.histology.value &&
+             (seg_value.empty() || !p.segment.value || *p.segment.value == seg_value);
+    };
+    // "(B) 7mm – sessile serrated lesion": the polyp of that size.
+    for (auto& p : polyps)
+      if (!target && named_mm > 0 && fits(p) && p.size_mm.value && *p.size_mm.value == named_mm)
+        target = &p;
+    // "(2) tubular adenoma": the polyp of findings item 2, else the second polyp.
+    item_of_.resize(polyps.size(), 0);
+    for (std::size_t i = 0; index >= 1 && !target && i < polyps.size(); ++i)
+      if (item_of_[i] == index && fits(polyps[i])) target = &polyps[i];
+    if (!target && index >= 1 && index <= static_cast<int>(polyps.size()) &&
+        fits(polyps[static_cast<std::size_t>(index - 1)]))
       target = &polyps[static_cast<std::size_t>(index - 1)];
     // By segment: prefer a polyp that was removed or biopsied (tissue reached pathology).
     for (int pass = 0; pass < 2 && !target; ++pass)
@@ -1463,6 +1855,10 @@ class Labelling {
           bounds_.insert(bounds_.begin() + static_cast<std::ptrdiff_t>(at), 0);
           group_of_.resize(polyps.size() - 1, -1);
           group_of_.insert(group_of_.begin() + static_cast<std::ptrdiff_t>(at), -1);
+          item_of_.resize(polyps.size() - 1, 0);
+          item_of_.insert(item_of_.begin() + static_cast<std::ptrdiff_t>(at), 0);
+          origin_of_.resize(polyps.size() - 1, -1);
+          origin_of_.insert(origin_of_.begin() + static_cast<std::ptrdiff_t>(at), -1);
           candidates_.erase(candidates_.begin() + static_cast<std::ptrdiff_t>(i));
           candidate_at_.erase(candidate_at_.begin() + static_cast<std::ptrdiff_t>(i));
           target = &polyps[at];
@@ -1478,10 +1874,12 @@ class Labelling {
         target->removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc, a.span(*r));
     }
     give(*target);
+    last_entry_ = target;
     // Polyps described together and sent in one jar share the result.
     group_of_.resize(polyps.size(), -1);
     const int g = group_of_[static_cast<std::size_t>(target - polyps.data())];
-    for (std::size_t i = 0; g >= 0 && i < polyps.size(); ++i)
+    // (Not a result that names its polyp by size.)
+    for (std::size_t i = 0; g >= 0 && named_mm == 0 && i < polyps.size(); ++i)
       if (group_of_[i] == g && !polyps[i].histology.value) give(polyps[i]);
   }
 
@@ -1502,6 +1900,8 @@ class Labelling {
     if (polyps.size() > snap.polyps) polyps.resize(snap.polyps);
     if (bounds_.size() > snap.polyps) bounds_.resize(snap.polyps);
     if (group_of_.size() > snap.polyps) group_of_.resize(snap.polyps);
+    if (item_of_.size() > snap.polyps) item_of_.resize(snap.polyps);
+    if (origin_of_.size() > snap.polyps) origin_of_.resize(snap.polyps);
   }
 
   void count_said(const Quantity& q) {
@@ -1575,7 +1975,8 @@ class Labelling {
         present.value = "uncertain";
         present.confidence = agg.conf_uncertain;
         present.evidence = possible;
-      } else if (!negated.empty() || (!normal.empty() && !non_polyp_seen_)) {
+      } else if (!negated.empty() || resolved_any_ || (!normal.empty() && !non_polyp_seen_)) {
+        // (A lesion the report resolves as none — "a follicle, not a polyp" — addresses polyps.)
         // ("未见异常" of one segment in a report about colitis says nothing about polyps.)
         present.value = "negative";
         present.confidence = negated.empty() ? agg.conf_negative_normal_only : agg.conf_negative;
@@ -1642,6 +2043,14 @@ class Labelling {
   std::int32_t first_possible_ = -1;       // its first doubted mention
   std::vector<PolypLabel> candidates_;     // doubted polyps, described
   std::vector<std::size_t> candidate_at_;  // where each would stand among the polyps
+  int size_column_ = -1;                   // the table column of sizes without units, or −1
+  double size_factor_ = 1;                 // its unit in mm
+  PolypLabel* last_entry_ = nullptr;       // the polyp the last pathology entry went to
+  Field<std::string> heading_segment_;     // "Right colon:" heading the polyps under it
+  std::vector<int> item_of_;               // per polyp: its findings item number, or 0
+  std::vector<std::int32_t> origin_of_;    // per polyp: its sentence's origin, or −1
+  int item_no_ = 0;                        // the findings item being read, or 0
+  std::size_t last_end_ = 0;               // where the sentence before ended (bytes)
   std::vector<int> group_of_;              // per polyp: the description it was split from, or −1
   int groups_ = -1;
   bool last_candidate_ = false;                   // the last description was a doubted polyp
