@@ -185,6 +185,33 @@ TEST(ReportRules, OutpatientNotesClausesAndSpecimens) {
                  .label("FINDINGS: A small lymphoid follicle in the caecum, not a polyp.")
                  .polyp_present.value,
             "negative");
+  // More ways to write several polyps: 另见, "and a … polyp in the …", segments paired with
+  // sizes, "(>20)"; a preparation field does not swallow the findings on its line.
+  EXPECT_EQ(*labeller()
+                 .label("检查所见：直肠见一枚约0.5cm息肉予冷圈套切除，另见2枚0.2cm微小息肉予钳除。")
+                 .polyp_count.value,
+            3);
+  const auto letter = labeller().label(
+      "I found a 7 mm sessile polyp at the splenic flexure which was removed with a cold snare, "
+      "and a 2 mm polyp in the rectum which was removed with cold forceps.");
+  ASSERT_EQ(letter.polyps.size(), 2u);
+  EXPECT_EQ(*letter.polyps[1].segment.value, "rectum");
+  EXPECT_EQ(*letter.polyps[1].removal.value, "forceps");
+  EXPECT_EQ(
+      *labeller()
+           .label("Findings: Sessile polyps: caecum 4 mm, transverse 6 mm, sigmoid 8 mm - all "
+                  "removed by cold snare.")
+           .polyp_count.value,
+      3);
+  const auto numerous =
+      labeller().label("Findings: Numerous (>20) small polyps throughout the colon.");
+  EXPECT_FALSE(numerous.count_exact);
+  EXPECT_EQ(*numerous.polyp_count.value, 20);
+  const auto prep = labeller().label(
+      "检查所见：\n肠道准备：良好。进镜至回盲部。直乙交界处见一枚0.3cm无蒂息肉，予活检钳钳除。");
+  ASSERT_EQ(prep.polyps.size(), 1u);
+  EXPECT_EQ(*prep.polyps[0].segment.value, "sigmoid");
+  EXPECT_DOUBLE_EQ(*prep.polyps[0].size_mm.value, 3.0);
 }
 
 TEST(ReportRules, EvidenceOffsetsAreCodePoints) {

@@ -65,8 +65,15 @@ class Analysis {
       const SectionKind was = kind;
       if (headers) detect_header(ls, le, kind, body);
       const std::size_t before = w.tokens.size();
+      const std::size_t first_sentence = w.sentences.size();
       L.tokenize(lower, body, le, w.tokens, w.scratch);
       add_sentences(before, kind);
+      // "肠道准备：良好。进镜至回盲部。…见一枚息肉": after the field's own sentence the line goes
+      // on in the section before.
+      if (body != ls && kind == SectionKind::kPreparation && was != SectionKind::kPreparation &&
+          was != SectionKind::kIndication && was != SectionKind::kIgnore)
+        for (std::size_t k = first_sentence + 1; k < w.sentences.size(); ++k)
+          w.sentences[k].kind = was;
       // "Ind: FHx CRC." with text on its line is a one-line field: the next line goes back to
       // the section before (terse notes write the findings after it without a header).
       if (body != ls && body < le && w.tokens.size() > before &&
@@ -238,28 +245,107 @@ class Analysis {
       const std::string_view v(w.lower.data() + t.begin, static_cast<std::size_t>(t.end - t.begin));
       return v == kSee || v == kSeeT;
     };
+    auto token_text = [&](std::int32_t k) {
+      const Token& t = w.tokens[static_cast<std::size_t>(k)];
+      return std::string_view(w.lower.data() + t.begin, static_cast<std::size_t>(t.end - t.begin));
+    };
     std::vector<Sentence> out;
     out.reserve(w.sentences.size());
     std::int32_t origins = 0;
+    // Sentence s ends before token `last` (matches before `m`); the rest, from token `next`,
+    // goes on as s. The pieces share an origin.
+    auto cut = [&](Sentence& s, std::int32_t last, std::int32_t next, std::int32_t m) {
+      if (s.origin < 0) s.origin = origins++;
+      Sentence head = s;
+      head.last = last;
+      head.match_last = m;
+      out.push_back(head);
+      s.first = next;
+      s.match_first = m;
+    };
+    // What the matches [m0, m1) name: polyp words, a size, a segment.
+    struct Parts {
+      int targets = 0;
+      bool size = false, site = false;
+    };
+    auto parts = [&](std::int32_t m0, std::int32_t m1) {
+      Parts p;
+      for (std::int32_t n = m0; n < m1; ++n) {
+        const Match& y = w.matches[static_cast<std::size_t>(n)];
+        p.targets += tag_of(y, Cat::kTarget) != nullptr;
+        p.size = p.size || tag_of(y, Cat::kSizeUnit);
+        p.site = p.site || tag_of(y, Cat::kSegment);
+      }
+      return p;
+    };
     for (Sentence s : w.sentences) {
+      // "…息肉予冷圈套切除，另见2枚0.2cm微小息肉予钳除": 另见 opens a finding of its own.
+      for (std::int32_t k = s.first + 1; s.kind == SectionKind::kFindings && k + 2 < s.last; ++k) {
+        if (w.tokens[static_cast<std::size_t>(k)].type != TokType::kClauseBreak ||
+            token_text(k + 1) != "\xE5\x8F\xA6" || !sees(k + 2))  // 另见
+          continue;
+        std::int32_t m = s.match_first;
+        while (m < s.match_last && w.matches[static_cast<std::size_t>(m)].first <= k) ++m;
+        if (parts(m, s.match_last).targets > 0) cut(s, k, k + 1, m);
+      }
+      // "…a 7 mm polyp at the splenic flexure which was removed with a cold snare, and a 2 mm
+      // polyp in the rectum which was removed…": "and a" opens a second sized, sited polyp.
+      // (One polyp on each side: "two polyps, a 4 mm polyp in the cecum and a 9 mm polyp in the
+      // sigmoid" is one description.)
+      auto sized_sited_polyp = [&](std::int32_t m0, std::int32_t m1) {
+        const Parts p = parts(m0, m1);
+        return p.targets == 1 && p.size && p.site;
+      };
+      for (std::int32_t k = s.first + 1; s.kind == SectionKind::kFindings && k + 2 < s.last; ++k) {
+        const std::string_view next = token_text(k + 1);
+        if (token_text(k) != "and" || (next != "a" && next != "an" && next != "another")) continue;
+        std::int32_t m = s.match_first;
+        while (m < s.match_last && w.matches[static_cast<std::size_t>(m)].first <= k) ++m;
+        if (sized_sited_polyp(s.match_first, m) && sized_sited_polyp(m, s.match_last))
+          cut(s, k, k, m);
+      }
       for (std::int32_t m = s.match_first; m < s.match_last; ++m) {
         const Match& x = w.matches[static_cast<std::size_t>(m)];
-        const std::int32_t b = x.first - 1;
+        std::int32_t b = x.first - 1;
         // (… or a space between Chinese characters: "予氩离子凝固术 乙状结肠见黄豆大小息肉1枚".)
-        const auto at = static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(x.first)].begin);
+        // ("，另降结肠见数枚…": 另, "also", may lead the clause.)
+        std::int32_t lead = x.first;
+        if (b > s.first && token_text(b) == "\xE5\x8F\xA6") lead = b, b = b - 1;  // 另
+        const auto at = static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(lead)].begin);
         const bool spaced =
             b > s.first && at >= 4 && w.lower[at - 1] == ' ' && is_cjk_lead(w.lower, at - 4);
+        // ("降结肠及乙状结肠见": segments joined by 及, 和 or 、 before the 见.)
+        std::int32_t end = x.last;
+        for (std::int32_t n = m + 1; n < s.match_last; ++n) {
+          const Match& y = w.matches[static_cast<std::size_t>(n)];
+          const std::string_view j = end + 1 < s.last ? token_text(end + 1) : std::string_view();
+          if (!tag_of(y, Cat::kSegment) || y.first != end + 2 ||
+              (j != "\xE5\x8F\x8A" && j != "\xE5\x92\x8C" && j != "\xE3\x80\x81"))
+            break;
+          end = y.last;
+        }
+        // "…a 9 mm polyp, removed with a hot snare, and in the descending colon a 5 mm polyp
+        // removed with a cold snare": "and in the <segment>" with a sized polyp on each side.
+        bool and_in = false;
+        if (s.kind == SectionKind::kFindings && tag_of(x, Cat::kSegment) && x.first - 3 > s.first &&
+            token_text(x.first - 1) == "the" &&
+            (token_text(x.first - 2) == "in" || token_text(x.first - 2) == "at") &&
+            token_text(x.first - 3) == "and") {
+          auto sized_polyp = [&](std::int32_t m0, std::int32_t m1) {
+            const Parts p = parts(m0, m1);
+            return p.targets > 0 && p.size;
+          };
+          and_in = sized_polyp(s.match_first, m) && sized_polyp(m + 1, s.match_last);
+        }
+        if (and_in) {
+          cut(s, x.first - 3, x.first - 3, m);
+          continue;
+        }
         if (s.kind != SectionKind::kFindings || !tag_of(x, Cat::kSegment) || b <= s.first ||
             (w.tokens[static_cast<std::size_t>(b)].type != TokType::kClauseBreak && !spaced) ||
-            x.last + 1 >= s.last || !sees(x.last + 1))
+            end + 1 >= s.last || !sees(end + 1))
           continue;
-        if (s.origin < 0) s.origin = origins++;
-        Sentence head = s;
-        head.last = spaced ? b + 1 : b;
-        head.match_last = m;
-        out.push_back(head);
-        s.first = spaced ? x.first : b + 1;
-        s.match_first = m;
+        cut(s, spaced ? b + 1 : b, spaced ? lead : b + 1, m);
       }
       out.push_back(s);
     }
@@ -829,7 +915,9 @@ class Labelling {
     for (auto it = mb; it != target; ++it) {
       if (!a.tag_of(*it, Cat::kOtherOrgan) || target->first - it->last > L.scope_tokens) continue;
       bool apart = false;
-      for (auto jt = it + 1; jt != target && !apart; ++jt) apart = a.tag_of(*jt, Cat::kSegment);
+      // (A colon site between them sets the target apart: "胃肠镜：结肠多发息肉".)
+      for (auto jt = it + 1; jt != target && !apart; ++jt)
+        apart = a.tag_of(*jt, Cat::kSegment) || a.tag_of(*jt, Cat::kGeneric);
       for (std::int32_t k = it->last + 1; k < target->first && !apart; ++k)
         apart = w.tokens[static_cast<std::size_t>(k)].type == TokType::kClauseBreak;
       if (!apart) return true;
@@ -867,7 +955,8 @@ class Labelling {
     std::vector<std::int32_t> others;  // where non-polyp findings are named
     for (auto it = mb; it != me; ++it) {
       disease =
-          disease || (a.tag_of(*it, Cat::kNonPolyp) && !elsewhere(mb, it));  // not "胃炎伴糜烂"
+          disease || (a.tag_of(*it, Cat::kNonPolyp) && !elsewhere(mb, it) &&  // not "胃炎伴糜烂"
+                      !a.state_of(s, it->first, it->last).negated);           // nor "not bleeding"
       if (a.tag_of(*it, Cat::kNonPolyp) || a.tag_of(*it, Cat::kIncidental)) {
         non_polyp = true;
         others.push_back(it->first);
@@ -957,8 +1046,10 @@ class Labelling {
     for (auto it = mb; it != me; ++it) {
       if (a.tag_of(*it, Cat::kPrepTerm)) prep_term = true;
       if (current(s.kind) && a.tag_of(*it, Cat::kNormalExam)) normal.push_back(a.span(*it));
-      if (a.tag_of(*it, Cat::kLimited)) limited_ = true;
-      if (a.tag_of(*it, Cat::kCaecumNo)) {
+      // (An indication's "after incomplete colonoscopy in 2023" is another exam.)
+      const bool history = s.kind == SectionKind::kIndication;
+      if (a.tag_of(*it, Cat::kLimited) && !history) limited_ = true;
+      if (a.tag_of(*it, Cat::kCaecumNo) && !history) {
         if (!out.caecum_reached.value || *out.caecum_reached.value) {
           out.caecum_reached = {};
           out.caecum_reached.set(false, fc, a.span(*it));
@@ -1058,8 +1149,11 @@ class Labelling {
       bool distance = false;
       for (auto jt = mb; jt != me && !distance; ++jt)
         if (const Tag* d = a.tag_of(*jt, Cat::kDistance))
+          // ("estimated at 6 mm": millimetres after "at" are a size, never a distance.)
           distance = d->dir == Dir::kBackward ? jt->first > h.last && jt->first - h.last <= 2
-                                              : jt->last < h.first && h.first - jt->last <= 2;
+                                              : jt->last < h.first && h.first - jt->last <= 2 &&
+                                                    !(u->number < 10 && jt->first == jt->last &&
+                                                      token_text(jt->first) == "at");
       // Nothing of 10 cm or more is a polyp's size: "Sigmoid colon, 32 cm" is where it is.
       if (distance || best * u->number >= 100) continue;
       h.mm = best * u->number;
@@ -1268,7 +1362,7 @@ class Labelling {
       return c;
     };
     for (auto it = mb; it != me; ++it) {
-      if (a.tag_of(*it, Cat::kMultiple) &&
+      if (a.tag_of(*it, Cat::kMultiple) && !elsewhere(mb, it) &&  // not "胃多发息肉"
           (!affirmed || L.language == "zh" ||
            (it->last < anchor && anchor - it->last <= 6 && tied(it->last)))) {
         if (!q.n) q = {-1, 2};
@@ -1324,7 +1418,8 @@ class Labelling {
             (k + 1 < s.last && token_text(k + 1) == "/"))
           continue;  // "2/3 of the circumference", "6/12": a fraction
         if (k + 1 < s.last &&
-            (k == s.first || w.tokens[static_cast<std::size_t>(k - 1)].type != TokType::kWord) &&
+            (k == s.first || (w.tokens[static_cast<std::size_t>(k - 1)].type != TokType::kWord &&
+                              token_text(k - 1) != ">")) &&  // "(>20)" counts
             (token_text(k + 1) == ")" || token_text(k + 1) == "." ||
              token_text(k + 1) == "\xEF\xBC\x89" || token_text(k + 1) == "\xE3\x80\x81"))
           continue;  // "2) Hepatic flexure: …": an item number
@@ -1492,6 +1587,13 @@ class Labelling {
     // "The polyp was sessile.", "The polyps were 2 to 5 mm in size.": the polyp just described.
     // "the polyp", "the large polyp" (not "the other polyp", "a further polyp").
     auto refers_back = [&] {
+      // "As this was a small hyperplastic polyp", "which were both tubular adenomas".
+      for (std::int32_t k = anchor - 1; k > std::max(s.first, anchor - 5); --k) {
+        const std::string_view v = token_text(k), before = token_text(k - 1);
+        if ((v == "was" || v == "were") &&
+            (before == "this" || before == "it" || before == "which" || before == "these"))
+          return true;
+      }
       for (std::int32_t k = anchor - 1; k >= std::max(s.first, anchor - 2); --k) {
         const std::string word(token_text(k));
         if (word == "other" || word == "second" || word == "another" || word == "further" ||
@@ -1540,7 +1642,13 @@ class Labelling {
       std::vector<const Match*> segs;
       for (auto it = mb; it != me; ++it)
         if (a.tag_of(*it, Cat::kSegment)) segs.push_back(&*it);
-      if (quantity.n >= 2 && static_cast<int>(sizes.size()) == quantity.n) {
+      // "Sessile polyps: caecum 4 mm, transverse 6 mm, sigmoid 8 mm": as many segments as sizes
+      // under a plural word are as many polyps.
+      Quantity q = quantity;
+      if (q.n == 0 && sizes.size() >= 2 && segs.size() == sizes.size() && plural_anchor(anchor))
+        q = {static_cast<int>(sizes.size()), 0};
+      if (q.n >= 2 && static_cast<int>(sizes.size()) == q.n) {
+        const Quantity& quantity = q;
         ++groups_;
         for (int i = 0; i < quantity.n; ++i) {
           PolypLabel one = p;
@@ -1637,6 +1745,12 @@ class Labelling {
       if (removal && !last.empty() && !last.back().removal.value) {
         last.back().removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
         last.back().evidence.push_back(a.sentence_span(s));
+        // "Two sessile polyps, 4 mm and 6 mm. Resected with a cold snare.": the whole group.
+        group_of_.resize(polyps.size(), -1);
+        const int g = last_candidate_ || polyps.empty() ? -1 : group_of_.back();
+        for (std::size_t i = 0; g >= 0 && i + 1 < polyps.size(); ++i)
+          if (group_of_[i] == g && !polyps[i].removal.value)
+            polyps[i].removal = last.back().removal;
       }
       // "It measured approximately 18 mm, Paris 0-Is": the size of the polyp just described.
       const std::string lead(token_text(s.first));
@@ -1648,6 +1762,12 @@ class Labelling {
         last.back().evidence.push_back(a.sentence_span(s));
       }
     }
+  }
+
+  // The mention at token `anchor` is an English plural ("polyps", "adenomas").
+  bool plural_anchor(std::int32_t anchor) const {
+    const std::string_view v = token_text(anchor);
+    return v.size() > 3 && v.back() == 's';
   }
 
   // Pathology: every histology of a sentence is one entry ("(1) TA (2) HP", "the transverse
