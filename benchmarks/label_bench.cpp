@@ -165,6 +165,20 @@ int devset(const std::string& dir, bool errors) {
   return 0;
 }
 
+// One report's labels in full, beside its truth: `show DIR ID`.
+int show(const std::string& dir, const std::string& id) {
+  report::RulesLabeller rules(report::load_lexicons());
+  for (const auto& r : report::read_labelled_reports(dir)) {
+    if (r.id != id) continue;
+    std::cout << r.report
+              << "\n\npredicted: " << report::labels_to_json(rules.label(r.report), r.report).dump()
+              << "\ntruth:     " << r.truth.dump() << "\n";
+    return 0;
+  }
+  std::cerr << "no report " << id << " in " << dir << "\n";
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -176,8 +190,9 @@ int main(int argc, char** argv) {
     if (mode == "negex" && argc > 2) return negex(argv[2], argc > 3 ? argv[3] : "");
     if (mode == "devset" && argc > 2)
       return devset(argv[2], argc > 3 && std::string(argv[3]) == "errors");
+    if (mode == "show" && argc > 3) return show(argv[2], argv[3]);
     std::cerr << "usage: endoked_bench_label speed [REPORTS] [ROUNDS] | negex TSV [TRIGGERS] | "
-                 "devset DIR\n";
+                 "devset DIR [errors] | show DIR ID\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";

@@ -138,6 +138,57 @@ TEST(ReportRules, HandWrittenCases) {
 }
 
 // Phrasings found on fresh hand-written reports (tests/data/reports/en_j, zh_i).
+TEST(ReportRules, CountsListsAndDictation) {
+  // "N x size" counts, also before a range or an item's equal size; lettered items under a head
+  // line, one collective result for them; an ordinal is no count.
+  EXPECT_EQ(*labeller().label("Findings:\nSigmoid: 3 x 3-5mm polyps, CSP.").polyp_count.value, 3);
+  EXPECT_EQ(*labeller().label("Findings:\nRectum: 2 x 2mm polyps, APC.").polyp_count.value, 2);
+  EXPECT_EQ(*labeller().label("Findings: A 2 x 2mm polyp in the rectum, APC.").polyp_count.value,
+            1);
+  const auto lettered = labeller().label(
+      "Polyps (n=3), all retrieved:\n a) transverse colon, 6 mm, cold snare\n b) transverse "
+      "colon, 6 mm, cold snare\n c) descending colon, 3 mm, cold forceps\n"
+      "Histopathology (a-c): Tubular adenomas, low-grade dysplasia.");
+  ASSERT_EQ(lettered.polyps.size(), 3u);
+  for (const auto& p : lettered.polyps) EXPECT_EQ(p.group.value.value_or(""), "adenoma");
+  EXPECT_EQ(*labeller()
+                 .label("Findings: 7mm polyp in the desc colon, removed. 2nd polyp 4mm in rectum "
+                        "- removed w/ hot forceps.")
+                 .polyp_count.value,
+            2);
+  // "multiple …, at least eight": the bound stated after the polyps.
+  const auto many = labeller().label(
+      "In the rectum there were multiple diminutive sessile polyps, at least eight, 2-4 mm in "
+      "size, all removed with cold snare.");
+  EXPECT_FALSE(many.count_exact);
+  EXPECT_EQ(*many.polyp_count.value, 8);
+  // Dictation: "Number two, …" labels an item; "one point two centimetres" is 12 mm; a dated
+  // pathology header ("PATH 11/18/24:") and "both TA".
+  const auto dictated = labeller().label(
+      "Findings: Number one, a 3 mm polyp in the rectum, removed cold snare. Number two, a "
+      "sessile polyp in the sigmoid colon, one point two centimetres, removed with hot snare.\n"
+      "PATH 11/18/24: both TA.");
+  ASSERT_EQ(dictated.polyps.size(), 2u);
+  EXPECT_EQ(*dictated.polyp_count.value, 2);
+  EXPECT_DOUBLE_EQ(*dictated.polyps[1].size_mm.value, 12.0);
+  EXPECT_EQ(dictated.polyps[0].group.value.value_or(""), "adenoma");
+  EXPECT_EQ(dictated.polyps[1].group.value.value_or(""), "adenoma");
+  // 无柄 (sessile) negates nothing; the segment the scope reached is where the mass is; what
+  // stopped the scope is not what the exam was about.
+  const auto sessile = labeller().label("检查所见：\n降結腸：0.8×0.7公分無柄息肉一顆，行EMR切除。");
+  ASSERT_EQ(sessile.polyps.size(), 1u);
+  EXPECT_DOUBLE_EQ(*sessile.polyps[0].size_mm.value, 8.0);
+  const auto mass = labeller().label(
+      "【检查所见】\n进镜至降结肠中段见一菜花样肿物，内镜无法通过，于肿物取活检6块送检。");
+  ASSERT_EQ(mass.polyps.size(), 1u);
+  EXPECT_EQ(mass.polyps[0].segment.value.value_or(""), "descending");
+  EXPECT_EQ(*labeller()
+                 .label("进镜至乙状结肠中段，因肠腔狭窄、进镜困难终止检查。所见直肠、乙状结肠"
+                        "黏膜未见明显异常。")
+                 .polyp_present.value,
+            "uncertain");
+}
+
 TEST(ReportRules, OutpatientNotesClausesAndSpecimens) {
   // Today's exam told inside the history of an outpatient note; 无痛 (painless) negates nothing.
   const auto today = labeller().label(
@@ -270,7 +321,7 @@ TEST(ReportRules, UserLexiconReplacesTheOneOfItsLanguage) {
   const auto lexicons = load_lexicons({dir / "mine.yaml"});
   ASSERT_EQ(lexicons.size(), 2u);
   const RulesLabeller mine(lexicons);
-  EXPECT_EQ(mine.version(), "rules-1/en-mine,zh-2");
+  EXPECT_EQ(mine.version(), "rules-1/en-mine,zh-3");
   EXPECT_EQ(*mine.label("Findings: a growth in the rectum.").polyp_present.value, "positive");
   EXPECT_EQ(*mine.label("Findings: a polyp in the rectum.").polyp_present.value, "not_mentioned");
 }

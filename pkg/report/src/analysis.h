@@ -489,7 +489,18 @@ class Analysis {
       }
       // ("colonoscopy 2020: two adenomas removed" is history, not a header.)
       const bool dated = sp + 1 < h.size() && h[sp + 1] >= '0' && h[sp + 1] <= '9';
-      if (longest < 3 && !dated && header_kind(h.substr(0, sp), kind)) return true;
+      // ("PATH 11/18/24:", "Path 22/05:", "Histology 28.03.2024:": a date stamps the section.)
+      int seps = 0;
+      bool full_date = dated;
+      for (std::size_t i = sp + 1; i < h.size() && full_date; ++i) {
+        const char c = h[i];
+        if (c == '/' || c == '.' || c == '-')
+          ++seps;
+        else
+          full_date = c >= '0' && c <= '9';
+      }
+      full_date = full_date && (seps == 2 || (seps == 1 && h.find('/') != std::string::npos));
+      if (longest < 3 && (!dated || full_date) && header_kind(h.substr(0, sp), kind)) return true;
     }
     // "pathology - final report", "corrected report - addendum".
     if (const std::size_t dash = h.find(" - "); two_words && dash != std::string::npos && dash > 0)

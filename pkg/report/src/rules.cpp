@@ -398,6 +398,9 @@ class Labelling {
       resolved = resolved || a.tag_of(*it, Cat::kResolved);
       if (history_from < 0 && a.tag_of(*it, Cat::kHistorySentence)) history_from = it->last;
     }
+    // "因肠腔狭窄、进镜困难终止检查": what stopped the scope is not what the exam was about.
+    if (disease && std::any_of(mb, me, [&](const Match& m) { return a.tag_of(m, Cat::kCaecumNo); }))
+      disease = false;
     if (s.kind != SectionKind::kPathology)
       for (std::int32_t k = s.first; k < s.last && (history_from < 0 || k < history_from); ++k)
         if (year_at(k)) history_from = k;
@@ -543,6 +546,7 @@ class Labelling {
       h.last = it->last;
       std::int32_t k = it->first - 1;
       double best = -1;
+      bool ranged = false;  // read a range ("3-5") on the way back
       // "6-mm": a hyphen between the number and its unit.
       if (k - 1 >= s.first && token_text(k) == "-" &&
           w.tokens[static_cast<std::size_t>(k - 1)].type == TokType::kNumber)
@@ -554,6 +558,15 @@ class Labelling {
             if (const Tag* n = a.tag_of(*jt, Cat::kNumber)) {
               best = n->number;
               h.first = jt->first;
+              // "one point two centimetres"
+              if (n->number < 10 && jt->first - 2 >= s.first &&
+                  token_text(jt->first - 1) == "point")
+                for (auto kt = mb; kt != me; ++kt)
+                  if (kt->last == jt->first - 2)
+                    if (const Tag* whole = a.tag_of(*kt, Cat::kNumber)) {
+                      best = whole->number + n->number / 10;
+                      h.first = kt->first;
+                    }
               k = s.first - 1;  // nothing more to read
             }
       while (k >= s.first) {
@@ -569,13 +582,18 @@ class Labelling {
         if (st != "-" && st != "x" && st != "to" && st != "*" && st != "\xC3\x97" && st != "~" &&
             st != "\xEF\xBD\x9E" && st != "\xE8\x87\xB3")  // ～, 至
           break;
-        // "2 x 4mm": two polyps of 4 mm, not a 2-by-4 product.
+        // "2 x 4mm": two polyps of 4 mm, not a 2-by-4 product; so too "3 x 3-5mm" (a range
+        // after the x) and "Rectum: 2 x 2mm polyps" (an item that starts with the count).
         if (k - 2 >= s.first && (st == "x" || st == "\xC3\x97")) {
           const Token& left = w.tokens[static_cast<std::size_t>(k - 2)];
-          if (left.type == TokType::kNumber && left.number <= 6 && left.number < t.number &&
-              left.number == std::floor(left.number))
+          const bool leads =
+              k - 3 < s.first || token_text(k - 3) == ":" || token_text(k - 3) == "-";
+          if (left.type == TokType::kNumber && left.number <= 6 &&
+              left.number == std::floor(left.number) &&
+              (left.number < t.number || ranged || (left.number == t.number && leads)))
             break;
         }
+        ranged = ranged || (st != "x" && st != "*" && st != "\xC3\x97");
         k -= 2;
       }
       if (best < 0) continue;
@@ -674,7 +692,11 @@ class Labelling {
     const bool num0 = w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kNumber;
     int bars = 0;  // a table row: "1 | Cecum | 6 mm | 0-IIa | Cold snare"
     for (std::int32_t k = s.first; k < s.last; ++k) bars += token_text(k) == "|";
-    return ((t0 == "(" || t0 == "\xEF\xBC\x88" || t0 == "#") && num1) ||
+    auto letter = [](std::string_view t) { return t.size() == 1 && t[0] >= 'a' && t[0] <= 'z'; };
+    const bool lettered =
+        (letter(t0) && t1 == ")") ||  // "a) transverse colon, 6 mm, …"
+        (t0 == "(" && letter(t1) && s.last - s.first > 2 && token_text(s.first + 2) == ")");
+    return ((t0 == "(" || t0 == "\xEF\xBC\x88" || t0 == "#") && num1) || lettered ||
            (num0 && (t1 == ")" || t1 == ".")) || t0 == "-" || t0 == "\xE2\x80\xA2" || t0 == "*" ||
            bars >= 2 || (t0.size() == 3 && t0.compare(0, 2, "\xE2\x91") == 0);  // ①…⑳
   }
@@ -857,6 +879,12 @@ class Labelling {
             (token_text(k + 1) == ")" || token_text(k + 1) == "." ||
              token_text(k + 1) == "\xEF\xBC\x89" || token_text(k + 1) == "\xE3\x80\x81"))
           continue;  // "2) Hepatic flexure: …": an item number
+        if (k > s.first && token_text(k - 1) == "number") continue;  // "Number two, a 9 mm …"
+        if (k + 1 < s.last && w.tokens[static_cast<std::size_t>(k + 1)].begin == t.end) {
+          const std::string_view suffix = token_text(k + 1);
+          if (suffix == "st" || suffix == "nd" || suffix == "rd" || suffix == "th")
+            continue;  // "2nd polyp": an ordinal
+        }
         const double n = number_at(k);
         if (n >= 1 && n <= 20 && tied(k) &&
             (t.type != TokType::kNumber || k == s.first ||
@@ -868,6 +896,15 @@ class Labelling {
         }
       }
     }
+    // "multiple … polyps, at least eight, 2-4 mm": the bound stated after the polyps.
+    if (affirmed && q.n < 0)
+      for (auto it = mb; it != me; ++it)
+        if (it->first > anchor && it->first - anchor <= 4 && a.tag_of(*it, Cat::kAtLeast)) {
+          const double n = number_at(it->last + 1);
+          if (n >= 2 && n <= 50 && n == std::floor(n))
+            q.bound = std::max(q.bound, static_cast<int>(n));
+          break;
+        }
     // "polyp ×2", "polyps x3": a count right after the polyp.
     if (affirmed && q.n == 0 && !classified)
       for (std::int32_t k = anchor + 1; k + 1 < std::min(s.last, anchor + 4); ++k)
@@ -1324,6 +1361,29 @@ class Labelling {
       if (sites.empty() && i == 0 && site_before) {
         sites.push_back(a.tag_of(*site_before, Cat::kSegment)->value);
         last_site = site_before;
+      }
+      // "Histo: both tubular adenomas", "Histopathology (a-c): Tubular adenomas": one result
+      // for every polyp not yet diagnosed.
+      if (sites.empty() && hists.size() == 1) {
+        bool collective = false;  // ("both TA": the word says it, without a plural)
+        for (std::int32_t k = s.first; k < hists[i]->first && !collective; ++k) {
+          const std::string_view v = token_text(k);
+          collective =
+              v == "both" || (plural && (v == "all" || v == "each")) ||
+              (plural && v.size() == 1 && v[0] >= 'a' && v[0] <= 'h' && k + 2 < hists[i]->first &&
+               token_text(k + 1) == "-" && token_text(k + 2).size() == 1);
+        }
+        if (collective && std::any_of(polyps.begin(), polyps.end(),
+                                      [](const PolypLabel& p) { return !p.histology.value; })) {
+          const Match* dys = nullptr;
+          for (auto it = hists[i] + 1; it != to && !dys; ++it)
+            if (a.tag_of(*it, Cat::kDysplasia) && !a.state_of(s, it->first, it->last).negated)
+              dys = &*it;
+          for (int k = 1; k <= static_cast<int>(polyps.size()); ++k)
+            if (!polyps[static_cast<std::size_t>(k - 1)].histology.value)
+              entry(s, mb, me, *hists[i], dys, k, {}, nullptr, false);
+          continue;
+        }
       }
       const Match* dys = nullptr;
       for (auto it = hists[i] + 1; it != to && !dys; ++it)
