@@ -138,6 +138,53 @@ TEST(ReportRules, HandWrittenCases) {
 }
 
 // Phrasings found on fresh hand-written reports (tests/data/reports/en_j, zh_i).
+TEST(ReportRules, CorrectionsDoubtsAndDates) {
+  // A correction names its specimen anywhere and replaces the earlier result.
+  const auto amended = labeller().label(
+      "Findings:\nA. Cecum: 8 mm flat polyp, removed with cold snare.\nB. Ascending colon: 5 mm "
+      "sessile polyp, removed with cold snare.\nPathology:\nA. Cecum: tubular adenoma.\nB. "
+      "Ascending colon: hyperplastic polyp.\nADDENDUM: On review, specimen B is reclassified as "
+      "sessile serrated lesion without dysplasia (previously reported as hyperplastic polyp).");
+  ASSERT_EQ(amended.polyps.size(), 2u);
+  EXPECT_EQ(amended.polyps[1].histology.value.value_or(""), "sessile_serrated_lesion");
+  const auto revised = labeller().label(
+      "检查所见：横结肠见一枚0.9cm扁平息肉，予CSP切除。直肠见一枚0.3cm小息肉，予活检钳钳除。\n"
+      "病理诊断：\n1.（横结肠）增生性息肉。\n2.（直肠）增生性息肉。\n"
+      "补充报告：标本1经深切及复阅，修正诊断为：无蒂锯齿状病变（SSL）。");
+  ASSERT_EQ(revised.polyps.size(), 2u);
+  EXPECT_EQ(revised.polyps[0].group.value.value_or(""), "adenoma");
+  EXPECT_EQ(revised.polyps[1].group.value.value_or(""), "non_neoplastic");
+  // A question mark doubts; one side of a "versus" resolves nothing.
+  EXPECT_EQ(*labeller()
+                 .label("所见:乙状结肠见一处小隆起,约2mm,观察不清.\n诊断:乙状结肠息肉?")
+                 .polyp_present.value,
+            "uncertain");
+  EXPECT_EQ(*labeller()
+                 .label("Findings: a questionable 3 mm polyp versus a prominent mucosal fold. "
+                        "Otherwise normal.")
+                 .polyp_present.value,
+            "uncertain");
+  // "plus a …" and "and a further one in …" open a second polyp; "the lesion" refers back; a
+  // date written day first stamps this exam.
+  const auto plus = labeller().label(
+      "HPI: Colonoscopy today showed a 40mm fungating mass at the hepatic flexure, biopsied, plus "
+      "a "
+      "6mm transverse polyp removed by cold snare. Scope passed beyond the lesion to the caecum.");
+  ASSERT_EQ(plus.polyps.size(), 2u);
+  EXPECT_FALSE(removed_today(plus.polyps[0].removal.value));
+  EXPECT_TRUE(removed_today(plus.polyps[1].removal.value));
+  const auto further = labeller().label(
+      "I found two small polyps in the sigmoid which I removed with a cold snare, and a further "
+      "one in the rectum, about 4 mm across, which I took off with cold forceps.");
+  EXPECT_EQ(*further.polyp_count.value, 3);
+  EXPECT_EQ(*labeller()
+                 .label("Inpatient colonoscopy (16/08/2024) showed a 25 mm flat polyp at the IC "
+                        "valve.")
+                 .polyps.at(0)
+                 .segment.value,
+            "caecum");
+}
+
 TEST(ReportRules, CountsListsAndDictation) {
   // "N x size" counts, also before a range or an item's equal size; lettered items under a head
   // line, one collective result for them; an ordinal is no count.

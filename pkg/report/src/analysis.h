@@ -286,16 +286,21 @@ class Analysis {
       // polyp in the rectum which was removed…": "and a" opens a second sized, sited polyp.
       // (One polyp on each side: "two polyps, a 4 mm polyp in the cecum and a 9 mm polyp in the
       // sigmoid" is one description.)
-      auto sized_sited_polyp = [&](std::int32_t m0, std::int32_t m1) {
+      // ("I found two small polyps in the sigmoid which I removed…, and a further one in the
+      // rectum, about 4 mm across": one sited polyp word on each side, a size on either.)
+      auto sited_polyp = [&](std::int32_t m0, std::int32_t m1) {
         const Parts p = parts(m0, m1);
-        return p.targets == 1 && p.size && p.site;
+        return p.targets == 1 && p.site;
       };
       for (std::int32_t k = s.first + 1; s.kind == SectionKind::kFindings && k + 2 < s.last; ++k) {
         const std::string_view next = token_text(k + 1);
-        if (token_text(k) != "and" || (next != "a" && next != "an" && next != "another")) continue;
+        if ((token_text(k) != "and" && token_text(k) != "plus") ||
+            (next != "a" && next != "an" && next != "another"))
+          continue;
         std::int32_t m = s.match_first;
         while (m < s.match_last && w.matches[static_cast<std::size_t>(m)].first <= k) ++m;
-        if (sized_sited_polyp(s.match_first, m) && sized_sited_polyp(m, s.match_last))
+        if (sited_polyp(s.match_first, m) && sited_polyp(m, s.match_last) &&
+            (parts(s.match_first, m).size || parts(m, s.match_last).size))
           cut(s, k, k, m);
       }
       for (std::int32_t m = s.match_first; m < s.match_last; ++m) {

@@ -361,7 +361,7 @@ std::shared_ptr<const Lexicon> build_lexicon(const YAML::Node& root, const std::
                     "current_exam",    "landmark",      "whole_colon",     "fold",
                     "incidental",      "anaphora",      "count_breakers",  "pathology_inline",
                     "other_organ",     "abbreviations", "ordinals",        "limited_view",
-                    "specimen_words"});
+                    "specimen_words",  "corrections"});
   auto lex = std::make_shared<Lexicon>();
   Lexicon& L = *lex;
   ENDOKED_CHECK(root["language"] && root["version"], "lexicon ", origin,
@@ -524,6 +524,8 @@ std::shared_ptr<const Lexicon> build_lexicon(const YAML::Node& root, const std::
   for (const auto& w : r.list(root["ordinals"], "ordinals")) L.ordinals.insert(text::lower(w));
   for (const auto& w : r.list(root["specimen_words"], "specimen_words"))
     L.specimen_words.insert(text::lower(w));
+  for (const auto& w : r.list(root["corrections"], "corrections"))
+    L.corrections.push_back(text::lower(w));
   for (const auto& w : r.list(root["abbreviations"], "abbreviations"))
     L.abbreviations.insert(text::lower(w));
   for (const auto& w : r.list(root["count_breakers"], "count_breakers"))

@@ -140,6 +140,9 @@ class Lexicon {
   std::set<std::string> ordinals;
   // "Polyp 1 -", "Specimen 2:", "Pot 3": the number names the polyp (`specimen_words`).
   std::set<std::string> specimen_words;
+  // "specimen B is reclassified as …", "标本1…修正诊断为…": a result that replaces the one
+  // given before for that specimen (`corrections`, found anywhere in the sentence's text).
+  std::vector<std::string> corrections;
   /// Compiles phrases into token ids (adds words to the vocabulary).
   void add_phrase(const std::string& text, Tag tag);
   void finish();

@@ -254,8 +254,7 @@ class Labelling {
     if (first_affirmed && s.kind == SectionKind::kFindings && !site_or_length) list_head_ = true;
     // "…this was a normal fold": a resolved sentence that names no polyp itself speaks of the
     // lesion of the sentence before (same section).
-    const bool resolved =
-        std::any_of(mb, me, [&](const Match& m) { return a.tag_of(m, Cat::kResolved) != nullptr; });
+    const bool resolved = std::any_of(mb, me, [&](const Match& m) { return resolves(s, m); });
     const bool names_polyp = std::any_of(mentions_.begin(), mentions_.end(),
                                          [](const Mention& m) { return m.what != "polypectomy"; });
     if (resolved && !names_polyp && current(s.kind) && before_.valid && before_.kind == s.kind)
@@ -360,7 +359,8 @@ class Labelling {
   }
 
   // A four-digit year (1950–2035) at token k: "polypectomy in 2019", "2022年".
-  // A full date ("2024-03-05", "2024年3月5日") stamps this exam or this stay, not the past.
+  // A full date ("2024-03-05", "2024年3月5日", "16/08/2024") stamps this exam or this stay, not
+  // the past.
   bool year_at(std::int32_t k) const {
     const Token& t = w.tokens[static_cast<std::size_t>(k)];
     if (!(t.type == TokType::kNumber && t.end - t.begin == 4 && t.number >= 1950 &&
@@ -373,7 +373,11 @@ class Labelling {
                         token_text(k + 1) == "." || token_text(k + 1) == "\xE5\xB9\xB4" /* 年 */) &&
                        (token_text(k + 1) != "\xE5\xB9\xB4" ||
                         (k + 3 < n && token_text(k + 3) == "\xE6\x9C\x88" /* 月 */));
-    return !dated;
+    // … or the year last: "16/08/2024", "05.02.2024".
+    const bool year_last =
+        k >= 2 && w.tokens[static_cast<std::size_t>(k - 2)].type == TokType::kNumber &&
+        (token_text(k - 1) == "/" || token_text(k - 1) == "-" || token_text(k - 1) == ".");
+    return !dated && !year_last;
   }
 
   // Target mentions with their ConText states; returns the first affirmed polyp mention.
@@ -395,7 +399,7 @@ class Labelling {
         non_polyp = true;
         others.push_back(it->first);
       }
-      resolved = resolved || a.tag_of(*it, Cat::kResolved);
+      resolved = resolved || resolves(s, *it);
       if (history_from < 0 && a.tag_of(*it, Cat::kHistorySentence)) history_from = it->last;
     }
     // "因肠腔狭窄、进镜困难终止检查": what stopped the scope is not what the exam was about.
@@ -438,6 +442,14 @@ class Labelling {
                 a.state_of(s, it->first, it->last)};
       if (history_reaches(it->first) || m.what == "history") m.state.historical = true;
       if (resolved) m.state.negated = true;
+      // "乙状结肠息肉?", "Sigmoid polyp?": a question mark right after it doubts it.
+      if (static_cast<std::size_t>(it->last + 1) < w.tokens.size()) {
+        const std::string_view q = token_text(it->last + 1);
+        if ((q == "?" || q == "\xEF\xBC\x9F") &&
+            w.tokens[static_cast<std::size_t>(it->last + 1)].begin ==
+                w.tokens[static_cast<std::size_t>(it->last)].end)
+          m.state.possible = true;
+      }
       mentions.push_back(std::move(m));
     }
     bool doubted = false, sure = false;
@@ -684,6 +696,17 @@ class Labelling {
   bool ends_with(const Sentence& s, std::string_view text) const {
     return s.last > s.first && token_text(s.last - 1) == text;
   }
+  // A phrase that resolves a doubted lesion as none ("was a fold", "not a polyp"), unless it is
+  // one side of the doubt itself ("a questionable polyp versus a prominent mucosal fold").
+  bool resolves(const Sentence& s, const Match& m) const {
+    if (!a.tag_of(m, Cat::kResolved)) return false;
+    for (std::int32_t k = std::max(s.first, m.first - 2); k < m.first; ++k) {
+      const std::string_view v = token_text(k);
+      if (v == "versus" || v == "vs" || v == "or") return false;
+    }
+    return true;
+  }
+
   // "(1)", "1)", "-", "•", "①": a list item.
   bool starts_item(const Sentence& s) const {
     if (s.last - s.first < 2) return false;
@@ -1074,8 +1097,15 @@ class Labelling {
       }
       return false;
     };
-    const bool anaphoric =
-        anchor > s.first && !seg && !polyps.empty() && !last_candidate_ && refers_back();
+    // "Scope passed beyond the lesion to the caecum": "the lesion" is the one described, wherever
+    // the sentence goes next.
+    const bool the_generic =
+        anchor > s.first &&
+        std::any_of(mentions_.begin(), mentions_.end(),
+                    [&](const Mention& m) { return m.first == anchor && m.what == "generic"; }) &&
+        (token_text(anchor - 1) == "the" || token_text(anchor - 1) == "this");
+    const bool anaphoric = anchor > s.first && (!seg || the_generic) && !polyps.empty() &&
+                           !last_candidate_ && refers_back();
     if (describes && anaphoric && affirmed) {
       PolypLabel& q = polyps.back();
       if (size && !q.size_mm.value) {
@@ -1288,6 +1318,35 @@ class Labelling {
           (c == ")" || c == "\xEF\xBC\x89" || (k == s.first && (c == "." || c == ":"))))
         index = l[0] - 'a' + 1;
     }
+    // "specimen B is reclassified as …", "标本1经复阅，修正诊断为：…": a correction names its
+    // specimen anywhere in the sentence and replaces that polyp's earlier result.
+    correcting_ = false;
+    if (!L.corrections.empty()) {
+      const Span whole = a.sentence_span(s);
+      const std::string_view said = std::string_view(w.lower).substr(
+          static_cast<std::size_t>(whole.begin), static_cast<std::size_t>(whole.end - whole.begin));
+      correcting_ = std::any_of(L.corrections.begin(), L.corrections.end(), [&](const auto& c) {
+        return said.find(c) != std::string_view::npos;
+      });
+      for (const auto& word : L.specimen_words) {
+        if (!correcting_ || word == "polyp" || word == "lesion") continue;
+        for (std::size_t at = said.find(word); at != std::string_view::npos;
+             at = said.find(word, at + 1)) {
+          std::size_t k = at + word.size();
+          while (k < said.size() && said[k] == ' ') ++k;
+          if (k >= said.size()) break;
+          const bool more =
+              k + 1 < said.size() && std::isalnum(static_cast<unsigned char>(said[k + 1]));
+          if (std::isdigit(static_cast<unsigned char>(said[k])) && !more)
+            index = said[k] - '0';
+          else if (said[k] >= 'a' && said[k] <= 'h' && !more)
+            index = said[k] - 'a' + 1;
+          if (index) break;
+        }
+        if (index) break;
+      }
+      if (!index) correcting_ = false;
+    }
     // "1-3: tubular adenomas": one result for the polyps numbered 1 to 3.
     if (s.last - s.first >= 4 &&
         w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kNumber &&
@@ -1427,7 +1486,7 @@ class Labelling {
     PolypLabel* target = nullptr;
     // A polyp of another segment than the entry names is not its polyp.
     auto fits = [&](const PolypLabel& p) {
-      return !p.histology.value &&
+      return (!p.histology.value || correcting_) &&
              (seg_value.empty() || !p.segment.value || *p.segment.value == seg_value);
     };
     // "(B) 7mm – sessile serrated lesion": the polyp of that size.
@@ -1648,6 +1707,7 @@ class Labelling {
   bool resolved_any_ = false;       // a current sentence said a suspected lesion was none
   bool limited_ = false;            // the mucosa could not be seen well enough
   bool specific_affirmed_ = false;  // a polyp word other than a generic one was affirmed
+  bool correcting_ = false;         // this pathology sentence corrects a named specimen
   bool list_head_ = false;          // the last sentence was "Polyps:" or an item under it
   const Match* inline_pathology_ = nullptr;  // "path showed TA" in a findings sentence
   const Match* scar_segment_ = nullptr;      // the segment of the last scar named
