@@ -46,6 +46,15 @@ class Analysis {
     lower.assign(text);
     text::lower_in_place(lower);
     if (L.language == "en") spoken_stops(lower);
+    // Traditional characters read as simplified everywhere, also by the rules that look at a
+    // sentence's text ("各見", "均"); one CJK character for another keeps every offset.
+    if (!L.fold.empty())
+      for (std::size_t i = 0; i + 3 <= lower.size(); ++i) {
+        if (static_cast<unsigned char>(lower[i]) < 0xE0) continue;
+        const auto f = L.fold.find(lower.substr(i, 3));
+        if (f != L.fold.end() && f->second.size() == 3) lower.replace(i, 3, f->second);
+        i += 2;
+      }
     w.tokens.clear();
     w.sentences.clear();
     w.matches.clear();

@@ -136,6 +136,7 @@ class Labelling {
   void sentence(const Sentence& s) {
     const std::size_t before = polyps.size();
     sentence_body(s);
+    if (polyps.size() == before) remember_unnamed(s);
     for (std::size_t i = before; i < polyps.size(); ++i)
       if (!polyps[i].segment.value && heading_segment_.value) polyps[i].segment = heading_segment_;
     // The findings item a polyp was described in ("2. Transverse colon: …"), which a numbered
@@ -311,6 +312,35 @@ class Labelling {
               p.removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc, a.span(*r));
               break;
             }
+      }
+      // "诊断：升结肠息肉（0.4公分）、乙状结肠息肉（0.7公分）", "Impression: 6 mm sigmoid polyp":
+      // the size of the one polyp of that segment the findings left unsized.
+      if (first_affirmed) {
+        std::vector<It> segs;
+        for (auto it = mb; it != me; ++it)
+          if (a.tag_of(*it, Cat::kSegment)) segs.push_back(it);
+        for (std::size_t i = 0; i < segs.size(); ++i) {
+          const SizeHit* h = nullptr;
+          if (segs.size() == 1 && sizes.size() == 1) {
+            h = &sizes[0];
+          } else {
+            const std::int32_t to = i + 1 < segs.size() ? segs[i + 1]->first : s.last;
+            int n = 0;
+            for (const auto& z : sizes)
+              if (z.first > segs[i]->last && z.last < to) h = &z, ++n;
+            if (n != 1) h = nullptr;
+          }
+          if (!h) continue;
+          const std::string& v = a.tag_of(*segs[i], Cat::kSegment)->value;
+          PolypLabel* only = nullptr;
+          int same = 0;
+          for (auto& p : polyps)
+            if (p.segment.value == v) ++same, only = &p;
+          if (same == 1 && !only->size_mm.value && only->quantity == 1) {
+            only->size_mm.set(h->mm, fc / 2, a.span(h->first, h->last));
+            only->size_class.set(size_class(h->mm), fc / 2, a.span(h->first, h->last));
+          }
+        }
       }
       // "结肠息肉（已摘除）" with no findings: the impression's polyp stands in.
       if (first_affirmed && impression_polyps_.empty()) {
@@ -696,6 +726,36 @@ class Labelling {
   bool ends_with(const Sentence& s, std::string_view text) const {
     return s.last > s.first && token_text(s.last - 1) == text;
   }
+  // "乙状结肠距肛门约30cm见一处约0.6cm黏膜粗糙、发红，取活检2块" names no polyp, but a site, a
+  // size and what was done: a polyp that a later histology of that segment brings to light is
+  // this one.
+  struct Unnamed {
+    std::string segment;
+    double mm = 0;
+    Span seg_span, size_span;
+    const Match* removal = nullptr;
+  };
+  void remember_unnamed(const Sentence& s) {
+    if (s.kind != SectionKind::kFindings) return;
+    const It mb = w.matches.begin() + s.match_first, me = w.matches.begin() + s.match_last;
+    for (auto it = mb; it != me; ++it)
+      if (a.tag_of(*it, Cat::kTarget) || a.tag_of(*it, Cat::kHistology) ||
+          a.tag_of(*it, Cat::kNonPolyp) || a.tag_of(*it, Cat::kIncidental) ||
+          a.tag_of(*it, Cat::kNormalExam))
+        return;
+    std::vector<SizeHit> sizes;
+    find_sizes(s, mb, me, sizes);
+    const Match* seg = site(mb, me, s.first);
+    if (sizes.size() != 1 || !seg) return;
+    Unnamed u;
+    u.segment = a.tag_of(*seg, Cat::kSegment)->value;
+    u.mm = sizes[0].mm;
+    u.seg_span = a.span(*seg);
+    u.size_span = a.span(sizes[0].first, sizes[0].last);
+    u.removal = pick_removal(mb, me);
+    unnamed_.push_back(u);
+  }
+
   // A phrase that resolves a doubted lesion as none ("was a fold", "not a polyp"), unless it is
   // one side of the doubt itself ("a questionable polyp versus a prominent mucosal fold").
   bool resolves(const Sentence& s, const Match& m) const {
@@ -1195,6 +1255,16 @@ class Labelling {
           bounds_.resize(polyps.size(), 0);
         }
         if (seen.size() >= 2) {
+          // "横结肠、乙状结肠各见一枚息肉，大小分别约0.4cm及0.8cm": the sizes in the same order.
+          if (sizes.size() == seen.size())
+            for (std::size_t i = 0; i < seen.size(); ++i) {
+              PolypLabel& q = polyps[polyps.size() - seen.size() + i];
+              const SizeHit& h = sizes[i];
+              q.size_mm = {};
+              q.size_class = {};
+              q.size_mm.set(h.mm, fc, a.span(h.first, h.last));
+              q.size_class.set(size_class(h.mm), fc, a.span(h.first, h.last));
+            }
           last_candidate_ = false;
           return;
         }
@@ -1545,7 +1615,21 @@ class Labelling {
       if (last_site) target->segment.set(seg_value, fc, a.span(*last_site));
       if (const Match* r = pick_removal(mb, me))  // "C. Rectum, polyp, cold forceps: …"
         target->removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc, a.span(*r));
+      for (auto u = unnamed_.begin(); u != unnamed_.end() && !seg_value.empty(); ++u)
+        if (u->segment == seg_value) {
+          target->size_mm.set(u->mm, fc / 2, u->size_span);
+          target->size_class.set(size_class(u->mm), fc / 2, u->size_span);
+          if (u->removal && !target->removal.value)
+            target->removal.set(a.tag_of(*u->removal, Cat::kRemoval)->value, fc / 2,
+                                a.span(*u->removal));
+          unnamed_.erase(u);
+          break;
+        }
     }
+    // "距肛门约30cm见一枚0.4cm息肉" … "2.（乙状结肠）管状腺瘤": the specimen's site is the polyp's.
+    // (Not a group described over several segments: "横结肠至乙状结肠散在多发炎性息肉".)
+    if (!target->segment.value && !seg_value.empty() && last_site && target->quantity == 1)
+      target->segment.set(seg_value, fc / 2, a.span(*last_site));
     give(*target);
     last_entry_ = target;
     // Polyps described together and sent in one jar share the result.
@@ -1707,6 +1791,7 @@ class Labelling {
   bool resolved_any_ = false;       // a current sentence said a suspected lesion was none
   bool limited_ = false;            // the mucosa could not be seen well enough
   bool specific_affirmed_ = false;  // a polyp word other than a generic one was affirmed
+  std::vector<Unnamed> unnamed_;    // findings that named no polyp, with a site and a size
   bool correcting_ = false;         // this pathology sentence corrects a named specimen
   bool list_head_ = false;          // the last sentence was "Polyps:" or an item under it
   const Match* inline_pathology_ = nullptr;  // "path showed TA" in a findings sentence
