@@ -138,6 +138,57 @@ TEST(ReportRules, HandWrittenCases) {
 }
 
 // Phrasings found on fresh hand-written reports (tests/data/reports/en_j, zh_i).
+TEST(ReportRules, ScatteredPerPolypDetail) {
+  // A removal told for all of them, in the next sentence or the impression.
+  const auto each = labeller().label(
+      "Findings: Four polyps were seen: caecum 3 mm, ascending colon 4 mm, transverse colon 6 mm, "
+      "and descending colon 5 mm. Each was removed by cold snare and retrieved separately.");
+  ASSERT_EQ(each.polyps.size(), 4u);
+  for (const auto& p : each.polyps) EXPECT_EQ(p.removal.value.value_or(""), "cold_snare");
+  const auto told = labeller().label(
+      "Findings:\n1. Cecum: 6 mm sessile polyp.\n2. Sigmoid colon, 25 cm: 9 mm polyp.\n"
+      "Impression:\nTwo polyps removed by snare polypectomy.");
+  ASSERT_EQ(told.polyps.size(), 2u);
+  for (const auto& p : told.polyps) EXPECT_TRUE(removed_today(p.removal.value));
+  const auto zh = labeller().label(
+      "所见：升结肠见一枚0.3cm息肉。横结肠见一枚0.5cm息肉。以上息肉均予冷圈套切除。");
+  ASSERT_EQ(zh.polyps.size(), 2u);
+  EXPECT_EQ(zh.polyps[0].removal.value.value_or(""), "cold_snare");
+  // "a 4 mm and a 6 mm polyp" are two; 各見 … 分别 pairs sizes in order; sizes of the impression.
+  const auto pair = labeller().label(
+      "Findings:\nAsc colon: a 4 mm and a 6 mm polyp, both removed with cold snare.");
+  ASSERT_EQ(pair.polyps.size(), 2u);
+  EXPECT_DOUBLE_EQ(*pair.polyps[0].size_mm.value, 4.0);
+  EXPECT_DOUBLE_EQ(*pair.polyps[1].size_mm.value, 6.0);
+  const auto respectively = labeller().label(
+      "检查所见：橫結腸、乙狀結腸各見一枚息肉，大小分別約0.4cm及0.8cm，均予冷圈套切除。");
+  ASSERT_EQ(respectively.polyps.size(), 2u);
+  EXPECT_DOUBLE_EQ(*respectively.polyps[1].size_mm.value, 8.0);
+  const auto impression = labeller().label(
+      "所见：升结肠及乙状结肠各见息肉一颗，均予钳除。\n诊断：升结肠息肉（0.4cm）、乙状结肠息肉（0."
+      "7cm）");
+  ASSERT_EQ(impression.polyps.size(), 2u);
+  EXPECT_DOUBLE_EQ(*impression.polyps[1].size_mm.value, 7.0);
+  // A lesion named by no polyp word lends its size to the polyp its histology brings.
+  const auto unnamed = labeller().label(
+      "镜下所见：乙状结肠距肛门约30cm见一处约0.6cm黏膜粗糙、发红，取活检2块。\n"
+      "病理诊断：（乙状结肠活检）管状腺瘤，低级别上皮内瘤变。");
+  ASSERT_EQ(unnamed.polyps.size(), 1u);
+  EXPECT_DOUBLE_EQ(*unnamed.polyps[0].size_mm.value, 6.0);
+  // Forms: dot leaders, a written-out BBPS total, "PATHOLOGY - FINAL".
+  const auto form = labeller().label(
+      "Preparation ........... BBPS R3 T3 L3 = 9\nPolyps ................ None\n"
+      "Conclusion ............ No polyps detected.");
+  EXPECT_EQ(*form.polyp_present.value, "negative");
+  EXPECT_EQ(form.bowel_prep.value.value_or(""), "excellent");
+  const auto final_path = labeller().label(
+      "Findings:\nA. Ascending colon: 5 mm sessile polyp, cold snare.\nB. Sigmoid colon: 8 mm "
+      "flat polyp, cold snare.\nPATHOLOGY - FINAL\nA. Ascending colon, polypectomy: hyperplastic "
+      "polyp.\nB. Sigmoid colon, polypectomy: tubular adenoma.");
+  ASSERT_EQ(final_path.polyps.size(), 2u);
+  EXPECT_EQ(final_path.polyps[1].group.value.value_or(""), "adenoma");
+}
+
 TEST(ReportRules, CorrectionsDoubtsAndDates) {
   // A correction names its specimen anywhere and replaces the earlier result.
   const auto amended = labeller().label(
@@ -368,7 +419,7 @@ TEST(ReportRules, UserLexiconReplacesTheOneOfItsLanguage) {
   const auto lexicons = load_lexicons({dir / "mine.yaml"});
   ASSERT_EQ(lexicons.size(), 2u);
   const RulesLabeller mine(lexicons);
-  EXPECT_EQ(mine.version(), "rules-1/en-mine,zh-3");
+  EXPECT_EQ(mine.version(), "rules-1/en-mine,zh-4");
   EXPECT_EQ(*mine.label("Findings: a growth in the rectum.").polyp_present.value, "positive");
   EXPECT_EQ(*mine.label("Findings: a polyp in the rectum.").polyp_present.value, "not_mentioned");
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,18 @@ class Analysis {
     lower.assign(text);
     text::lower_in_place(lower);
     if (L.language == "en") spoken_stops(lower);
+    // Dot leaders of a form ("Polyps ........ None") are a colon, not a row of full stops.
+    for (std::size_t i = 0; i + 3 <= lower.size(); ++i) {
+      if (lower.compare(i, 3, "...") != 0) continue;
+      std::size_t e = i;
+      while (e < lower.size() && lower[e] == '.') ++e;
+      if (e - i >= 4 && i > 0 && lower[i - 1] == ' ' && e < lower.size() && lower[e] == ' ') {
+        lower[i] = ':';
+        std::fill(lower.begin() + static_cast<std::ptrdiff_t>(i + 1),
+                  lower.begin() + static_cast<std::ptrdiff_t>(e), ' ');
+      }
+      i = e;
+    }
     // Traditional characters read as simplified everywhere, also by the rules that look at a
     // sentence's text ("各見", "均"); one CJK character for another keeps every offset.
     if (!L.fold.empty())
@@ -474,6 +487,14 @@ class Analysis {
     }
     // A line that is only a header ("FINDINGS"), without the two-word forms ("Prep good.").
     if (le - a <= 60 && header_or_qualified(trimmed(a, le), kind, false)) body = le;
+    // … also with a report status after a dash ("PATHOLOGY - FINAL"; not "Findings - normal").
+    const std::string line = le - a <= 60 ? trimmed(a, le) : std::string();
+    if (const std::size_t dash = line.find(" - "); body != le && dash != std::string::npos) {
+      static const std::set<std::string> status = {"final",    "final report", "preliminary",
+                                                   "amended",  "corrected",    "revised",
+                                                   "addendum", "report",       "supplementary"};
+      if (status.count(line.substr(dash + 3)) && header_kind(line.substr(0, dash), kind)) body = le;
+    }
   }
 
   // A header, or one qualified in parentheses: the parenthesis's first item when it is a header

@@ -137,6 +137,21 @@ class Labelling {
     const std::size_t before = polyps.size();
     sentence_body(s);
     if (polyps.size() == before) remember_unnamed(s);
+    if (polyps.size() > before) last_batch_ = before;
+    // "以上息肉均予冷圈套切除。", "均予冷圈套切除。": a sentence of its own that names no site
+    // removes every polyp that still lacks a removal.
+    if (s.kind == SectionKind::kFindings && polyps.size() == before && !polyps.empty()) {
+      const Span whole = a.sentence_span(s);
+      const std::string_view said(w.lower.data() + whole.begin,
+                                  static_cast<std::size_t>(whole.end - whole.begin));
+      const It mb = w.matches.begin() + s.match_first, me = w.matches.begin() + s.match_last;
+      if ((said.find("\xE5\x9D\x87") != std::string_view::npos ||               // 均
+           said.find("\xE5\x85\xA8\xE9\x83\xA8") != std::string_view::npos) &&  // 全部
+          std::none_of(mb, me, [&](const Match& m) { return a.tag_of(m, Cat::kSegment); }))
+        if (const Match* r = pick_removal(mb, me))
+          for (auto& p : polyps)
+            if (!p.removal.value) p.removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc, a.span(*r));
+    }
     for (std::size_t i = before; i < polyps.size(); ++i)
       if (!polyps[i].segment.value && heading_segment_.value) polyps[i].segment = heading_segment_;
     // The findings item a polyp was described in ("2. Transverse colon: …"), which a numbered
@@ -302,6 +317,15 @@ class Labelling {
       }
     } else if (s.kind == SectionKind::kImpression) {
       if (first_affirmed) count_said(quantity);
+      // "Three polyps removed by snare polypectomy", "3 polyps removed with cold snare": how
+      // every polyp was removed, when the findings did not say.
+      if (first_affirmed && !site(mb, me, anchor) && !polyps.empty() &&
+          (quantity.n == static_cast<int>(polyps.size()) ||
+           (quantity.n == 0 && token_text(first_affirmed->last).back() == 's')))
+        if (const Match* r = pick_removal(mb, me))
+          for (auto& p : polyps)
+            if (!p.removal.value)
+              p.removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc / 2, a.span(*r));
       if (const Match* seg = first_affirmed ? site(mb, me, anchor) : nullptr) {
         impression_segments_.push_back(a.tag_of(*seg, Cat::kSegment)->value);
         // "One 6 mm polyp in the descending colon, removed with a cold snare": how the polyp of
@@ -546,6 +570,19 @@ class Labelling {
         }
       for (auto it = mb; it != me && !voted; ++it) {
         if (!a.tag_of(*it, Cat::kBbps)) continue;
+        // "BBPS R3 T3 L3 = 9", "BBPS (2+3+3) total 8": the total when it is written out.
+        for (std::int32_t k = it->last + 1; k + 1 < std::min(s.last, it->last + 12) && !voted;
+             ++k) {
+          const std::string_view v = token_text(k);
+          const Token& n = w.tokens[static_cast<std::size_t>(k + 1)];
+          if ((v == "=" || v == "total") && n.type == TokType::kNumber && n.number <= 9)
+            for (const auto& [min, value] : agg.bbps_min)
+              if (n.number >= min) {
+                prep_votes.emplace_back(value, a.span(it->first, k + 1));
+                voted = true;
+                break;
+              }
+        }
         for (std::int32_t k = it->last + 1; k < std::min(s.last, it->last + 4) && !voted; ++k) {
           const Token& t = w.tokens[static_cast<std::size_t>(k)];
           if (t.type != TokType::kNumber) continue;
@@ -979,6 +1016,18 @@ class Labelling {
         }
       }
     }
+    // "a 4 mm and a 6 mm polyp": one polyp per size, joined by "and a".
+    if (affirmed && q.n == 0 && !classified) {
+      int linked = 1;
+      for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+        const SizeHit &x = sizes[i], &y = sizes[i + 1];
+        if (y.last >= anchor) break;
+        const bool joined = y.first - x.last == 3 && token_text(x.last + 1) == "and" &&
+                            (token_text(x.last + 2) == "a" || token_text(x.last + 2) == "an");
+        linked = joined ? linked + 1 : 1;
+      }
+      if (linked >= 2) q = {linked, 0};
+    }
     // "multiple … polyps, at least eight, 2-4 mm": the bound stated after the polyps.
     if (affirmed && q.n < 0)
       for (auto it = mb; it != me; ++it)
@@ -1322,6 +1371,13 @@ class Labelling {
         for (std::size_t i = 0; g >= 0 && i + 1 < polyps.size(); ++i)
           if (group_of_[i] == g && !polyps[i].removal.value)
             polyps[i].removal = last.back().removal;
+        // "Each was removed by cold snare", "All were resected": every polyp of the sentence
+        // before.
+        const std::string_view lead = token_text(s.first);
+        if (!last_candidate_ && (lead == "each" || lead == "all" || lead == "both" ||
+                                 lead == "they" || lead == "these"))
+          for (std::size_t i = last_batch_; i + 1 < polyps.size(); ++i)
+            if (!polyps[i].removal.value) polyps[i].removal = last.back().removal;
       }
       // "It measured approximately 18 mm, Paris 0-Is": the size of the polyp just described.
       const std::string lead(token_text(s.first));
@@ -1791,6 +1847,7 @@ class Labelling {
   bool resolved_any_ = false;       // a current sentence said a suspected lesion was none
   bool limited_ = false;            // the mucosa could not be seen well enough
   bool specific_affirmed_ = false;  // a polyp word other than a generic one was affirmed
+  std::size_t last_batch_ = 0;      // the first polyp of the last sentence that described any
   std::vector<Unnamed> unnamed_;    // findings that named no polyp, with a site and a size
   bool correcting_ = false;         // this pathology sentence corrects a named specimen
   bool list_head_ = false;          // the last sentence was "Polyps:" or an item under it
