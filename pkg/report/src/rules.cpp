@@ -626,10 +626,26 @@ class Labelling {
       std::int32_t k = it->first - 1;
       double best = -1;
       bool ranged = false;  // read a range ("3-5") on the way back
-      // "6-mm": a hyphen between the number and its unit.
-      if (k - 1 >= s.first && token_text(k) == "-" &&
-          w.tokens[static_cast<std::size_t>(k - 1)].type == TokType::kNumber)
-        --k;
+      // "6-mm", "half-a-centimetre": a hyphen between the number and its unit.
+      if (k - 1 >= s.first && token_text(k) == "-") --k;
+      // "one and a half centimetres", "a centimetre and a half": half a unit more.
+      double half = 0;
+      if (k - 3 >= s.first && token_text(k) == "half" && token_text(k - 1) == "a" &&
+          token_text(k - 2) == "and")
+        half = 0.5, k -= 3;
+      if (it->last + 3 < s.last && token_text(it->last + 1) == "and" &&
+          token_text(it->last + 2) == "a" && token_text(it->last + 3) == "half") {
+        half = 0.5;
+        h.last = it->last + 3;
+      }
+      // "about a centimetre": one.
+      if (k >= s.first && (token_text(k) == "a" || token_text(k) == "an") && u->number == 10 &&
+          !(k - 1 >= s.first && token_text(k - 1) == "half") &&
+          !(k - 2 >= s.first && token_text(k - 1) == "-" && token_text(k - 2) == "half")) {
+        best = 1;
+        h.first = k;
+        k = s.first - 1;
+      }
       // "one centimetre", "five millimetre", "half a centimetre": a number word.
       if (k >= s.first && w.tokens[static_cast<std::size_t>(k)].type != TokType::kNumber)
         for (auto jt = mb; jt != me; ++jt)
@@ -676,6 +692,7 @@ class Labelling {
         k -= 2;
       }
       if (best < 0) continue;
+      best += half;
       // A distance ("8 cm from the anal verge", "距肛门15cm") or a stalk length is not a size.
       bool distance = false;
       for (auto jt = mb; jt != me && !distance; ++jt)
