@@ -175,6 +175,22 @@ TEST(ReportRules, ScatteredPerPolypDetail) {
       "病理诊断：（乙状结肠活检）管状腺瘤，低级别上皮内瘤变。");
   ASSERT_EQ(unnamed.polyps.size(), 1u);
   EXPECT_DOUBLE_EQ(*unnamed.polyps[0].size_mm.value, 6.0);
+  // Sizes in words; a stalk's thickness is no size; "the known LST" removed today is today's.
+  for (const auto& [text, mm] : std::vector<std::pair<std::string, double>>{
+           {"Findings: At the splenic flexure there was a polyp of about a centimetre and a half.",
+            15.0},
+           {"Findings: a polyp of about one and a half centimetres in the sigmoid.", 15.0},
+           {"Findings: a polyp of about a centimetre in the sigmoid.", 10.0},
+           {"Findings: a new half-a-centimetre polyp in the descending colon.", 5.0},
+           {"检查所见：乙状结肠见一枚有蒂息肉，头端约1.0cm，蒂粗约0.4cm，予热圈套电切。", 10.0}}) {
+    const auto l = labeller().label(text);
+    ASSERT_EQ(l.polyps.size(), 1u) << text;
+    EXPECT_DOUBLE_EQ(l.polyps[0].size_mm.value.value_or(0), mm) << text;
+  }
+  EXPECT_EQ(*labeller()
+                 .label("Findings: Rectum: the known 40 x 35 mm LST-G was removed en bloc by ESD.")
+                 .polyp_present.value,
+            "positive");
   // Forms: dot leaders, a written-out BBPS total, "PATHOLOGY - FINAL".
   const auto form = labeller().label(
       "Preparation ........... BBPS R3 T3 L3 = 9\nPolyps ................ None\n"
