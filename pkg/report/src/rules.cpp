@@ -1520,6 +1520,18 @@ class Labelling {
             w.tokens[static_cast<std::size_t>(it->last + 1)].type == TokType::kNumber)
           plural = true;  // "polyps x3"
       }
+      // "Specimen 1 (cecum x2): tubular adenoma", "desc - TA x2": that many polyps, one result.
+      int times = 0;
+      for (std::int32_t k = (i == 0 ? s.first : hists[i - 1]->last + 1);
+           k + 1 < std::min(s.last, hists[i]->last + 3) && !plural; ++k) {
+        const std::string_view v = token_text(k);
+        const Token& n = w.tokens[static_cast<std::size_t>(k + 1)];
+        if ((v == "x" || v == "\xC3\x97") && n.type == TokType::kNumber && n.number >= 2 &&
+            n.number <= 20 && n.begin == w.tokens[static_cast<std::size_t>(k)].end) {
+          plural = true;
+          times = static_cast<int>(n.number);
+        }
+      }
       // "all three tubular adenomas (ascending, transverse, splenic flexure)": sites after it.
       if (sites.empty() && plural)
         for (auto it = hists[i] + 1; it != to; ++it)
@@ -1598,13 +1610,13 @@ class Labelling {
         if (h.first > lo && h.last < hists[i]->first) named_mm = h.mm;
       last_entry_ = nullptr;
       entry(s, mb, me, *hists[i], dys, i == 0 ? index : own_index, sites, last_site, plural,
-            named_mm);
+            named_mm, times);
     }
   }
 
   void entry(const Sentence& s, It mb, It me, const Match& hist, const Match* dys, int index,
              const std::vector<std::string>& sites, const Match* last_site, bool plural,
-             double named_mm = 0) {
+             double named_mm = 0, int times = 0) {
     const std::string hv = a.tag_of(hist, Cat::kHistology)->value;
     auto give = [&](PolypLabel& p) {
       p.histology = {};
@@ -1616,14 +1628,14 @@ class Labelling {
       p.evidence.push_back(a.sentence_span(s));
     };
     if (plural && !sites.empty() && named_mm == 0) {
-      bool any = false;
+      int given = 0;  // (at most `times` of them when the entry says how many)
       for (auto& p : polyps)
-        if (!p.histology.value && p.segment.value &&
+        if (!p.histology.value && p.segment.value && (times == 0 || given < times) &&
             std::find(sites.begin(), sites.end(), *p.segment.value) != sites.end()) {
           give(p);
-          any = true;
+          given += p.quantity > 0 ? p.quantity : 1;
         }
-      if (any) return;
+      if (given) return;
     }
     const std::string seg_value = sites.empty() ? std::string() : sites.back();
     PolypLabel* target = nullptr;
