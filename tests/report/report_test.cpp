@@ -191,6 +191,14 @@ TEST(ReportRules, ScatteredPerPolypDetail) {
                  .label("Findings: Rectum: the known 40 x 35 mm LST-G was removed en bloc by ESD.")
                  .polyp_present.value,
             "positive");
+  // Segments each with their count and sizes after the polyps are named; 均为 for all of them.
+  const auto counted = labeller().label(
+      "所见：全结肠共见息肉5枚：升结肠2枚（0.3cm、0.5cm），横结肠1枚（0.6cm），乙状结肠2枚（均约"
+      "0.4cm），均予CSP切除。\n病理：送检息肉组织5枚，均为管状腺瘤。");
+  ASSERT_EQ(counted.polyps.size(), 4u);
+  EXPECT_EQ(*counted.polyp_count.value, 5);
+  EXPECT_EQ(counted.polyps[3].quantity, 2);
+  for (const auto& p : counted.polyps) EXPECT_EQ(p.group.value.value_or(""), "adenoma");
   // Forms: dot leaders, a written-out BBPS total, "PATHOLOGY - FINAL".
   const auto form = labeller().label(
       "Preparation ........... BBPS R3 T3 L3 = 9\nPolyps ................ None\n"

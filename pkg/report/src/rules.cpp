@@ -1068,6 +1068,57 @@ class Labelling {
     return q;
   }
 
+  // "全结肠共见息肉5枚：升结肠2枚（0.3cm、0.5cm），横结肠1枚（0.6cm），乙状结肠2枚（均约0.4cm）":
+  // after the polyps are named, segments each with their count and their sizes. One polyp per
+  // size where the sizes match the count, else one group with the largest. Returns false
+  // (nothing done) when the sentence is not so.
+  bool segment_counts(const Sentence& s, It mb, It me, std::int32_t anchor,
+                      const std::vector<SizeHit>& sizes, const Match* removal) {
+    struct Part {
+      const Match* seg;
+      int n;
+    };
+    std::vector<Part> parts;
+    for (auto it = mb; it != me; ++it) {
+      if (!a.tag_of(*it, Cat::kSegment) || it->first <= anchor) continue;
+      const std::int32_t k = it->last + 1;
+      if (k + 1 >= s.last || w.tokens[static_cast<std::size_t>(k)].type != TokType::kNumber)
+        continue;
+      const double n = w.tokens[static_cast<std::size_t>(k)].number;
+      if (n < 1 || n > 20 || n != std::floor(n) || !match_at_token(k + 1, Cat::kClassifier, mb, me))
+        continue;
+      parts.push_back({&*it, static_cast<int>(n)});
+    }
+    if (parts.size() < 2) return false;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      const std::int32_t from = parts[i].seg->last;
+      const std::int32_t to = i + 1 < parts.size() ? parts[i + 1].seg->first : s.last;
+      std::vector<const SizeHit*> mine;
+      for (const auto& h : sizes)
+        if (h.first > from && h.last < to) mine.push_back(&h);
+      const bool apart = static_cast<int>(mine.size()) == parts[i].n && parts[i].n > 1;
+      const int polyps_here = apart ? parts[i].n : 1;
+      for (int j = 0; j < polyps_here; ++j) {
+        PolypLabel p;
+        p.evidence.push_back(a.sentence_span(s));
+        p.segment.set(a.tag_of(*parts[i].seg, Cat::kSegment)->value, fc, a.span(*parts[i].seg));
+        const SizeHit* h = apart ? mine[static_cast<std::size_t>(j)] : nullptr;
+        for (const SizeHit* z : mine)
+          if (!apart && (!h || z->mm > h->mm)) h = z;
+        if (h) {
+          p.size_mm.set(h->mm, fc, a.span(h->first, h->last));
+          p.size_class.set(size_class(h->mm), fc, a.span(h->first, h->last));
+        }
+        if (removal) p.removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
+        p.quantity = apart ? 1 : parts[i].n;
+        polyps.push_back(std::move(p));
+        bounds_.resize(polyps.size(), 0);
+      }
+    }
+    last_candidate_ = false;
+    return true;
+  }
+
   // Several polyps in one sentence, each after its own segment
   // ("右半结肠见一枚约0.5cm息肉，左半结肠 见一枚约0.4cm息肉，均予冷圈套切除";
   // "升结肠一枚息肉，横结肠一枚息肉，大小分别约0.8cm、1.2cm"): one polyp each, with the sizes
@@ -1202,6 +1253,7 @@ class Labelling {
                          said.find("\xE7\x96\xA4\xE7\x97\x95") != std::string_view::npos;  // 疤痕
     if (at_scar && seg) scar_segment_ = seg;
     if (at_scar && !seg && scar_segment_) seg = scar_segment_;
+    if (affirmed && segment_counts(s, mb, me, anchor, sizes, removal)) return;
     if (affirmed && several(s, mb, me, sizes, removal)) return;
     const bool describes = (affirmed || possible_only) && (seg || size || sword || morph || paris);
     // "The polyp was sessile.", "The polyps were 2 to 5 mm in size.": the polyp just described.
@@ -1580,6 +1632,18 @@ class Labelling {
       // for every polyp not yet diagnosed.
       if (sites.empty() && hists.size() == 1) {
         bool collective = false;  // ("both TA": the word says it, without a plural)
+        {                         // "送检息肉组织5枚，均为管状腺瘤"
+          const auto b =
+              static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(s.first)].begin);
+          const auto e =
+              static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(hists[i]->first)].begin);
+          const std::string_view before(w.lower.data() + b, e - b);
+          for (const char* all : {"\xE5\x9D\x87\xE4\xB8\xBA",   // 均为
+                                  "\xE5\x9D\x87\xE7\xB3\xBB",   // 均系
+                                  "\xE5\x9D\x87\xE6\x98\xAF",   // 均是
+                                  "\xE7\x9A\x86\xE4\xB8\xBA"})  // 皆为
+            collective = collective || before.find(all) != std::string_view::npos;
+        }
         for (std::int32_t k = s.first; k < hists[i]->first && !collective; ++k) {
           const std::string_view v = token_text(k);
           collective =
