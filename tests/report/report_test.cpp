@@ -138,6 +138,55 @@ TEST(ReportRules, HandWrittenCases) {
 }
 
 // Phrasings found on fresh hand-written reports (tests/data/reports/en_j, zh_i).
+TEST(ReportRules, ArchivesOfManyHospitals) {
+  // A header closed by a long qualifier; "L2:" lesion labels; a block field whose value names
+  // the lesion; copied-forward history between asterisks.
+  const auto late = labeller().label(
+      "LESIONS\nNo. | Site | Size | Removal\nL1 | Sigmoid colon | 4mm | Cold snare\n"
+      "L2 | Sigmoid colon | 5mm | Cold snare\nHISTOLOGY (reported 22/03/2024, added to report "
+      "04/03/2024 - RA)\nL2: Tubular adenoma with low grade dysplasia.");
+  ASSERT_EQ(late.polyps.size(), 2u);
+  EXPECT_FALSE(late.polyps[0].group.value.has_value());
+  EXPECT_EQ(late.polyps[1].group.value.value_or(""), "adenoma");
+  const auto block = labeller().label(
+      "FINDINGS\nPolyp 1\n  Site: Transverse colon\n  Size: 35 mm\n  Morphology (Paris): "
+      "0-IIa+IIc, LST-NG pseudo-depressed\n  Removal: ESD, en bloc.");
+  ASSERT_EQ(block.polyps.size(), 1u);
+  EXPECT_EQ(block.polyps[0].removal.value.value_or(""), "esd");
+  EXPECT_EQ(*labeller()
+                 .label("*** GI HX (copied forward from 03/2021 procedure note) ***\n- 03/2021 "
+                        "colonoscopy: 4 TA (3-6 mm) removed\n*** ***\nFINDINGS:\n1) Proximal "
+                        "colon could not be adequately assessed.\n2) No polyps seen in the "
+                        "adequately visualized left colon.")
+                 .polyp_present.value,
+            "uncertain");
+  // A correction of specimen 2 goes where specimen 2's first result went (specimen 1 was gastric).
+  const auto revised = labeller().label(
+      "肠镜所见：降结肠见一枚约8mm亚蒂息肉，予热圈套切除；乙状结肠见3枚2-4mm息肉，予冷钳钳除。\n"
+      "病理诊断：\n标本1（胃体）胃底腺息肉。\n标本2（降结肠）增生性息肉。\n标本3（乙状结肠）管状腺"
+      "瘤。\n"
+      "补充报告：标本2经科内会诊修正诊断为无蒂锯齿状病变（SSL）。");
+  ASSERT_EQ(revised.polyps.size(), 2u);
+  EXPECT_EQ(revised.polyps[0].histology.value.value_or(""), "sessile_serrated_lesion");
+  // Other organs' polyps, the original polyp's site, a queried lesion in a bilingual report.
+  EXPECT_EQ(
+      *labeller()
+           .label(
+               "[结肠镜] 所见：所见结直肠黏膜未见明显异常。\n[腹部超声] 胆囊息肉样病变（0.3cm）。")
+           .polyp_present.value,
+      "negative");
+  EXPECT_EQ(
+      *labeller()
+           .label("手术经过：反复寻找原息肉部位，横结肠仅见一处约0.3cm活检后瘢痕，未见残留腺瘤。")
+           .polyp_present.value,
+      "negative");
+  EXPECT_EQ(*labeller()
+                 .label("Findings 所見:\nHepatic flexure: ?4mm polyp vs mucosal fold, could not be "
+                        "relocated on withdrawal. 肝曲懷疑細小息肉，未能再次找到。")
+                 .polyp_present.value,
+            "uncertain");
+}
+
 TEST(ReportRules, ScatteredPerPolypDetail) {
   // A removal told for all of them, in the next sentence or the impression.
   const auto each = labeller().label(
@@ -443,7 +492,7 @@ TEST(ReportRules, UserLexiconReplacesTheOneOfItsLanguage) {
   const auto lexicons = load_lexicons({dir / "mine.yaml"});
   ASSERT_EQ(lexicons.size(), 2u);
   const RulesLabeller mine(lexicons);
-  EXPECT_EQ(mine.version(), "rules-1/en-mine,zh-4");
+  EXPECT_EQ(mine.version(), "rules-1/en-mine,zh-5");
   EXPECT_EQ(*mine.label("Findings: a growth in the rectum.").polyp_present.value, "positive");
   EXPECT_EQ(*mine.label("Findings: a polyp in the rectum.").polyp_present.value, "not_mentioned");
 }

@@ -447,7 +447,9 @@ class Analysis {
     // 【检查所见】 or [Findings]: the bracket is the header, the text after it the body.
     for (const auto& [open, close] :
          {std::pair<std::string, std::string>{"\xE3\x80\x90", "\xE3\x80\x91"},
-          std::pair<std::string, std::string>{"[", "]"}})
+          std::pair<std::string, std::string>{"[", "]"},
+          std::pair<std::string, std::string>{"*** ", " ***"},
+          std::pair<std::string, std::string>{"=== ", " ==="}})
       if (lower.compare(a, open.size(), open) == 0) {
         const std::size_t c = lower.find(close, a);
         if (c != std::string::npos && c < le &&
@@ -487,6 +489,18 @@ class Analysis {
     }
     // A line that is only a header ("FINDINGS"), without the two-word forms ("Prep good.").
     if (le - a <= 60 && header_or_qualified(trimmed(a, le), kind, false)) body = le;
+    // … also a long qualifier in parentheses closing the line ("HISTOLOGY (reported 29/02/2024,
+    // added to report 04/03/2024 - RA)").
+    if (body != le && le - a <= 200) {
+      const std::string whole = trimmed(a, le);
+      const std::size_t open = whole.find('(');
+      SectionKind k;
+      if (open != std::string::npos && open > 0 && !whole.empty() && whole.back() == ')' &&
+          header_kind(trimmed(a, a + open), k)) {
+        kind = k;
+        body = le;
+      }
+    }
     // … also with a report status after a dash ("PATHOLOGY - FINAL"; not "Findings - normal").
     const std::string line = le - a <= 60 ? trimmed(a, le) : std::string();
     if (const std::size_t dash = line.find(" - "); body != le && dash != std::string::npos) {

@@ -249,16 +249,34 @@ class Labelling {
     auto colon_at = [&](std::int32_t k) {
       return k < s.last && (token_text(k) == ":" || token_text(k) == "\xEF\xBC\x9A");
     };
+    // ("Morphology (Paris): 0-IIa, LST-NG": a key with its qualifier in parentheses.)
+    auto qualified_key = [&] {
+      if (s.last - s.first < 5 ||
+          w.tokens[static_cast<std::size_t>(s.first)].type != TokType::kWord ||
+          token_text(s.first + 1) != "(")
+        return false;
+      for (std::int32_t k = s.first + 2; k < std::min(s.last - 1, s.first + 6); ++k)
+        if (token_text(k) == ")") return colon_at(k + 1);
+      return false;
+    };
     const bool field = s.last - s.first >= 3 &&
                        ((w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kWord &&
                          colon_at(s.first + 1)) ||
+                        qualified_key() ||
                         (w.tokens[static_cast<std::size_t>(s.first)].type == TokType::kOther &&
                          w.tokens[static_cast<std::size_t>(s.first + 1)].type == TokType::kOther &&
                          colon_at(s.first + 2)));
     const bool names_target = std::any_of(mentions_.begin(), mentions_.end(), [](const Mention& m) {
       return m.what == "polyp" || m.what == "generic";
     });
-    if (block_open_ && field && !names_target && s.kind == SectionKind::kFindings) {
+    // (A polyp word in a field's value describes the block's polyp: "Morphology (Paris): 0-IIa,
+    // LST-NG"; one that is the key opens a polyp of its own.)
+    const bool key_names_target =
+        std::any_of(mentions_.begin(), mentions_.end(), [&](const Mention& m) {
+          return (m.what == "polyp" || m.what == "generic") && m.first == s.first;
+        });
+    if (block_open_ && field && (!names_target || (block_ >= 0 && !key_names_target)) &&
+        s.kind == SectionKind::kFindings) {
       quality(s, mb, me);
       fill_block(s, mb, me);
       return;
@@ -1491,6 +1509,9 @@ class Labelling {
       // … or "Polyp 1 -", "Specimen 2:", "Pot 3" at the start: the number names the polyp.
       const bool named =
           (k == s.first + 1 && L.specimen_words.count(std::string(token_text(s.first)))) ||
+          // "L2: Tubular adenoma": a lesion label written as one word.
+          (k == s.first + 1 && token_text(s.first) == "l" && c == ":" &&
+           w.tokens[static_cast<std::size_t>(s.first)].end == t.begin) ||
           (k > s.first && match_at_token(k - 1, Cat::kTarget, mb, me, true) &&
            match_starts_sentence(s, mb, me, k - 1));  // "息肉1（盲肠）："
       if (named && t.number == std::floor(t.number)) {
@@ -1503,6 +1524,21 @@ class Labelling {
       if (c == ")" || c == "\xEF\xBC\x89" || (k > s.first && token_text(k - 1) == "#") || leading) {
         index = static_cast<int>(t.number);
         break;
+      }
+    }
+    // "标本2（降结肠）增生性息肉", "Specimen 3:": a specimen word and its number open the entry.
+    if (index == 0) {
+      const Span whole = a.sentence_span(s);
+      const std::string_view said = std::string_view(w.lower).substr(
+          static_cast<std::size_t>(whole.begin), static_cast<std::size_t>(whole.end - whole.begin));
+      for (const auto& word : L.specimen_words) {
+        if (said.compare(0, word.size(), word) != 0) continue;
+        std::size_t k = word.size();
+        while (k < said.size() && said[k] == ' ') ++k;
+        if (k < said.size() && std::isdigit(static_cast<unsigned char>(said[k])) &&
+            (k + 1 >= said.size() || !std::isdigit(static_cast<unsigned char>(said[k + 1]))))
+          index = said[k] - '0';
+        if (index) break;
       }
     }
     // "(B) 7mm – SSL", "b) TA", "C. Tubular adenoma": a specimen letter names the polyp in order.
@@ -1708,6 +1744,11 @@ class Labelling {
       return (!p.histology.value || correcting_) &&
              (seg_value.empty() || !p.segment.value || *p.segment.value == seg_value);
     };
+    // A correction of specimen k: the polyp that specimen k's first result went to.
+    if (correcting_ && index >= 1)
+      if (const auto at = specimen_of_.find(index);
+          at != specimen_of_.end() && at->second < polyps.size())
+        target = &polyps[at->second];
     // "(B) 7mm – sessile serrated lesion": the polyp of that size.
     for (auto& p : polyps)
       if (!target && named_mm > 0 && fits(p) && p.size_mm.value && *p.size_mm.value == named_mm)
@@ -1779,6 +1820,8 @@ class Labelling {
     // (Not a group described over several segments: "横结肠至乙状结肠散在多发炎性息肉".)
     if (!target->segment.value && !seg_value.empty() && last_site && target->quantity == 1)
       target->segment.set(seg_value, fc / 2, a.span(*last_site));
+    if (index >= 1 && !correcting_)
+      specimen_of_.emplace(index, static_cast<std::size_t>(target - polyps.data()));
     give(*target);
     last_entry_ = target;
     // Polyps described together and sent in one jar share the result.
@@ -1940,6 +1983,7 @@ class Labelling {
   bool resolved_any_ = false;       // a current sentence said a suspected lesion was none
   bool limited_ = false;            // the mucosa could not be seen well enough
   bool specific_affirmed_ = false;  // a polyp word other than a generic one was affirmed
+  std::map<int, std::size_t> specimen_of_;  // specimen number → the polyp its result went to
   std::size_t last_batch_ = 0;      // the first polyp of the last sentence that described any
   std::vector<Unnamed> unnamed_;    // findings that named no polyp, with a site and a size
   bool correcting_ = false;         // this pathology sentence corrects a named specimen
