@@ -66,10 +66,6 @@ Scores score(const std::vector<Example>& set, const std::string& name, bool prin
 // The goals (recipes/label/GUIDELINE.md): presence accuracy ≥ 0.95, F1(positive) ≥ 0.98,
 // exact count ≥ 0.90, per-polyp segment / size / removed / pathology group ≥ 0.95.
 const Scores kGoals{0.95, 0.98, 0.90, 0.95, 0.95, 0.95, 0.95, 0, 0};
-// The part kept aside does not reach the goals yet (the rules were never fitted to it): these
-// floors, a little under what it measured when the rules were last changed, catch a change that
-// generalises worse. benchmarks/results/label.md records the figures.
-const Scores kAsideFloors{0.93, 0.97, 0.91, 0.95, 0.92, 0.93, 0.92, 0, 0};
 
 void expect_at_least(const Scores& s, const Scores& min, const std::string& name) {
   EXPECT_GE(s.presence, min.presence) << name;
@@ -103,7 +99,9 @@ TEST(ReportDevSet, LabelsFollowTheGuideline) {
     score(aside[lang], lang + " aside", false);
     all_aside.insert(all_aside.end(), aside[lang].begin(), aside[lang].end());
   }
-  expect_at_least(score(all_aside, "aside", false), kAsideFloors, "the part kept aside");
+  // The part kept aside (the rules were never fitted to it) is held to the same goals.
+  // benchmarks/results/label.md records the figures.
+  expect_at_least(score(all_aside, "aside", false), kGoals, "the part kept aside");
 }
 
 // The evaluator's strict per-polyp rules, on a report whose truth it can be checked by hand.
