@@ -49,7 +49,7 @@ class Analysis {
     if (L.language == "en") spoken_stops(lower);
     // Dot leaders of a form ("Polyps ........ None") are a colon, not a row of full stops.
     for (std::size_t i = 0; i + 3 <= lower.size(); ++i) {
-      if (lower.compare(i, 3, "...") != 0) continue;
+      if (lower[i] != '.' || lower[i + 1] != '.' || lower[i + 2] != '.') continue;
       std::size_t e = i;
       while (e < lower.size() && lower[e] == '.') ++e;
       if (e - i >= 4 && i > 0 && lower[i - 1] == ' ' && e < lower.size() && lower[e] == ' ') {
