@@ -625,6 +625,8 @@ class Analysis {
           static_cast<std::size_t>(t.begin), static_cast<std::size_t>(t.end - t.begin));
       return v == a || v == b;
     };
+    // ("Multiple (4) sessile polyps": a count in brackets after a vague word is no item.)
+    if (i > 0 && (is(i - 1, "multiple", "several") || is(i - 1, "numerous", "many"))) return false;
     return is(i, "(", "\xEF\xBC\x88") && i + 2 < w.tokens.size() &&
            w.tokens[i + 1].type == TokType::kNumber && is(i + 2, ")", "\xEF\xBC\x89");
   }

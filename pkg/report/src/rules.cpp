@@ -1063,6 +1063,17 @@ class Labelling {
       }
       if (linked >= 2) q = {linked, 0};
     }
+    // "Multiple (4) sessile polyps": the number in brackets after the vague word is the count.
+    if (affirmed && q.n <= 0 && !classified)
+      for (auto it = mb; it != me; ++it)
+        if (a.tag_of(*it, Cat::kMultiple) && it->last + 3 < s.last && it->last + 3 < anchor &&
+            anchor - it->last <= 6 && token_text(it->last + 1) == "(" &&
+            token_text(it->last + 3) == ")" &&
+            w.tokens[static_cast<std::size_t>(it->last + 2)].type == TokType::kNumber) {
+          const double n = w.tokens[static_cast<std::size_t>(it->last + 2)].number;
+          if (n >= 2 && n <= 50 && n == std::floor(n)) q = {static_cast<int>(n), 0};
+          break;
+        }
     // "multiple … polyps, at least eight, 2-4 mm": the bound stated after the polyps.
     if (affirmed && q.n < 0)
       for (auto it = mb; it != me; ++it)
