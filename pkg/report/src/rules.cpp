@@ -1213,8 +1213,19 @@ class Labelling {
     const Match* best = nullptr;
     int best_rank = 0;
     bool biopsy = false, excised = false;
+    // ("拟择期行EMR/ESD", "planned for EMR": a removal yet to come is none today.)
+    auto planned = [&](const Match& m) {
+      const auto at = static_cast<std::size_t>(w.tokens[static_cast<std::size_t>(m.first)].begin);
+      const std::size_t from = at > 16 ? at - 16 : 0;
+      const std::string_view before(w.lower.data() + from, at - from);
+      return before.find("\xE6\x8B\x9F") != std::string_view::npos ||              // 拟
+             before.find("\xE6\x8B\xA9\xE6\x9C\x9F") != std::string_view::npos ||  // 择期
+             before.find("planned") != std::string_view::npos ||
+             before.find("referred for") != std::string_view::npos;
+    };
     for (auto it = mb; it != me; ++it)
       if (const Tag* t = a.tag_of(*it, Cat::kRemoval)) {
+        if (t->value != "biopsy" && t->value != "not_removed" && planned(*it)) continue;
         biopsy = biopsy || t->value == "biopsy";
         excised = excised || t->value == "polypectomy";
         const auto r = rank.find(t->value);
