@@ -168,6 +168,30 @@ TEST(ReportRules, ArchivesOfManyHospitals) {
       "补充报告：标本2经科内会诊修正诊断为无蒂锯齿状病变（SSL）。");
   ASSERT_EQ(revised.polyps.size(), 2u);
   EXPECT_EQ(revised.polyps[0].histology.value.value_or(""), "sessile_serrated_lesion");
+  // Software boilerplate ("blood pressure"), a normal examined colon, an item that is a
+  // diverticulosis, a bracketed count after "Multiple", a planned removal, 末见 for 未见.
+  EXPECT_EQ(*labeller()
+                 .label("Procedure: the patient's blood pressure, pulse, and oxygen saturations "
+                        "were monitored.\nFindings:\n     The entire examined colon appeared "
+                        "normal on direct and retroflexion views.")
+                 .polyp_present.value,
+            "negative");
+  EXPECT_EQ(*labeller()
+                 .label("Findings:\n- Ascending colon: 22 mm pedunculated polyp; removed by hot "
+                        "snare.\n- Left colon: moderate diverticulosis.")
+                 .polyp_count.value,
+            1);
+  EXPECT_EQ(*labeller()
+                 .label("FINDINGS:\n- Multiple (4) sessile polyps were found in the ascending "
+                        "colon.")
+                 .polyp_count.value,
+            4);
+  const auto planned = labeller().label(
+      "检查所见：回盲瓣见一广基息肉样隆起，大小约1.5cm，活检3块，拟择期行EMR/ESD。");
+  ASSERT_EQ(planned.polyps.size(), 1u);
+  EXPECT_FALSE(removed_today(planned.polyps[0].removal.value));
+  EXPECT_EQ(*labeller().label("所见:全结肠粘膜光滑,末见溃疡,息肉及肿物.").polyp_present.value,
+            "negative");
   // Other organs' polyps, the original polyp's site, a queried lesion in a bilingual report.
   EXPECT_EQ(
       *labeller()
@@ -492,7 +516,7 @@ TEST(ReportRules, UserLexiconReplacesTheOneOfItsLanguage) {
   const auto lexicons = load_lexicons({dir / "mine.yaml"});
   ASSERT_EQ(lexicons.size(), 2u);
   const RulesLabeller mine(lexicons);
-  EXPECT_EQ(mine.version(), "rules-1/en-mine,zh-5");
+  EXPECT_EQ(mine.version(), "rules-1/en-mine,zh-6");
   EXPECT_EQ(*mine.label("Findings: a growth in the rectum.").polyp_present.value, "positive");
   EXPECT_EQ(*mine.label("Findings: a polyp in the rectum.").polyp_present.value, "not_mentioned");
 }

@@ -495,8 +495,13 @@ class Analysis {
       const std::string whole = trimmed(a, le);
       const std::size_t open = whole.find('(');
       SectionKind k;
+      std::string head = open != std::string::npos ? trimmed(a, a + open) : std::string();
+      // ("SURGICAL PATHOLOGY REPORT (final, …)": a header and the word "report".)
+      if (!header_kind(head, k) && head.size() > 7 &&
+          head.compare(head.size() - 7, 7, " report") == 0)
+        head.resize(head.size() - 7);
       if (open != std::string::npos && open > 0 && !whole.empty() && whole.back() == ')' &&
-          header_kind(trimmed(a, a + open), k)) {
+          header_kind(head, k)) {
         kind = k;
         body = le;
       }

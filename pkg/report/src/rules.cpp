@@ -241,8 +241,12 @@ class Labelling {
     const bool segment_led = s.last - s.first >= 3 && mb != me && mb->first == s.first &&
                              a.tag_of(*mb, Cat::kSegment) && mb->last + 1 < s.last &&
                              token_text(mb->last + 1) == ":";
+    // ("- Left colon: moderate diverticulosis." under "Findings:" is no polyp; a surface that is
+    // 充血 or eroded still describes one.)
+    const bool other_finding = std::any_of(
+        mb, me, [&](const Match& m) { return a.tag_of(m, Cat::kIncidental) != nullptr; });
     const bool listed =
-        !first_affirmed && unnamed && s.kind == SectionKind::kFindings &&
+        !first_affirmed && unnamed && !other_finding && s.kind == SectionKind::kFindings &&
         ((item && (list_head_ || sited_and_sized)) || (segment_led && sited_and_sized) || ordinal);
     // A block: "Polyp 1" then "Site: Sigmoid colon", "Size: 12 mm", "Removal: Hot snare".
     // "Site: …", "部位：…": a key of a word (or two Chinese characters) and a colon.
