@@ -589,18 +589,8 @@ class Analysis {
   }
 
   // A known header, also with two adjacent letters swapped ("FNIDINGS"), or in traditional
-  // characters (病理報告).
+  // characters (病理報告: split() has folded them already).
   bool header_kind(std::string h, SectionKind& kind) const {
-    if (!L.fold.empty()) {
-      std::string folded;
-      for (std::size_t i = 0; i < h.size();) {
-        const std::size_t n = static_cast<unsigned char>(h[i]) >= 0xE0 && i + 3 <= h.size() ? 3 : 1;
-        auto f = n == 3 ? L.fold.find(h.substr(i, 3)) : L.fold.end();
-        folded += f != L.fold.end() ? f->second : h.substr(i, n);
-        i += n;
-      }
-      h = std::move(folded);
-    }
     auto it = L.headers.find(h);
     if (it == L.headers.end() && static_cast<int>(h.size()) >= L.typo_min_length) {
       // One letter dropped ("histolgy", "impresion").

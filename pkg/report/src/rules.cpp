@@ -135,15 +135,16 @@ class Labelling {
 
   void sentence(const Sentence& s) {
     const std::size_t before = polyps.size();
+    // The sentence's sizes, read once (sentence_body and remember_unnamed use them).
+    find_sizes(s, w.matches.begin() + s.match_first, w.matches.begin() + s.match_last, sizes_);
+    found_sizes_ = sizes_.size();
     sentence_body(s);
     if (polyps.size() == before) remember_unnamed(s);
     if (polyps.size() > before) last_batch_ = before;
     // "以上息肉均予冷圈套切除。", "均予冷圈套切除。": a sentence of its own that names no site
     // removes every polyp that still lacks a removal.
     if (s.kind == SectionKind::kFindings && polyps.size() == before && !polyps.empty()) {
-      const Span whole = a.sentence_span(s);
-      const std::string_view said(w.lower.data() + whole.begin,
-                                  static_cast<std::size_t>(whole.end - whole.begin));
+      const std::string_view said = text_of(s);
       const It mb = w.matches.begin() + s.match_first, me = w.matches.begin() + s.match_last;
       if ((said.find("\xE5\x9D\x87") != std::string_view::npos ||               // 均
            said.find("\xE5\x85\xA8\xE9\x83\xA8") != std::string_view::npos) &&  // 全部
@@ -164,9 +165,7 @@ class Labelling {
     // sentence.
     if (s.origin >= 0 && !polyps.empty() && polyps.back().removal.value &&
         origin_of_.back() == s.origin) {
-      const Span whole = a.sentence_span(s);
-      const std::string_view said(w.lower.data() + whole.begin,
-                                  static_cast<std::size_t>(whole.end - whole.begin));
+      const std::string_view said = text_of(s);
       if (said.find("\xE5\x9D\x87") != std::string_view::npos ||  // 均
           said.find("\xE9\x83\xBD") != std::string_view::npos)    // 都
         for (std::size_t i = 0; i + 1 < polyps.size(); ++i)
@@ -218,9 +217,7 @@ class Labelling {
     // although they do not say so.
     const bool item = starts_item(s);
     // An item with a site and a size is a polyp too ("1. Cecum, 5 mm, 0-Is, cold snare - A").
-    // The sentence's sizes, read once (every path below uses them).
-    find_sizes(s, mb, me, sizes_);
-    table_sizes(s);
+    table_sizes(s);  // (adds to the sizes sentence() read, when they are none)
     const bool site_or_length = std::any_of(mb, me, [&](const Match& m) {
       return a.tag_of(m, Cat::kSegment) || a.tag_of(m, Cat::kSizeUnit);
     });
@@ -383,8 +380,7 @@ class Labelling {
           for (auto& p : polyps)
             if (p.segment.value == v) ++same, only = &p;
           if (same == 1 && !only->size_mm.value && only->quantity == 1) {
-            only->size_mm.set(h->mm, fc / 2, a.span(h->first, h->last));
-            only->size_class.set(size_class(h->mm), fc / 2, a.span(h->first, h->last));
+            set_size(*only, h->mm, fc / 2, a.span(h->first, h->last));
           }
         }
       }
@@ -397,8 +393,7 @@ class Labelling {
         if (const Match* r = pick_removal(mb, me))
           p.removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc, a.span(*r));
         if (!sizes.empty()) {
-          p.size_mm.set(sizes[0].mm, fc, a.span(sizes[0].first, sizes[0].last));
-          p.size_class.set(size_class(sizes[0].mm), fc, a.span(sizes[0].first, sizes[0].last));
+          set_size(p, sizes[0].mm, fc, a.span(sizes[0].first, sizes[0].last));
         }
         if (quantity.n > 1) p.quantity = quantity.n;
         if (quantity.n < 0) p.quantity = -1;
@@ -819,17 +814,50 @@ class Labelling {
           a.tag_of(*it, Cat::kNonPolyp) || a.tag_of(*it, Cat::kIncidental) ||
           a.tag_of(*it, Cat::kNormalExam))
         return;
-    std::vector<SizeHit> sizes;
-    find_sizes(s, mb, me, sizes);
     const Match* seg = site(mb, me, s.first);
-    if (sizes.size() != 1 || !seg) return;
+    if (found_sizes_ != 1 || !seg) return;  // (one size of the text, not a table column's)
     Unnamed u;
     u.segment = a.tag_of(*seg, Cat::kSegment)->value;
-    u.mm = sizes[0].mm;
+    u.mm = sizes_[0].mm;
     u.seg_span = a.span(*seg);
-    u.size_span = a.span(sizes[0].first, sizes[0].last);
+    u.size_span = a.span(sizes_[0].first, sizes_[0].last);
     u.removal = pick_removal(mb, me);
     unnamed_.push_back(u);
+  }
+
+  // The lower-cased text of sentence s (what rules that look for a word in it read).
+  std::string_view text_of(const Sentence& s) const {
+    const Span whole = a.sentence_span(s);
+    return std::string_view(w.lower).substr(static_cast<std::size_t>(whole.begin),
+                                            static_cast<std::size_t>(whole.end - whole.begin));
+  }
+
+  // The specimen a word names at `at` of `said` ("标本2", "Specimen 3", "specimen B" when
+  // `letters`): its number, or 0.
+  static int specimen_number(std::string_view said, std::size_t at, bool letters) {
+    while (at < said.size() && said[at] == ' ') ++at;
+    if (at >= said.size() ||
+        (at + 1 < said.size() && std::isalnum(static_cast<unsigned char>(said[at + 1]))))
+      return 0;
+    if (std::isdigit(static_cast<unsigned char>(said[at]))) return said[at] - '0';
+    if (letters && said[at] >= 'a' && said[at] <= 'h') return said[at] - 'a' + 1;
+    return 0;
+  }
+
+  // A polyp's size, with its class.
+  void set_size(PolypLabel& p, double mm, double conf, Span where) const {
+    p.size_mm = {};
+    p.size_class = {};
+    p.size_mm.set(mm, conf, where);
+    p.size_class.set(size_class(mm), conf, where);
+  }
+
+  // The dysplasia stated for a histology, between it and `to`, not negated.
+  const Match* dysplasia_after(const Sentence& s, It hist, It to) const {
+    for (auto it = hist + 1; it != to; ++it)
+      if (a.tag_of(*it, Cat::kDysplasia) && !a.state_of(s, it->first, it->last).negated)
+        return &*it;
+    return nullptr;
   }
 
   // A phrase that resolves a doubted lesion as none ("was a fold", "not a polyp"), unless it is
@@ -890,8 +918,7 @@ class Labelling {
       p.segment.set(a.tag_of(*seg, Cat::kSegment)->value, fc, a.span(*seg));
     if (!where && !p.size_mm.value) {
       if (!sizes_.empty()) {
-        p.size_mm.set(sizes_[0].mm, fc, a.span(sizes_[0].first, sizes_[0].last));
-        p.size_class.set(size_class(sizes_[0].mm), fc, a.span(sizes_[0].first, sizes_[0].last));
+        set_size(p, sizes_[0].mm, fc, a.span(sizes_[0].first, sizes_[0].last));
       }
     }
     It value = mb;  // after "Removal:": the key is no removal
@@ -1139,8 +1166,7 @@ class Labelling {
         for (const SizeHit* z : mine)
           if (!apart && (!h || z->mm > h->mm)) h = z;
         if (h) {
-          p.size_mm.set(h->mm, fc, a.span(h->first, h->last));
-          p.size_class.set(size_class(h->mm), fc, a.span(h->first, h->last));
+          set_size(p, h->mm, fc, a.span(h->first, h->last));
         }
         if (removal) p.removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
         p.quantity = apart ? 1 : parts[i].n;
@@ -1197,8 +1223,7 @@ class Labelling {
       p.evidence.push_back(a.sentence_span(s));
       p.segment.set(a.tag_of(*segs[i], Cat::kSegment)->value, fc, a.span(*segs[i]));
       if (const SizeHit* h = size_of[i]) {
-        p.size_mm.set(h->mm, fc, a.span(h->first, h->last));
-        p.size_class.set(size_class(h->mm), fc, a.span(h->first, h->last));
+        set_size(p, h->mm, fc, a.span(h->first, h->last));
       }
       if (removal) p.removal.set(a.tag_of(*removal, Cat::kRemoval)->value, fc, a.span(*removal));
       polyps.push_back(std::move(p));
@@ -1289,9 +1314,7 @@ class Labelling {
     // versus a follicle, removed" … "tubular adenoma").
     const bool possible_only = !affirmed && sentence_possible_;
     // A recurrence "at the scar edge" sits where the scar is, named in an earlier sentence.
-    const Span whole = a.sentence_span(s);
-    const std::string_view said = std::string_view(w.lower).substr(
-        static_cast<std::size_t>(whole.begin), static_cast<std::size_t>(whole.end - whole.begin));
+    const std::string_view said = text_of(s);
     const bool at_scar = said.find("scar") != std::string_view::npos ||
                          said.find("\xE7\x98\xA2\xE7\x97\x95") != std::string_view::npos ||  // 瘢痕
                          said.find("\xE7\x96\xA4\xE7\x97\x95") != std::string_view::npos;  // 疤痕
@@ -1331,9 +1354,7 @@ class Labelling {
     if (describes && anaphoric && affirmed) {
       PolypLabel& q = polyps.back();
       if (size && !q.size_mm.value) {
-        q.size_mm.set(size->mm, fc, a.span(size->first, size->last));
-        q.size_class = {};
-        q.size_class.set(size_class(size->mm), fc, a.span(size->first, size->last));
+        set_size(q, size->mm, fc, a.span(size->first, size->last));
       }
       if (morph && !q.morphology.value)
         q.morphology.set(a.tag_of(*morph, Cat::kMorphology)->value, fc, a.span(*morph));
@@ -1347,8 +1368,7 @@ class Labelling {
       p.evidence.push_back(a.sentence_span(s));
       if (seg) p.segment.set(a.tag_of(*seg, Cat::kSegment)->value, fc, a.span(*seg));
       if (size) {
-        p.size_mm.set(size->mm, fc, a.span(size->first, size->last));
-        p.size_class.set(size_class(size->mm), fc, a.span(size->first, size->last));
+        set_size(p, size->mm, fc, a.span(size->first, size->last));
       } else if (sword) {
         p.size_class.set(a.tag_of(*sword, Cat::kSizeWord)->value, fc, a.span(*sword));
       }
@@ -1377,10 +1397,7 @@ class Labelling {
           PolypLabel one = p;
           const SizeHit& h = sizes[static_cast<std::size_t>(i)];
           one.quantity = 1;
-          one.size_mm = {};
-          one.size_class = {};
-          one.size_mm.set(h.mm, fc, a.span(h.first, h.last));
-          one.size_class.set(size_class(h.mm), fc, a.span(h.first, h.last));
+          set_size(one, h.mm, fc, a.span(h.first, h.last));
           if (static_cast<int>(segs.size()) == quantity.n) {
             one.segment = {};
             const Match* sg = segs[static_cast<std::size_t>(i)];
@@ -1422,10 +1439,7 @@ class Labelling {
             for (std::size_t i = 0; i < seen.size(); ++i) {
               PolypLabel& q = polyps[polyps.size() - seen.size() + i];
               const SizeHit& h = sizes[i];
-              q.size_mm = {};
-              q.size_class = {};
-              q.size_mm.set(h.mm, fc, a.span(h.first, h.last));
-              q.size_class.set(size_class(h.mm), fc, a.span(h.first, h.last));
+              set_size(q, h.mm, fc, a.span(h.first, h.last));
             }
           last_candidate_ = false;
           return;
@@ -1496,9 +1510,7 @@ class Labelling {
       const std::string lead(token_text(s.first));
       if (!affirmed && size && !last.empty() && !last.back().size_mm.value &&
           (lead == "it" || lead == "this" || lead == "measuring" || L.anaphora.count(lead))) {
-        last.back().size_mm.set(size->mm, fc, a.span(size->first, size->last));
-        last.back().size_class = {};
-        last.back().size_class.set(size_class(size->mm), fc, a.span(size->first, size->last));
+        set_size(last.back(), size->mm, fc, a.span(size->first, size->last));
         last.back().evidence.push_back(a.sentence_span(s));
       }
     }
@@ -1553,20 +1565,10 @@ class Labelling {
       }
     }
     // "标本2（降结肠）增生性息肉", "Specimen 3:": a specimen word and its number open the entry.
-    if (index == 0) {
-      const Span whole = a.sentence_span(s);
-      const std::string_view said = std::string_view(w.lower).substr(
-          static_cast<std::size_t>(whole.begin), static_cast<std::size_t>(whole.end - whole.begin));
-      for (const auto& word : L.specimen_words) {
-        if (said.compare(0, word.size(), word) != 0) continue;
-        std::size_t k = word.size();
-        while (k < said.size() && said[k] == ' ') ++k;
-        if (k < said.size() && std::isdigit(static_cast<unsigned char>(said[k])) &&
-            (k + 1 >= said.size() || !std::isdigit(static_cast<unsigned char>(said[k + 1]))))
-          index = said[k] - '0';
-        if (index) break;
-      }
-    }
+    const std::string_view said = text_of(s);
+    for (auto word = L.specimen_words.begin(); index == 0 && word != L.specimen_words.end(); ++word)
+      if (said.compare(0, word->size(), *word) == 0)
+        index = specimen_number(said, word->size(), false);
     // "(B) 7mm – SSL", "b) TA", "C. Tubular adenoma": a specimen letter names the polyp in order.
     if (index == 0 && s.last - s.first >= 3) {
       const std::int32_t k = token_text(s.first) == "(" ? s.first + 1 : s.first;
@@ -1579,29 +1581,15 @@ class Labelling {
     // specimen anywhere in the sentence and replaces that polyp's earlier result.
     correcting_ = false;
     if (!L.corrections.empty()) {
-      const Span whole = a.sentence_span(s);
-      const std::string_view said = std::string_view(w.lower).substr(
-          static_cast<std::size_t>(whole.begin), static_cast<std::size_t>(whole.end - whole.begin));
       correcting_ = std::any_of(L.corrections.begin(), L.corrections.end(), [&](const auto& c) {
         return said.find(c) != std::string_view::npos;
       });
-      for (const auto& word : L.specimen_words) {
-        if (!correcting_ || word == "polyp" || word == "lesion") continue;
-        for (std::size_t at = said.find(word); at != std::string_view::npos;
-             at = said.find(word, at + 1)) {
-          std::size_t k = at + word.size();
-          while (k < said.size() && said[k] == ' ') ++k;
-          if (k >= said.size()) break;
-          const bool more =
-              k + 1 < said.size() && std::isalnum(static_cast<unsigned char>(said[k + 1]));
-          if (std::isdigit(static_cast<unsigned char>(said[k])) && !more)
-            index = said[k] - '0';
-          else if (said[k] >= 'a' && said[k] <= 'h' && !more)
-            index = said[k] - 'a' + 1;
-          if (index) break;
-        }
-        if (index) break;
-      }
+      for (auto word = L.specimen_words.begin();
+           correcting_ && index == 0 && word != L.specimen_words.end(); ++word)
+        if (*word != "polyp" && *word != "lesion")
+          for (std::size_t at = said.find(*word); index == 0 && at != std::string_view::npos;
+               at = said.find(*word, at + 1))
+            index = specimen_number(said, at + word->size(), true);
       if (!index) correcting_ = false;
     }
     // "1-3: tubular adenomas": one result for the polyps numbered 1 to 3.
@@ -1715,20 +1703,14 @@ class Labelling {
         }
         if (collective && std::any_of(polyps.begin(), polyps.end(),
                                       [](const PolypLabel& p) { return !p.histology.value; })) {
-          const Match* dys = nullptr;
-          for (auto it = hists[i] + 1; it != to && !dys; ++it)
-            if (a.tag_of(*it, Cat::kDysplasia) && !a.state_of(s, it->first, it->last).negated)
-              dys = &*it;
+          const Match* dys = dysplasia_after(s, hists[i], to);
           for (int k = 1; k <= static_cast<int>(polyps.size()); ++k)
             if (!polyps[static_cast<std::size_t>(k - 1)].histology.value)
               entry(s, mb, me, *hists[i], dys, k, {}, nullptr, false);
           continue;
         }
       }
-      const Match* dys = nullptr;
-      for (auto it = hists[i] + 1; it != to && !dys; ++it)
-        if (a.tag_of(*it, Cat::kDysplasia) && !a.state_of(s, it->first, it->last).negated)
-          dys = &*it;
+      const Match* dys = dysplasia_after(s, hists[i], to);
       // "(B) 7mm – sessile serrated lesion": the size the entry names.
       double named_mm = 0;
       const std::int32_t lo = i == 0 ? s.first : hists[i - 1]->last;
@@ -1833,8 +1815,7 @@ class Labelling {
         target->removal.set(a.tag_of(*r, Cat::kRemoval)->value, fc, a.span(*r));
       for (auto u = unnamed_.begin(); u != unnamed_.end() && !seg_value.empty(); ++u)
         if (u->segment == seg_value) {
-          target->size_mm.set(u->mm, fc / 2, u->size_span);
-          target->size_class.set(size_class(u->mm), fc / 2, u->size_span);
+          set_size(*target, u->mm, fc / 2, u->size_span);
           if (u->removal && !target->removal.value)
             target->removal.set(a.tag_of(*u->removal, Cat::kRemoval)->value, fc / 2,
                                 a.span(*u->removal));
@@ -2011,7 +1992,9 @@ class Labelling {
   bool specific_affirmed_ = false;  // a polyp word other than a generic one was affirmed
   std::map<int, std::size_t> specimen_of_;  // specimen number → the polyp its result went to
   std::size_t last_batch_ = 0;      // the first polyp of the last sentence that described any
-  std::vector<Unnamed> unnamed_;    // findings that named no polyp, with a site and a size
+  std::vector<Unnamed> unnamed_;
+  std::size_t found_sizes_ = 0;     // sizes find_sizes read in this sentence's text    // findings
+                                    // that named no polyp, with a site and a size
   bool correcting_ = false;         // this pathology sentence corrects a named specimen
   bool list_head_ = false;          // the last sentence was "Polyps:" or an item under it
   const Match* inline_pathology_ = nullptr;  // "path showed TA" in a findings sentence
