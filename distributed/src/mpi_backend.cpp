@@ -17,6 +17,7 @@
 #include "backends.h"
 #include "endoked/core/error.h"
 #include "half_kernels.h"
+#include "node_reduce.h"
 #include "tensor_args.h"
 
 namespace endoked::dist {
@@ -257,10 +258,16 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
     MPI_Comm_size(node, &local_size_);
     MPI_Comm_free(&node);
+    const char* use_node = std::getenv("ENDOKED_NODE_REDUCE");
+    if (!(use_node && std::string(use_node) == "0")) {
+      const char* group = std::getenv("ENDOKED_NODE_RANKS");
+      node_reducer_ = std::make_unique<NodeReducer>(MPI_COMM_WORLD, group ? std::atoi(group) : 0);
+    }
     last_arrival_.assign(static_cast<std::size_t>(size_), 0);
   }
   ~MpiCommunicator() override {
     queue_.stop();
+    node_reducer_.reset();
     int finalised = 0;
     MPI_Finalized(&finalised);
     if (!finalised) {
@@ -350,6 +357,12 @@ class MpiCommunicator final : public Communicator {
     const MPI_Op op = mpi_op(c, o.op);
     if (async && resolve_progress(o.progress, local_size_) == Progress::kPolling)
       wait_politely_for_every_rank();
+    if (node_reducer_ &&
+        node_reducer_->takes(c, o.op == ReduceOp::kSum || o.op == ReduceOp::kAvg)) {
+      node_reducer_->all_reduce(c, o.op == ReduceOp::kAvg);
+      if (!c.is_same(t)) t.copy_(c);
+      return;
+    }
     // In pieces of at most 16 MiB: Open MPI's Allreduce mallocs a scratch buffer as large as
     // the message, and on any thread but the main one glibc serves more than 64 MiB (its
     // thread-heap size) with a fresh mmap every call — page faults that halved the
@@ -570,6 +583,7 @@ class MpiCommunicator final : public Communicator {
   std::uint64_t arrival_seq_ = 0;
   std::vector<std::uint64_t> last_arrival_;  // rank 0: the last collective each rank reached
   std::deque<std::pair<MPI_Request, std::unique_ptr<std::uint64_t>>> sends_;
+  std::unique_ptr<NodeReducer> node_reducer_;  // large float sums through shared memory
   WorkQueue queue_;  // last member: its thread stops before the rest is destroyed
 };
 }  // namespace

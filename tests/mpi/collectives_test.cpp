@@ -2,6 +2,7 @@
 // every dtype × op × shape, broadcast from every root, variable-size all_gather, and mismatched
 // arguments turned into errors on every rank.
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -57,6 +58,45 @@ TEST(Collectives, AllReduceEveryDtypeOpAndShape) {
             op == dist::ReduceOp::kAvg && (type == at::kBFloat16 || type == at::kHalf) ? 0.05 : 0.0;
         EXPECT_TRUE(at::allclose(mine.to(at::kDouble), ref, 0.0, tol))
             << at::toString(type) << " " << dist::op_name(op) << " shape rank " << shape.size();
+      }
+}
+
+// Large floating-point sums and averages (the shared-memory path of the MPI backend, or MPI's
+// own with ENDOKED_NODE_REDUCE=0; several nodes with ENDOKED_NODE_RANKS): random values over
+// several staging pieces with a ragged end, against the rank-order sum computed locally, and
+// bit-for-bit the same tensor on every rank.
+TEST(Collectives, LargeFloatReductionsMatchTheLocalSumOnEveryRank) {
+  auto& c = world();
+  for (auto type : {at::kFloat, at::kDouble, at::kBFloat16, at::kHalf})
+    for (std::int64_t n : {std::int64_t(9001), std::int64_t(700001)})
+      for (auto op : {dist::ReduceOp::kSum, dist::ReduceOp::kAvg}) {
+        SCOPED_TRACE(std::string(at::toString(type)) + " " + dist::op_name(op) + " " +
+                     std::to_string(n));
+        const auto of_rank = [&](int r) {
+          at::Generator g = at::make_generator<at::CPUGeneratorImpl>(1000 + r);
+          return at::randn({n}, g, at::TensorOptions().dtype(at::kDouble)).to(type);
+        };
+        at::Tensor mine = of_rank(c.rank());
+        at::Tensor ref = at::zeros({n}, at::kDouble);
+        for (int r = 0; r < c.size(); ++r) ref += of_rank(r).to(at::kDouble);
+        if (op == dist::ReduceOp::kAvg) ref /= c.size();
+        dist::CollectiveOptions o;
+        o.op = op;
+        c.all_reduce(mine, o);
+        // float32: a few roundings of values of order 1; 16 bits: the sum rounded once or, with
+        // MPI's own path, once per partial sum (bf16 keeps 8 significant bits).
+        const double tol = type == at::kDouble  ? 1e-12
+                           : type == at::kFloat ? 1e-5
+                           : type == at::kHalf  ? 1e-2
+                                                : 8e-2;
+        const double err = (mine.to(at::kDouble) - ref).abs().max().item<double>();
+        EXPECT_LT(err, tol);
+        EXPECT_GT(mine.to(at::kDouble).abs().sum().item<double>(), 0.1 * n);  // not zeroed
+        // Every rank holds rank 0's tensor, bit for bit.
+        at::Tensor first = mine.clone();
+        dist::CollectiveOptions b;
+        c.broadcast(first, 0, b);
+        EXPECT_TRUE(at::equal(first, mine)) << "rank " << c.rank() << " differs from rank 0";
       }
 }
 

@@ -1,0 +1,240 @@
+#include "node_reduce.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "endoked/core/error.h"
+#include "half_kernels.h"
+
+namespace endoked::dist {
+namespace {
+
+constexpr std::int64_t kHeader = 64;       // the flag, alone on its cache line
+constexpr std::int64_t kBlock = 512;       // elements summed at a time (L1-resident)
+constexpr std::int64_t kAlign = 64;        // slice boundaries, in bytes
+
+std::uint64_t* flag_of(char* segment) { return reinterpret_cast<std::uint64_t*>(segment); }
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// dst = (src[0] + src[1] + … ) / div, element by element, in rank order; dst may be one of src.
+template <typename T>
+void sum_into(const std::vector<const T*>& src, T* dst, std::int64_t n, T div) {
+  T acc[kBlock];
+  for (std::int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    const std::int64_t nb = std::min(kBlock, n - j0);
+    const T* first = src[0] + j0;
+    for (std::int64_t k = 0; k < nb; ++k) acc[k] = first[k];
+    for (std::size_t q = 1; q < src.size(); ++q) {
+      const T* s = src[q] + j0;
+      for (std::int64_t k = 0; k < nb; ++k) acc[k] += s[k];
+    }
+    if (div != T(1))
+      for (std::int64_t k = 0; k < nb; ++k) acc[k] /= div;
+    std::copy(acc, acc + nb, dst + j0);
+  }
+}
+
+// The same for 16-bit floats: summed in float32, rounded once (scale = 1 / div).
+void sum_into_16(const std::vector<const std::uint16_t*>& src, std::uint16_t* dst, std::int64_t n,
+                 float scale, at::ScalarType type) {
+  float acc[kBlock], part[kBlock];
+  for (std::int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    const std::int64_t nb = std::min(kBlock, n - j0);
+    from_16bit(src[0] + j0, acc, nb, type);
+    for (std::size_t q = 1; q < src.size(); ++q) {
+      from_16bit(src[q] + j0, part, nb, type);
+      for (std::int64_t k = 0; k < nb; ++k) acc[k] += part[k];
+    }
+    to_16bit(acc, dst + j0, nb, scale, type);
+  }
+}
+
+MPI_Datatype mpi_float_type(at::ScalarType type) {
+  return type == at::kDouble ? MPI_DOUBLE : MPI_FLOAT;
+}
+
+}  // namespace
+
+NodeReducer::NodeReducer(MPI_Comm world, int node_ranks) {
+  int rank = 0;
+  MPI_Comm_rank(world, &rank);
+  MPI_Comm_size(world, &world_size_);
+  if (node_ranks > 0) {
+    MPI_Comm_split(world, rank / node_ranks, rank, &node_);
+  } else {
+    MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_);
+  }
+  MPI_Comm_set_errhandler(node_, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(node_, &local_rank_);
+  MPI_Comm_size(node_, &local_size_);
+  int extremes[2] = {-local_size_, local_size_};  // every rank learns the smallest and largest node
+  MPI_Allreduce(MPI_IN_PLACE, extremes, 2, MPI_INT, MPI_MAX, world);
+  if (-extremes[0] != extremes[1]) {
+    off_reason_ = "nodes hold different numbers of ranks (" + std::to_string(-extremes[0]) +
+                  " to " + std::to_string(extremes[1]) + ")";
+    return;
+  }
+  if (local_size_ == 1) {
+    off_reason_ = "one rank per node";
+    return;
+  }
+  nodes_ = world_size_ / local_size_;
+  MPI_Comm_split(world, local_rank_, rank, &cross_);
+  MPI_Comm_set_errhandler(cross_, MPI_ERRORS_RETURN);
+  if (const char* kib = std::getenv("ENDOKED_NODE_STAGE_KIB")) stage_ = std::atoll(kib) << 10;
+  MPI_Info info;
+  MPI_Info_create(&info);
+  MPI_Info_set(info, "alloc_shared_noncontig", "true");
+  char* mine = nullptr;
+  const int rc = MPI_Win_allocate_shared(static_cast<MPI_Aint>(kHeader + 2 * stage_), 1,
+                                         info, node_, &mine, &win_);
+  MPI_Info_free(&info);
+  int ok = rc == MPI_SUCCESS ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, world);
+  if (!ok) {
+    if (rc == MPI_SUCCESS) MPI_Win_free(&win_);
+    win_ = MPI_WIN_NULL;
+    off_reason_ = "MPI_Win_allocate_shared failed on some rank (is /dev/shm full or too small?)";
+    return;
+  }
+  for (int q = 0; q < local_size_; ++q) {
+    MPI_Aint size = 0;
+    int unit = 0;
+    void* base = nullptr;
+    MPI_Win_shared_query(win_, q, &size, &unit, &base);
+    segments_.push_back(static_cast<char*>(base));
+  }
+  __atomic_store_n(flag_of(segments_[static_cast<std::size_t>(local_rank_)]), 0, __ATOMIC_RELEASE);
+  MPI_Barrier(node_);
+  usable_ = true;
+}
+
+NodeReducer::~NodeReducer() {
+  int finalised = 0;
+  MPI_Finalized(&finalised);
+  if (finalised) return;
+  if (win_ != MPI_WIN_NULL) MPI_Win_free(&win_);
+  if (cross_ != MPI_COMM_NULL) MPI_Comm_free(&cross_);
+  if (node_ != MPI_COMM_NULL) MPI_Comm_free(&node_);
+}
+
+bool NodeReducer::takes(const at::Tensor& t, bool sum_or_avg) const {
+  if (!usable_ || !sum_or_avg || !t.is_contiguous() || t.nbytes() < kMinBytes) return false;
+  switch (t.scalar_type()) {
+    case at::kFloat:
+    case at::kDouble:
+      return true;
+    case at::kHalf:
+    case at::kBFloat16:
+      return nodes_ == 1;  // across nodes the 16-bit sums would need MPI's 16-bit operations
+    default:
+      return false;
+  }
+}
+
+// Every rank of the node sets its flag to the next generation and waits for all the others':
+// a spin of a few µs, then yields the core while a slower rank catches up.
+void NodeReducer::barrier() {
+  ++generation_;
+  __atomic_store_n(flag_of(segments_[static_cast<std::size_t>(local_rank_)]), generation_,
+                   __ATOMIC_RELEASE);
+  for (int q = 0; q < local_size_; ++q) {
+    if (q == local_rank_) continue;
+    const std::uint64_t* flag = flag_of(segments_[static_cast<std::size_t>(q)]);
+    for (int spins = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) < generation_; ++spins) {
+      if (spins < 2000) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+}
+
+void NodeReducer::reduce_slice(int buffer, std::int64_t lo, std::int64_t n, at::ScalarType type,
+                               double div) {
+  const std::int64_t esize = static_cast<std::int64_t>(c10::elementSize(type));
+  const auto at_slice = [&](int q) {
+    return segments_[static_cast<std::size_t>(q)] + kHeader + buffer * stage_ + lo * esize;
+  };
+  if (type == at::kFloat || type == at::kDouble) {
+    const auto run = [&](auto zero) {
+      using T = decltype(zero);
+      std::vector<const T*> src;
+      for (int q = 0; q < local_size_; ++q) src.push_back(reinterpret_cast<const T*>(at_slice(q)));
+      sum_into<T>(src, reinterpret_cast<T*>(at_slice(local_rank_)), n, static_cast<T>(div));
+    };
+    if (type == at::kFloat) {
+      run(0.0f);
+    } else {
+      run(0.0);
+    }
+    return;
+  }
+  std::vector<const std::uint16_t*> src;
+  for (int q = 0; q < local_size_; ++q)
+    src.push_back(reinterpret_cast<const std::uint16_t*>(at_slice(q)));
+  sum_into_16(src, reinterpret_cast<std::uint16_t*>(at_slice(local_rank_)), n,
+              static_cast<float>(1.0 / div), type);
+}
+
+void NodeReducer::all_reduce(at::Tensor& t, bool average) {
+  const at::ScalarType type = t.scalar_type();
+  const std::int64_t esize = static_cast<std::int64_t>(t.element_size());
+  const std::int64_t piece = stage_ / esize;
+  const std::int64_t align = kAlign / esize;
+  char* data = static_cast<char*>(t.data_ptr());
+  const std::int64_t total = t.numel();
+  for (std::int64_t at = 0; at < total; at += piece) {
+    const std::int64_t m = std::min(piece, total - at);
+    const int buffer = parity_;
+    parity_ ^= 1;
+    // 1. My piece into my staging buffer.
+    char* mine = segments_[static_cast<std::size_t>(local_rank_)] + kHeader + buffer * stage_;
+    std::memcpy(mine, data + at * esize, static_cast<std::size_t>(m * esize));
+    barrier();
+    // 2. My slice summed over the node (and across nodes), written over my own slice.
+    const std::int64_t per = (m + local_size_ - 1) / local_size_;
+    const std::int64_t step = (per + align - 1) / align * align;
+    const auto slice = [&](int q, std::int64_t& lo, std::int64_t& n) {
+      lo = std::min<std::int64_t>(m, q * step);
+      n = std::min<std::int64_t>(m, lo + step) - lo;
+    };
+    std::int64_t lo = 0, n = 0;
+    slice(local_rank_, lo, n);
+    if (n > 0) {
+      const double node_div = average && nodes_ == 1 ? local_size_ : 1.0;
+      reduce_slice(buffer, lo, n, type, node_div);
+      if (nodes_ > 1) {
+        char* s = mine + lo * esize;
+        const int rc = MPI_Allreduce(MPI_IN_PLACE, s, static_cast<int>(n), mpi_float_type(type),
+                                     MPI_SUM, cross_);
+        ENDOKED_CHECK(rc == MPI_SUCCESS, "MPI Allreduce across nodes failed (code ", rc, ")");
+        if (average) {
+          at::Tensor v = at::from_blob(s, {n}, at::TensorOptions().dtype(type));
+          v.div_(world_size_);
+        }
+      }
+    }
+    barrier();
+    // 3. Every rank's reduced slice back into my tensor.
+    for (int q = 0; q < local_size_; ++q) {
+      slice(q, lo, n);
+      if (n == 0) continue;
+      const char* from =
+          segments_[static_cast<std::size_t>(q)] + kHeader + buffer * stage_ + lo * esize;
+      std::memcpy(data + (at + lo) * esize, from, static_cast<std::size_t>(n * esize));
+    }
+  }
+}
+
+}  // namespace endoked::dist
