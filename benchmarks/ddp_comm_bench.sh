@@ -5,7 +5,8 @@
 #           resnet18_32 (ResNet-18 at 32x32, batch 4; 47 MB)
 #   each side also runs the same steps without gradient sync (endoked set_sync(false), python
 #   DDP no_sync()): exposed communication = median DDP step - median step without sync
-#   endoked also with ddp.compression fp16 and bf16 (bytes on the wire per step)
+#   endoked also with ddp.compression fp16 and bf16 (bytes on the wire per step), and with
+#   MPI's own all-reduce instead of the shared-memory one (ENDOKED_NODE_REDUCE=0)
 # Same malloc and thread settings everywhere, interleaved rounds, medians.
 # → benchmarks/results/ddp_comm.{json,md}
 # usage: benchmarks/ddp_comm_bench.sh [STEPS] [ROUNDS]
@@ -26,6 +27,7 @@ for round in $(seq "$ROUNDS"); do
       "${MPI[@]}" "$BIN" "$mode" 1 "$STEPS" "$model" 2>/dev/null | grep '^{' >>"$W/r.jsonl"
       "${MPI[@]}" /usr/bin/python3 benchmarks/ddp_peer.py 1 "$STEPS" "$model" "$mode" 2>/dev/null | grep '^{' >>"$W/r.jsonl"
     done
+    ENDOKED_NODE_REDUCE=0 "${MPI[@]}" "$BIN" ddp 1 "$STEPS" "$model" 2>/dev/null | grep '^{' | sed 's/"mode":"endoked_ddp"/"mode":"endoked_ddp_mpi"/' >>"$W/r.jsonl"
     for c in fp16 bf16; do
       "${MPI[@]}" "$BIN" ddp 1 "$STEPS" "$model" compression=$c 2>/dev/null | grep '^{' | sed "s/\"mode\":\"endoked_ddp\"/\"mode\":\"endoked_ddp_$c\"/" >>"$W/r.jsonl"
     done
@@ -51,6 +53,7 @@ for m in models:
          "endoked_nosync_step_s": med(m, "endoked_nosync", "median_step_s"),
          "python_step_s": med(m, "python_ddp_gloo", "median_step_s"),
          "python_nosync_step_s": med(m, "python_ddp_gloo_nosync", "median_step_s")}
+    s["mpi_allreduce_samples_per_s"] = med(m, "endoked_ddp_mpi", "images_per_s")
     for c in ["none", "fp16", "bf16"]:
         mode = "endoked_ddp" if c == "none" else "endoked_ddp_" + c
         s[f"{c}_samples_per_s"] = med(m, mode, "images_per_s")
@@ -68,6 +71,10 @@ with open("benchmarks/results/ddp_comm.md", "w") as f:
         f.write(f"| {m} | {s['endoked_samples_per_s']:.1f} | {s['python_samples_per_s']:.1f} | {s['throughput_ratio']:.2f}× | "
                 f"{1e3*s['endoked_step_s']:.1f} / {1e3*s['endoked_nosync_step_s']:.1f} | {1e3*s['python_step_s']:.1f} / {1e3*s['python_nosync_step_s']:.1f} | "
                 f"{1e3*s['endoked_exposed_comm_s']:.1f} / {1e3*s['python_exposed_comm_s']:.1f} | {s['exposed_ratio']:.2f}× |\n")
+    f.write("\n## endoked's all-reduce: shared memory vs MPI's own (ENDOKED_NODE_REDUCE=0)\n\n| model | shared memory samples/s | MPI_Allreduce samples/s | ratio |\n|---|---|---|---|\n")
+    for m in models:
+        s = out["summary"][m]
+        f.write(f"| {m} | {s['endoked_samples_per_s']:.1f} | {s['mpi_allreduce_samples_per_s']:.1f} | {s['endoked_samples_per_s'] / s['mpi_allreduce_samples_per_s']:.2f}× |\n")
     f.write("\n## ddp.compression (endoked)\n\n| model | compression | samples/s | bytes on the wire per rank per step |\n|---|---|---|---|\n")
     for m in models:
         s = out["summary"][m]
