@@ -1,6 +1,7 @@
 // Free functions of communicator.h shared by every backend.
 #include "endoked/distributed/communicator.h"
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sched.h>
 #include <unistd.h>
@@ -23,6 +24,10 @@ const char* op_name(ReduceOp op) {
       return "min";
   }
   return "?";
+}
+
+at::Tensor Communicator::reduce_buffer(std::int64_t numel, at::ScalarType type) {
+  return at::zeros({numel}, at::TensorOptions().dtype(type));
 }
 
 const char* progress_name(Progress p) {

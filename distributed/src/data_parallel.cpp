@@ -217,7 +217,10 @@ DataParallel::DataParallel(torch::nn::Module& module, Communicator& comm,
   }
   for (auto& b : m.buckets) {
     const at::Tensor& last = m.params[b.params.back()];
-    b.flat = at::zeros({b.offsets.back() + last.numel()}, last.options().requires_grad(false));
+    const std::int64_t numel = b.offsets.back() + last.numel();
+    b.flat = last.device().is_cpu()
+                 ? comm.reduce_buffer(numel, last.scalar_type())
+                 : at::zeros({numel}, last.options().requires_grad(false));
     b.pending = b.params.size();
   }
   // 4. A post-hook on every parameter's gradient accumulator.

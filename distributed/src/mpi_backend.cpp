@@ -380,6 +380,13 @@ class MpiCommunicator final : public Communicator {
     if (!c.is_same(t)) t.copy_(c);
   }
 
+  at::Tensor reduce_buffer(std::int64_t numel, at::ScalarType type) override {
+    drain();
+    at::Tensor t;
+    if (node_reducer_ && node_reducer_->usable()) t = node_reducer_->buffer(numel, type);
+    return t.defined() ? t : Communicator::reduce_buffer(numel, type);
+  }
+
   void broadcast(at::Tensor& t, int root, const CollectiveOptions& o) override {
     check_collective_tensor(t, "broadcast");
     drain();

@@ -64,7 +64,7 @@ MPI_Datatype mpi_float_type(at::ScalarType type) {
 
 }  // namespace
 
-NodeReducer::NodeReducer(MPI_Comm world, int node_ranks) {
+NodeReducer::NodeReducer(MPI_Comm world, int node_ranks) : world_(world) {
   int rank = 0;
   MPI_Comm_rank(world, &rank);
   MPI_Comm_size(world, &world_size_);
@@ -122,6 +122,7 @@ NodeReducer::~NodeReducer() {
   int finalised = 0;
   MPI_Finalized(&finalised);
   if (finalised) return;
+  for (Pool& pool : pools_) MPI_Win_free(&pool.win);
   if (win_ != MPI_WIN_NULL) MPI_Win_free(&win_);
   if (cross_ != MPI_COMM_NULL) MPI_Comm_free(&cross_);
   if (node_ != MPI_COMM_NULL) MPI_Comm_free(&node_);
@@ -160,81 +161,136 @@ void NodeReducer::barrier() {
   }
 }
 
-void NodeReducer::reduce_slice(int buffer, std::int64_t lo, std::int64_t n, at::ScalarType type,
-                               double div) {
+// 2 and 3 of one piece: my slice summed over the node (and across nodes) over my own copy's
+// slice; then every rank's reduced slice into `out` (mine too unless `in_place`, when `out` is my
+// own copy).
+void NodeReducer::reduce_piece(const std::vector<char*>& piece, std::int64_t m, at::ScalarType type,
+                               bool average, bool in_place, char* out) {
   const std::int64_t esize = static_cast<std::int64_t>(c10::elementSize(type));
-  const auto at_slice = [&](int q) {
-    return segments_[static_cast<std::size_t>(q)] + kHeader + buffer * stage_ + lo * esize;
-  };
-  if (type == at::kFloat || type == at::kDouble) {
-    const auto run = [&](auto zero) {
-      using T = decltype(zero);
-      std::vector<const T*> src;
-      for (int q = 0; q < local_size_; ++q) src.push_back(reinterpret_cast<const T*>(at_slice(q)));
-      sum_into<T>(src, reinterpret_cast<T*>(at_slice(local_rank_)), n, static_cast<T>(div));
-    };
-    if (type == at::kFloat) {
-      run(0.0f);
+  const std::int64_t align = kAlign / esize;
+  const std::int64_t per = (m + local_size_ - 1) / local_size_;
+  const std::int64_t step = (per + align - 1) / align * align;
+  const auto lo_of = [&](int q) { return std::min<std::int64_t>(m, q * step); };
+  const auto n_of = [&](int q) { return std::min<std::int64_t>(m, lo_of(q) + step) - lo_of(q); };
+  const std::int64_t lo = lo_of(local_rank_), n = n_of(local_rank_);
+  if (n > 0) {
+    const double div = average && nodes_ == 1 ? local_size_ : 1.0;
+    char* mine = piece[static_cast<std::size_t>(local_rank_)] + lo * esize;
+    if (type == at::kFloat || type == at::kDouble) {
+      const auto run = [&](auto zero) {
+        using T = decltype(zero);
+        std::vector<const T*> src;
+        for (char* p : piece) src.push_back(reinterpret_cast<const T*>(p + lo * esize));
+        sum_into<T>(src, reinterpret_cast<T*>(mine), n, static_cast<T>(div));
+      };
+      if (type == at::kFloat) {
+        run(0.0f);
+      } else {
+        run(0.0);
+      }
     } else {
-      run(0.0);
+      std::vector<const std::uint16_t*> src;
+      for (char* p : piece) src.push_back(reinterpret_cast<const std::uint16_t*>(p + lo * esize));
+      sum_into_16(src, reinterpret_cast<std::uint16_t*>(mine), n, static_cast<float>(1.0 / div),
+                  type);
     }
-    return;
+    if (nodes_ > 1) {
+      const int rc = MPI_Allreduce(MPI_IN_PLACE, mine, static_cast<int>(n), mpi_float_type(type),
+                                   MPI_SUM, cross_);
+      ENDOKED_CHECK(rc == MPI_SUCCESS, "MPI Allreduce across nodes failed (code ", rc, ")");
+      if (average) at::from_blob(mine, {n}, at::TensorOptions().dtype(type)).div_(world_size_);
+    }
   }
-  std::vector<const std::uint16_t*> src;
-  for (int q = 0; q < local_size_; ++q)
-    src.push_back(reinterpret_cast<const std::uint16_t*>(at_slice(q)));
-  sum_into_16(src, reinterpret_cast<std::uint16_t*>(at_slice(local_rank_)), n,
-              static_cast<float>(1.0 / div), type);
+  barrier();
+  for (int q = 0; q < local_size_; ++q) {
+    if (n_of(q) == 0 || (in_place && q == local_rank_)) continue;
+    std::memcpy(out + lo_of(q) * esize, piece[static_cast<std::size_t>(q)] + lo_of(q) * esize,
+                static_cast<std::size_t>(n_of(q) * esize));
+  }
 }
 
 void NodeReducer::all_reduce(at::Tensor& t, bool average) {
   const at::ScalarType type = t.scalar_type();
   const std::int64_t esize = static_cast<std::int64_t>(t.element_size());
   const std::int64_t piece = stage_ / esize;
-  const std::int64_t align = kAlign / esize;
   char* data = static_cast<char*>(t.data_ptr());
   const std::int64_t total = t.numel();
+  std::vector<char*> at_rank(static_cast<std::size_t>(local_size_));
+  // A buffer() tensor: every rank's copy read where it lies.
+  for (const Pool& pool : pools_) {
+    char* mine = pool.bases[static_cast<std::size_t>(local_rank_)];
+    if (data < mine || data + t.nbytes() > mine + pool.bytes) continue;
+    const std::ptrdiff_t offset = data - mine;
+    barrier();  // every rank's values are in place
+    for (std::int64_t at = 0; at < total; at += piece) {
+      for (int q = 0; q < local_size_; ++q)
+        at_rank[static_cast<std::size_t>(q)] =
+            pool.bases[static_cast<std::size_t>(q)] + offset + at * esize;
+      reduce_piece(at_rank, std::min(piece, total - at), type, average, true, data + at * esize);
+    }
+    barrier();  // nobody reads my copy any more
+    return;
+  }
+  // Any other tensor: through the staging buffers, alternating.
   for (std::int64_t at = 0; at < total; at += piece) {
     const std::int64_t m = std::min(piece, total - at);
-    const int buffer = parity_;
+    for (int q = 0; q < local_size_; ++q)
+      at_rank[static_cast<std::size_t>(q)] =
+          segments_[static_cast<std::size_t>(q)] + kHeader + parity_ * stage_;
     parity_ ^= 1;
-    // 1. My piece into my staging buffer.
-    char* mine = segments_[static_cast<std::size_t>(local_rank_)] + kHeader + buffer * stage_;
-    std::memcpy(mine, data + at * esize, static_cast<std::size_t>(m * esize));
+    std::memcpy(at_rank[static_cast<std::size_t>(local_rank_)], data + at * esize,
+                static_cast<std::size_t>(m * esize));
     barrier();
-    // 2. My slice summed over the node (and across nodes), written over my own slice.
-    const std::int64_t per = (m + local_size_ - 1) / local_size_;
-    const std::int64_t step = (per + align - 1) / align * align;
-    const auto slice = [&](int q, std::int64_t& lo, std::int64_t& n) {
-      lo = std::min<std::int64_t>(m, q * step);
-      n = std::min<std::int64_t>(m, lo + step) - lo;
-    };
-    std::int64_t lo = 0, n = 0;
-    slice(local_rank_, lo, n);
-    if (n > 0) {
-      const double node_div = average && nodes_ == 1 ? local_size_ : 1.0;
-      reduce_slice(buffer, lo, n, type, node_div);
-      if (nodes_ > 1) {
-        char* s = mine + lo * esize;
-        const int rc = MPI_Allreduce(MPI_IN_PLACE, s, static_cast<int>(n), mpi_float_type(type),
-                                     MPI_SUM, cross_);
-        ENDOKED_CHECK(rc == MPI_SUCCESS, "MPI Allreduce across nodes failed (code ", rc, ")");
-        if (average) {
-          at::Tensor v = at::from_blob(s, {n}, at::TensorOptions().dtype(type));
-          v.div_(world_size_);
-        }
-      }
-    }
-    barrier();
-    // 3. Every rank's reduced slice back into my tensor.
-    for (int q = 0; q < local_size_; ++q) {
-      slice(q, lo, n);
-      if (n == 0) continue;
-      const char* from =
-          segments_[static_cast<std::size_t>(q)] + kHeader + buffer * stage_ + lo * esize;
-      std::memcpy(data + (at + lo) * esize, from, static_cast<std::size_t>(n * esize));
-    }
+    reduce_piece(at_rank, m, type, average, false, data + at * esize);
   }
+}
+
+at::Tensor NodeReducer::buffer(std::int64_t numel, at::ScalarType type) {
+  const at::TensorOptions options = at::TensorOptions().dtype(type);
+  if (!takes(at::empty({kMinBytes}, options), true)) return {};  // the type
+  if (numel * static_cast<std::int64_t>(c10::elementSize(type)) < kMinBytes) return {};
+  const std::int64_t bytes =
+      (numel * static_cast<std::int64_t>(c10::elementSize(type)) + kAlign - 1) / kAlign * kAlign;
+  // A pool no rank uses any more and large enough, else a new one.
+  std::uint64_t free_everywhere = 0;
+  for (std::size_t i = 0; i < pools_.size() && i < 64; ++i)
+    if (pools_[i].bytes >= bytes && pools_[i].users->load() == 0) free_everywhere |= 1ull << i;
+  MPI_Allreduce(MPI_IN_PLACE, &free_everywhere, 1, MPI_UINT64_T, MPI_BAND, world_);
+  std::size_t chosen = pools_.size();
+  for (std::size_t i = 0; i < pools_.size() && i < 64; ++i)
+    if (free_everywhere >> i & 1) {
+      chosen = i;
+      break;
+    }
+  if (chosen == pools_.size()) {
+    Pool pool;
+    char* mine = nullptr;
+    const int rc = MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes), 1, MPI_INFO_NULL, node_,
+                                           &mine, &pool.win);
+    int ok = rc == MPI_SUCCESS ? 1 : 0;
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, world_);
+    if (!ok) {
+      if (rc == MPI_SUCCESS) MPI_Win_free(&pool.win);
+      return {};
+    }
+    for (int q = 0; q < local_size_; ++q) {
+      MPI_Aint size = 0;
+      int unit = 0;
+      void* base = nullptr;
+      MPI_Win_shared_query(pool.win, q, &size, &unit, &base);
+      pool.bases.push_back(static_cast<char*>(base));
+    }
+    pool.bytes = bytes;
+    pool.users = std::make_shared<std::atomic<int>>(0);
+    pools_.push_back(std::move(pool));
+  }
+  Pool& pool = pools_[chosen];
+  char* mine = pool.bases[static_cast<std::size_t>(local_rank_)];
+  std::memset(mine, 0, static_cast<std::size_t>(bytes));
+  pool.users->fetch_add(1);
+  auto users = pool.users;
+  return at::from_blob(
+      mine, {numel}, [users](void*) { users->fetch_sub(1); }, options);
 }
 
 }  // namespace endoked::dist

@@ -11,8 +11,9 @@
 // rank's reduced slice back into its tensor. With several nodes, phase 2's slice is summed across
 // nodes by MPI_Allreduce among the ranks of the same node-local rank before phase 3. A piece stays
 // in the last-level cache from phase 1 to phase 3, so a rank reads and writes its tensor once and
-// does 1/p of the additions: about half the memory traffic of MPI's shared-memory all-reduce,
-// with the division fused in. Every rank reads the same sums, so results are identical across
+// does 1/p of the additions, with the division fused in. Tensors made by buffer() (the
+// data-parallel buckets) already lie in shared memory: no phase 1, and phase 3 leaves a rank's
+// own slice where it was summed. Every rank reads the same sums, so results are identical across
 // ranks; 16-bit tensors are summed in float32 and rounded once.
 //
 // Environment: ENDOKED_NODE_REDUCE=0 leaves every all-reduce to MPI; ENDOKED_NODE_STAGE_KIB sets
@@ -22,7 +23,9 @@
 
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -47,19 +50,34 @@ class NodeReducer {
   bool takes(const at::Tensor& t, bool sum_or_avg) const;
   /// Collective over the world: t = sum (or sum / world size) over ranks, in place.
   void all_reduce(at::Tensor& t, bool average);
+  /// Collective over the world: a zeroed 1-d tensor in memory the node's ranks share. An
+  /// all_reduce of one such tensor (the same buffer, asked for in the same order on every rank)
+  /// reads the other ranks' values where they lie: no staging copy in, none of one's own slice
+  /// out. Undefined when this reducer does not take the type or size. The memory returns to a
+  /// pool, for a later buffer, once every rank has dropped every tensor on it.
+  at::Tensor buffer(std::int64_t numel, at::ScalarType type);
   /// Why the reducer is off, for the log ("" when usable).
   const std::string& off_reason() const { return off_reason_; }
 
  private:
+  struct Pool {
+    MPI_Win win = MPI_WIN_NULL;
+    std::vector<char*> bases;  // every local rank's part
+    std::int64_t bytes = 0;
+    std::shared_ptr<std::atomic<int>> users;  // live tensors on my part
+  };
   void barrier();
-  void reduce_slice(int buffer, std::int64_t lo, std::int64_t n, at::ScalarType type, double scale);
+  // One piece: `piece[q]` is local rank q's copy, `m` elements of `type`.
+  void reduce_piece(const std::vector<char*>& piece, std::int64_t m, at::ScalarType type,
+                    bool average, bool in_place, char* out);
 
   bool usable_ = false;
   std::string off_reason_;
-  MPI_Comm node_ = MPI_COMM_NULL, cross_ = MPI_COMM_NULL;
+  MPI_Comm world_ = MPI_COMM_NULL, node_ = MPI_COMM_NULL, cross_ = MPI_COMM_NULL;
   MPI_Win win_ = MPI_WIN_NULL;
   int local_rank_ = 0, local_size_ = 1, nodes_ = 1, world_size_ = 1;
   std::vector<char*> segments_;  // every local rank's segment: flag line, then two buffers
+  std::vector<Pool> pools_;      // shared memory handed out by buffer()
   std::uint64_t generation_ = 0;
   int parity_ = 0;
   std::int64_t stage_ = kStageBytes;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "endoked/core/error.h"
@@ -98,6 +99,59 @@ TEST(Collectives, LargeFloatReductionsMatchTheLocalSumOnEveryRank) {
         c.broadcast(first, 0, b);
         EXPECT_TRUE(at::equal(first, mine)) << "rank " << c.rank() << " differs from rank 0";
       }
+}
+
+// reduce_buffer(): zeroed memory that all-reduces like any tensor (blocking and async, in place
+// where the ranks of a node share it); its memory goes back to the pool only once every rank has
+// dropped it — a rank that keeps its tensor keeps its values.
+TEST(Collectives, ReduceBuffersReduceAndReturnToThePool) {
+  auto& c = world();
+  const std::int64_t n = 300001;
+  const auto of_rank = [&](int r, int salt) {
+    at::Generator g = at::make_generator<at::CPUGeneratorImpl>(77 + r + 10 * salt);
+    return at::randn({n}, g, at::TensorOptions().dtype(at::kDouble));
+  };
+  const auto average = [&](int salt) {
+    at::Tensor ref = at::zeros({n}, at::kDouble);
+    for (int r = 0; r < c.size(); ++r) ref += of_rank(r, salt);
+    return ref / c.size();
+  };
+  at::Tensor a = c.reduce_buffer(n, at::kFloat);
+  ASSERT_EQ(a.numel(), n);
+  ASSERT_EQ(a.scalar_type(), at::kFloat);
+  EXPECT_EQ(a.abs().max().item<float>(), 0.0f);
+  const void* first = a.data_ptr();
+  for (int salt = 0; salt < 3; ++salt) {
+    a.copy_(of_rank(c.rank(), salt));
+    dist::CollectiveOptions o;
+    o.op = dist::ReduceOp::kAvg;
+    if (salt == 1) {
+      c.all_reduce_async(a, o)->wait();
+    } else {
+      c.all_reduce(a, o);
+    }
+    EXPECT_LT((a.to(at::kDouble) - average(salt)).abs().max().item<double>(), 1e-5) << salt;
+  }
+  // Rank 0 keeps its tensor: the next buffer is elsewhere, and rank 0's values stay.
+  const at::Tensor kept = a.clone();
+  if (c.rank() != 0) a = at::Tensor();
+  at::Tensor b = c.reduce_buffer(n, at::kFloat);
+  b.copy_(of_rank(c.rank(), 5));
+  dist::CollectiveOptions o;
+  o.op = dist::ReduceOp::kAvg;
+  c.all_reduce(b, o);
+  EXPECT_LT((b.to(at::kDouble) - average(5)).abs().max().item<double>(), 1e-5);
+  if (c.rank() == 0) EXPECT_TRUE(at::equal(a, kept)) << "a buffer still held was handed out again";
+  // Dropped everywhere: a buffer of the same size or smaller reuses the memory (zeroed).
+  a = at::Tensor();
+  b = at::Tensor();
+  // (Heap memory just freed would go to `taken`, so a reduce buffer at `first` is pool memory.)
+  const at::Tensor taken = at::ones({n}, at::kFloat);
+  at::Tensor again = c.reduce_buffer(n - 7, at::kFloat);
+  EXPECT_EQ(again.abs().max().item<float>(), 0.0f);
+  const char* plain = std::getenv("ENDOKED_NODE_REDUCE");
+  if (c.size() > 1 && !(plain && std::string(plain) == "0"))
+    EXPECT_EQ(again.data_ptr(), first) << "dropped shared memory not reused";
 }
 
 TEST(Collectives, AvgOfIntegersIsRefused) {

@@ -84,6 +84,11 @@ class Communicator {
   /// to the collective until wait() returns. A blocking collective first waits for them all.
   virtual std::shared_ptr<Work> all_reduce_async(at::Tensor tensor,
                                                  const CollectiveOptions& options = {}) = 0;
+  /// Collective: a zeroed 1-d tensor of `numel` elements in the memory this backend all-reduces
+  /// fastest (MPI: memory the ranks of a node share, reduced where it lies, without staging
+  /// copies); every rank asks for the same sizes in the same order. Any tensor may be
+  /// all-reduced; this one saves copies (the data-parallel buckets). Default: at::zeros.
+  virtual at::Tensor reduce_buffer(std::int64_t numel, at::ScalarType type);
   /// `tensor` on `root` is copied into every other rank's tensor (same dtype and shape).
   virtual void broadcast(at::Tensor& tensor, int root, const CollectiveOptions& options = {}) = 0;
   /// Every rank's tensor, indexed by rank; first dimensions may differ, the rest must agree.

@@ -10,7 +10,8 @@
 // the rest of the backward pass. finish_backward() waits for all buckets. Gradients live in the
 // buckets (PyTorch DDP's gradient_as_bucket_view): after the first step every parameter's .grad
 // is a view into its bucket, autograd accumulates into it in place, and the averaged values are
-// in place when the buckets complete — no copy in or out of the buckets. Parameters that get no
+// in place when the buckets complete — no copy in or out of the buckets. The buckets come from
+// Communicator::reduce_buffer (MPI: memory the ranks of a node share, reduced where it lies). Parameters that get no
 // gradient in a step count as zero; frozen parameters (requires_grad false) are left out.
 // set_sync(false) keeps gradients local (accumulation).
 //
