@@ -28,14 +28,15 @@ at::Tensor alias_as(const at::Tensor& region, const at::Tensor& p) {
       .set_(region.storage(), region.storage_offset(), p.sizes(), strides);
 }
 
-// A bucket divided by the world size in float32 and cast to 16 bits, and back (the float32
-// buckets, all but rare ones, through the vectorised kernels).
-at::Tensor to_wire(const at::Tensor& flat, at::ScalarType type, int world) {
-  if (flat.scalar_type() != at::kFloat) return flat.div(world).to(type);
-  at::Tensor wire = at::empty({flat.numel()}, flat.options().dtype(type));
+// A bucket divided by the world size in float32 and cast to 16 bits into `wire`, and back (the
+// float32 buckets, all but rare ones, through the vectorised kernels).
+void to_wire(const at::Tensor& flat, at::Tensor& wire, int world) {
+  if (flat.scalar_type() != at::kFloat) {
+    wire.copy_(flat.div(world));
+    return;
+  }
   to_16bit(flat.data_ptr<float>(), static_cast<std::uint16_t*>(wire.data_ptr()), flat.numel(),
-           1.0f / static_cast<float>(world), type);
-  return wire;
+           1.0f / static_cast<float>(world), wire.scalar_type());
 }
 void from_wire(const at::Tensor& wire, at::Tensor& flat) {
   if (flat.scalar_type() != at::kFloat) {
@@ -104,10 +105,9 @@ struct DataParallel::Impl {
       o.progress = progress;
       if (compress && b.flat.element_size() > 2) {  // division in float32, the sum on 16 bits
         o.op = ReduceOp::kSum;
-        b.wire = to_wire(b.flat, *compress, comm.size());
+        to_wire(b.flat, b.wire, comm.size());
       } else {
-        o.op = ReduceOp::kAvg;
-        b.wire = b.flat;
+        o.op = ReduceOp::kAvg;  // b.wire is b.flat
       }
       record.launched.push_back(std::chrono::steady_clock::now());
       record.wire_bytes += b.wire.numel() * static_cast<std::int64_t>(b.wire.element_size());
@@ -221,6 +221,11 @@ DataParallel::DataParallel(torch::nn::Module& module, Communicator& comm,
     b.flat = last.device().is_cpu()
                  ? comm.reduce_buffer(numel, last.scalar_type())
                  : at::zeros({numel}, last.options().requires_grad(false));
+    // The 16-bit copy that travels, made once (in shared memory too).
+    b.wire = m.compress && b.flat.element_size() > 2
+                 ? (last.device().is_cpu() ? comm.reduce_buffer(numel, *m.compress)
+                                           : at::zeros({numel}, last.options().dtype(*m.compress)))
+                 : b.flat;
     b.pending = b.params.size();
   }
   // 4. A post-hook on every parameter's gradient accumulator.
@@ -260,7 +265,6 @@ void DataParallel::finish_backward() {
     b.work->wait();
     b.work.reset();
     if (!b.wire.is_same(b.flat)) from_wire(b.wire, b.flat);
-    b.wire = at::Tensor();
     for (std::size_t s = 0; s < b.params.size(); ++s) {
       at::Tensor& p = m.params[b.params[s]];
       auto avg = b.flat.narrow(0, b.offsets[s], p.numel());
