@@ -355,11 +355,11 @@ class MpiCommunicator final : public Communicator {
     at::Tensor c = t.is_contiguous() ? t : t.contiguous();
     const MPI_Datatype type = mpi_type(c);
     const MPI_Op op = mpi_op(c, o.op);
-    if (async && resolve_progress(o.progress, local_size_) == Progress::kPolling)
-      wait_politely_for_every_rank();
+    const bool polling = async && resolve_progress(o.progress, local_size_) == Progress::kPolling;
+    if (polling) wait_politely_for_every_rank();
     if (node_reducer_ &&
         node_reducer_->takes(c, o.op == ReduceOp::kSum || o.op == ReduceOp::kAvg)) {
-      node_reducer_->all_reduce(c, o.op == ReduceOp::kAvg);
+      node_reducer_->all_reduce(c, o.op == ReduceOp::kAvg, !polling);
       if (!c.is_same(t)) t.copy_(c);
       return;
     }

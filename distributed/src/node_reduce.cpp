@@ -1,7 +1,9 @@
 #include "node_reduce.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
-#include <cstdlib>
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -90,7 +92,6 @@ NodeReducer::NodeReducer(MPI_Comm world, int node_ranks) : world_(world) {
   nodes_ = world_size_ / local_size_;
   MPI_Comm_split(world, local_rank_, rank, &cross_);
   MPI_Comm_set_errhandler(cross_, MPI_ERRORS_RETURN);
-  if (const char* kib = std::getenv("ENDOKED_NODE_STAGE_KIB")) stage_ = std::atoll(kib) << 10;
   MPI_Info info;
   MPI_Info_create(&info);
   MPI_Info_set(info, "alloc_shared_noncontig", "true");
@@ -143,19 +144,29 @@ bool NodeReducer::takes(const at::Tensor& t, bool sum_or_avg) const {
 }
 
 // Every rank of the node sets its flag to the next generation and waits for all the others':
-// a spin of a few µs, then yields the core while a slower rank catches up.
+// spinning, then yielding the core while a slower rank catches up.
 void NodeReducer::barrier() {
+  using Clock = std::chrono::steady_clock;
   ++generation_;
   __atomic_store_n(flag_of(segments_[static_cast<std::size_t>(local_rank_)]), generation_,
                    __ATOMIC_RELEASE);
+  Clock::time_point since{};
+  bool yielding = false;
   for (int q = 0; q < local_size_; ++q) {
     if (q == local_rank_) continue;
     const std::uint64_t* flag = flag_of(segments_[static_cast<std::size_t>(q)]);
-    for (int spins = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) < generation_; ++spins) {
-      if (spins < 2000) {
-        cpu_relax();
-      } else {
+    for (unsigned spins = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) < generation_; ++spins) {
+      if (yielding) {
         std::this_thread::yield();
+        continue;
+      }
+      cpu_relax();
+      if ((spins & 255) != 255) continue;
+      const auto now = Clock::now();
+      if (since == Clock::time_point{}) {
+        since = now;
+      } else if (now - since > spin_limit_) {
+        yielding = true;
       }
     }
   }
@@ -209,7 +220,8 @@ void NodeReducer::reduce_piece(const std::vector<char*>& piece, std::int64_t m, 
   }
 }
 
-void NodeReducer::all_reduce(at::Tensor& t, bool average) {
+void NodeReducer::all_reduce(at::Tensor& t, bool average, bool patient) {
+  spin_limit_ = patient ? std::chrono::microseconds(10000) : std::chrono::microseconds(50);
   const at::ScalarType type = t.scalar_type();
   const std::int64_t esize = static_cast<std::int64_t>(t.element_size());
   const std::int64_t piece = stage_ / esize;
@@ -263,6 +275,16 @@ at::Tensor NodeReducer::buffer(std::int64_t numel, at::ScalarType type) {
       break;
     }
   if (chosen == pools_.size()) {
+    // Shared memory lives in a tmpfs (/dev/shm) that may be small (containers: 64 MiB): a
+    // window larger than its free space would allocate, then fail with SIGBUS when touched.
+    int room = 1;
+    struct statvfs fs;
+    if (statvfs("/dev/shm", &fs) == 0 &&
+        static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize) <
+            2.0 * static_cast<double>(bytes) * local_size_ + (64 << 20))
+      room = 0;
+    MPI_Allreduce(MPI_IN_PLACE, &room, 1, MPI_INT, MPI_MIN, world_);
+    if (!room) return {};
     Pool pool;
     char* mine = nullptr;
     const int rc = MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes), 1, MPI_INFO_NULL, node_,

@@ -16,14 +16,16 @@
 // own slice where it was summed. Every rank reads the same sums, so results are identical across
 // ranks; 16-bit tensors are summed in float32 and rounded once.
 //
-// Environment: ENDOKED_NODE_REDUCE=0 leaves every all-reduce to MPI; ENDOKED_NODE_STAGE_KIB sets
-// the staging piece (default 1024); ENDOKED_NODE_RANKS=n takes n consecutive ranks as one node
-// (to exercise the multi-node path on one machine).
+// Environment (the same on every rank): ENDOKED_NODE_REDUCE=0 leaves every all-reduce to MPI;
+// ENDOKED_NODE_RANKS=n takes n consecutive ranks as one node (to exercise the multi-node path on
+// one machine). buffer() falls back to ordinary memory (staged reductions) when /dev/shm has not
+// room for twice the node's share.
 #include <mpi.h>
 
 #include <ATen/ATen.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -48,8 +50,10 @@ class NodeReducer {
   /// Whether this reducer takes `t` (contiguous; float, double, float16 or bfloat16; a sum or an
   /// average; at least kMinBytes).
   bool takes(const at::Tensor& t, bool sum_or_avg) const;
-  /// Collective over the world: t = sum (or sum / world size) over ranks, in place.
-  void all_reduce(at::Tensor& t, bool average);
+  /// Collective over the world: t = sum (or sum / world size) over ranks, in place. A rank that
+  /// waits for another spins (`patient`: as MPI's blocking calls do, yielding only after
+  /// ~10 ms) or, not patient, yields its core after ~50 µs (the polling progress policy).
+  void all_reduce(at::Tensor& t, bool average, bool patient = true);
   /// Collective over the world: a zeroed 1-d tensor in memory the node's ranks share. An
   /// all_reduce of one such tensor (the same buffer, asked for in the same order on every rank)
   /// reads the other ranks' values where they lie: no staging copy in, none of one's own slice
@@ -80,6 +84,7 @@ class NodeReducer {
   std::vector<Pool> pools_;      // shared memory handed out by buffer()
   std::uint64_t generation_ = 0;
   int parity_ = 0;
+  std::chrono::microseconds spin_limit_{10000};  // spinning before a waiting rank yields
   std::int64_t stage_ = kStageBytes;
 };
 
