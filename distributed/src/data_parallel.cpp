@@ -218,9 +218,8 @@ DataParallel::DataParallel(torch::nn::Module& module, Communicator& comm,
   for (auto& b : m.buckets) {
     const at::Tensor& last = m.params[b.params.back()];
     const std::int64_t numel = b.offsets.back() + last.numel();
-    b.flat = last.device().is_cpu()
-                 ? comm.reduce_buffer(numel, last.scalar_type())
-                 : at::zeros({numel}, last.options().requires_grad(false));
+    b.flat = last.device().is_cpu() ? comm.reduce_buffer(numel, last.scalar_type())
+                                    : at::zeros({numel}, last.options().requires_grad(false));
     // The 16-bit copy that travels, made once (in shared memory too).
     b.wire = m.compress && b.flat.element_size() > 2
                  ? (last.device().is_cpu() ? comm.reduce_buffer(numel, *m.compress)

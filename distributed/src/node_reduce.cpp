@@ -13,11 +13,13 @@
 namespace endoked::dist {
 namespace {
 
-constexpr std::int64_t kHeader = 64;       // the flag, alone on its cache line
-constexpr std::int64_t kBlock = 512;       // elements summed at a time (L1-resident)
-constexpr std::int64_t kAlign = 64;        // slice boundaries, in bytes
+constexpr std::int64_t kHeader = 64;  // the flag, alone on its cache line
+constexpr std::int64_t kBlock = 512;  // elements summed at a time (L1-resident)
+constexpr std::int64_t kAlign = 64;   // slice boundaries, in bytes
 
-std::uint64_t* flag_of(char* segment) { return reinterpret_cast<std::uint64_t*>(segment); }
+std::uint64_t* flag_of(char* segment) {
+  return reinterpret_cast<std::uint64_t*>(segment);
+}
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -96,8 +98,8 @@ NodeReducer::NodeReducer(MPI_Comm world, int node_ranks) : world_(world) {
   MPI_Info_create(&info);
   MPI_Info_set(info, "alloc_shared_noncontig", "true");
   char* mine = nullptr;
-  const int rc = MPI_Win_allocate_shared(static_cast<MPI_Aint>(kHeader + 2 * stage_), 1,
-                                         info, node_, &mine, &win_);
+  const int rc = MPI_Win_allocate_shared(static_cast<MPI_Aint>(kHeader + 2 * stage_), 1, info,
+                                         node_, &mine, &win_);
   MPI_Info_free(&info);
   int ok = rc == MPI_SUCCESS ? 1 : 0;
   MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, world);

@@ -11,9 +11,9 @@
 // buckets (PyTorch DDP's gradient_as_bucket_view): after the first step every parameter's .grad
 // is a view into its bucket, autograd accumulates into it in place, and the averaged values are
 // in place when the buckets complete — no copy in or out of the buckets. The buckets come from
-// Communicator::reduce_buffer (MPI: memory the ranks of a node share, reduced where it lies). Parameters that get no
-// gradient in a step count as zero; frozen parameters (requires_grad false) are left out.
-// set_sync(false) keeps gradients local (accumulation).
+// Communicator::reduce_buffer (MPI: memory the ranks of a node share, reduced where it lies).
+// Parameters that get no gradient in a step count as zero; frozen parameters (requires_grad false)
+// are left out. set_sync(false) keeps gradients local (accumulation).
 //
 // Gradient compression (ddp.compression fp16|bf16, Horovod's option): a bucket is divided by the
 // world size in float32, cast to 16 bits for the all_reduce (a sum; MPI adds 16-bit values in
