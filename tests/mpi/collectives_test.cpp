@@ -141,7 +141,9 @@ TEST(Collectives, ReduceBuffersReduceAndReturnToThePool) {
   o.op = dist::ReduceOp::kAvg;
   c.all_reduce(b, o);
   EXPECT_LT((b.to(at::kDouble) - average(5)).abs().max().item<double>(), 1e-5);
-  if (c.rank() == 0) EXPECT_TRUE(at::equal(a, kept)) << "a buffer still held was handed out again";
+  if (c.rank() == 0) {
+    EXPECT_TRUE(at::equal(a, kept)) << "a buffer still held was handed out again";
+  }
   // Dropped everywhere: a buffer of the same size or smaller reuses the memory (zeroed).
   a = at::Tensor();
   b = at::Tensor();
@@ -150,8 +152,9 @@ TEST(Collectives, ReduceBuffersReduceAndReturnToThePool) {
   at::Tensor again = c.reduce_buffer(n - 7, at::kFloat);
   EXPECT_EQ(again.abs().max().item<float>(), 0.0f);
   const char* plain = std::getenv("ENDOKED_NODE_REDUCE");
-  if (c.size() > 1 && !(plain && std::string(plain) == "0"))
+  if (c.size() > 1 && !(plain && std::string(plain) == "0")) {
     EXPECT_EQ(again.data_ptr(), first) << "dropped shared memory not reused";
+  }
 }
 
 TEST(Collectives, AvgOfIntegersIsRefused) {
