@@ -218,13 +218,14 @@ DataParallel::DataParallel(torch::nn::Module& module, Communicator& comm,
   for (auto& b : m.buckets) {
     const at::Tensor& last = m.params[b.params.back()];
     const std::int64_t numel = b.offsets.back() + last.numel();
-    b.flat = last.device().is_cpu() ? comm.reduce_buffer(numel, last.scalar_type())
-                                    : at::zeros({numel}, last.options().requires_grad(false));
+    const auto make = [&](at::ScalarType type) {
+      return last.device().is_cpu()
+                 ? comm.reduce_buffer(numel, type)
+                 : at::zeros({numel}, last.options().dtype(type).requires_grad(false));
+    };
+    b.flat = make(last.scalar_type());
     // The 16-bit copy that travels, made once (in shared memory too).
-    b.wire = m.compress && b.flat.element_size() > 2
-                 ? (last.device().is_cpu() ? comm.reduce_buffer(numel, *m.compress)
-                                           : at::zeros({numel}, last.options().dtype(*m.compress)))
-                 : b.flat;
+    b.wire = m.compress && b.flat.element_size() > 2 ? make(*m.compress) : b.flat;
     b.pending = b.params.size();
   }
   // 4. A post-hook on every parameter's gradient accumulator.

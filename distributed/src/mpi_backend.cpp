@@ -353,16 +353,16 @@ class MpiCommunicator final : public Communicator {
     if (o.verify) agree(t, "all_reduce", false);
     if (t.numel() == 0) return;
     at::Tensor c = t.is_contiguous() ? t : t.contiguous();
-    const MPI_Datatype type = mpi_type(c);
-    const MPI_Op op = mpi_op(c, o.op);
     const bool polling = async && resolve_progress(o.progress, local_size_) == Progress::kPolling;
     if (polling) wait_politely_for_every_rank();
-    if (node_reducer_ &&
-        node_reducer_->takes(c, o.op == ReduceOp::kSum || o.op == ReduceOp::kAvg)) {
+    if (node_reducer_ && (o.op == ReduceOp::kSum || o.op == ReduceOp::kAvg) &&
+        node_reducer_->takes(c)) {
       node_reducer_->all_reduce(c, o.op == ReduceOp::kAvg, !polling);
       if (!c.is_same(t)) t.copy_(c);
       return;
     }
+    const MPI_Datatype type = mpi_type(c);
+    const MPI_Op op = mpi_op(c, o.op);
     // In pieces of at most 16 MiB: Open MPI's Allreduce mallocs a scratch buffer as large as
     // the message, and on any thread but the main one glibc serves more than 64 MiB (its
     // thread-heap size) with a fresh mmap every call — page faults that halved the
@@ -383,7 +383,7 @@ class MpiCommunicator final : public Communicator {
   at::Tensor reduce_buffer(std::int64_t numel, at::ScalarType type) override {
     drain();
     at::Tensor t;
-    if (node_reducer_ && node_reducer_->usable()) t = node_reducer_->buffer(numel, type);
+    if (node_reducer_) t = node_reducer_->buffer(numel, type);
     return t.defined() ? t : Communicator::reduce_buffer(numel, type);
   }
 

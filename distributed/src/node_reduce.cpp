@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "endoked/core/error.h"
+#include "endoked/core/log.h"
 #include "half_kernels.h"
 
 namespace endoked::dist {
@@ -82,39 +83,22 @@ NodeReducer::NodeReducer(MPI_Comm world, int node_ranks) : world_(world) {
   MPI_Comm_size(node_, &local_size_);
   int extremes[2] = {-local_size_, local_size_};  // every rank learns the smallest and largest node
   MPI_Allreduce(MPI_IN_PLACE, extremes, 2, MPI_INT, MPI_MAX, world);
-  if (-extremes[0] != extremes[1]) {
-    off_reason_ = "nodes hold different numbers of ranks (" + std::to_string(-extremes[0]) +
-                  " to " + std::to_string(extremes[1]) + ")";
-    return;
-  }
-  if (local_size_ == 1) {
-    off_reason_ = "one rank per node";
-    return;
-  }
+  // Nodes with unequal rank counts, or one rank each: MPI alone.
+  if (-extremes[0] != extremes[1] || local_size_ == 1) return;
   nodes_ = world_size_ / local_size_;
   MPI_Comm_split(world, local_rank_, rank, &cross_);
   MPI_Comm_set_errhandler(cross_, MPI_ERRORS_RETURN);
   MPI_Info info;
   MPI_Info_create(&info);
   MPI_Info_set(info, "alloc_shared_noncontig", "true");
-  char* mine = nullptr;
-  const int rc = MPI_Win_allocate_shared(static_cast<MPI_Aint>(kHeader + 2 * stage_), 1, info,
-                                         node_, &mine, &win_);
+  const bool made = allocate_shared(kHeader + 2 * kStageBytes, info, win_, segments_);
   MPI_Info_free(&info);
-  int ok = rc == MPI_SUCCESS ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, world);
-  if (!ok) {
-    if (rc == MPI_SUCCESS) MPI_Win_free(&win_);
-    win_ = MPI_WIN_NULL;
-    off_reason_ = "MPI_Win_allocate_shared failed on some rank (is /dev/shm full or too small?)";
+  if (!made) {
+    if (rank == 0)
+      log::warn(
+          "all-reduce: no shared-memory window (is /dev/shm full or too small?); "
+          "every all-reduce goes through MPI");
     return;
-  }
-  for (int q = 0; q < local_size_; ++q) {
-    MPI_Aint size = 0;
-    int unit = 0;
-    void* base = nullptr;
-    MPI_Win_shared_query(win_, q, &size, &unit, &base);
-    segments_.push_back(static_cast<char*>(base));
   }
   __atomic_store_n(flag_of(segments_[static_cast<std::size_t>(local_rank_)]), 0, __ATOMIC_RELEASE);
   MPI_Barrier(node_);
@@ -131,9 +115,35 @@ NodeReducer::~NodeReducer() {
   if (node_ != MPI_COMM_NULL) MPI_Comm_free(&node_);
 }
 
-bool NodeReducer::takes(const at::Tensor& t, bool sum_or_avg) const {
-  if (!usable_ || !sum_or_avg || !t.is_contiguous() || t.nbytes() < kMinBytes) return false;
-  switch (t.scalar_type()) {
+bool NodeReducer::allocate_shared(std::int64_t bytes, MPI_Info info, MPI_Win& win,
+                                  std::vector<char*>& bases) {
+  char* mine = nullptr;
+  const int rc = MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes), 1, info, node_, &mine, &win);
+  int ok = rc == MPI_SUCCESS ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, world_);
+  if (!ok) {
+    if (rc == MPI_SUCCESS) MPI_Win_free(&win);
+    win = MPI_WIN_NULL;
+    return false;
+  }
+  bases.clear();
+  for (int q = 0; q < local_size_; ++q) {
+    MPI_Aint size = 0;
+    int unit = 0;
+    void* base = nullptr;
+    MPI_Win_shared_query(win, q, &size, &unit, &base);
+    bases.push_back(static_cast<char*>(base));
+  }
+  return true;
+}
+
+bool NodeReducer::takes(const at::Tensor& t) const {
+  return t.is_contiguous() && t.nbytes() >= kMinBytes && takes_type(t.scalar_type());
+}
+
+bool NodeReducer::takes_type(at::ScalarType type) const {
+  if (!usable_) return false;
+  switch (type) {
     case at::kFloat:
     case at::kDouble:
       return true;
@@ -226,7 +236,7 @@ void NodeReducer::all_reduce(at::Tensor& t, bool average, bool patient) {
   spin_limit_ = patient ? std::chrono::microseconds(10000) : std::chrono::microseconds(50);
   const at::ScalarType type = t.scalar_type();
   const std::int64_t esize = static_cast<std::int64_t>(t.element_size());
-  const std::int64_t piece = stage_ / esize;
+  const std::int64_t piece = kStageBytes / esize;
   char* data = static_cast<char*>(t.data_ptr());
   const std::int64_t total = t.numel();
   std::vector<char*> at_rank(static_cast<std::size_t>(local_size_));
@@ -250,7 +260,7 @@ void NodeReducer::all_reduce(at::Tensor& t, bool average, bool patient) {
     const std::int64_t m = std::min(piece, total - at);
     for (int q = 0; q < local_size_; ++q)
       at_rank[static_cast<std::size_t>(q)] =
-          segments_[static_cast<std::size_t>(q)] + kHeader + parity_ * stage_;
+          segments_[static_cast<std::size_t>(q)] + kHeader + parity_ * kStageBytes;
     parity_ ^= 1;
     std::memcpy(at_rank[static_cast<std::size_t>(local_rank_)], data + at * esize,
                 static_cast<std::size_t>(m * esize));
@@ -260,11 +270,9 @@ void NodeReducer::all_reduce(at::Tensor& t, bool average, bool patient) {
 }
 
 at::Tensor NodeReducer::buffer(std::int64_t numel, at::ScalarType type) {
-  const at::TensorOptions options = at::TensorOptions().dtype(type);
-  if (!takes(at::empty({kMinBytes}, options), true)) return {};  // the type
-  if (numel * static_cast<std::int64_t>(c10::elementSize(type)) < kMinBytes) return {};
-  const std::int64_t bytes =
-      (numel * static_cast<std::int64_t>(c10::elementSize(type)) + kAlign - 1) / kAlign * kAlign;
+  const std::int64_t need = numel * static_cast<std::int64_t>(c10::elementSize(type));
+  if (!takes_type(type) || need < kMinBytes) return {};
+  const std::int64_t bytes = (need + kAlign - 1) / kAlign * kAlign;
   // A pool no rank uses any more and large enough, else a new one.
   std::uint64_t free_everywhere = 0;
   for (std::size_t i = 0; i < pools_.size() && i < 64; ++i)
@@ -288,22 +296,7 @@ at::Tensor NodeReducer::buffer(std::int64_t numel, at::ScalarType type) {
     MPI_Allreduce(MPI_IN_PLACE, &room, 1, MPI_INT, MPI_MIN, world_);
     if (!room) return {};
     Pool pool;
-    char* mine = nullptr;
-    const int rc = MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes), 1, MPI_INFO_NULL, node_,
-                                           &mine, &pool.win);
-    int ok = rc == MPI_SUCCESS ? 1 : 0;
-    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, world_);
-    if (!ok) {
-      if (rc == MPI_SUCCESS) MPI_Win_free(&pool.win);
-      return {};
-    }
-    for (int q = 0; q < local_size_; ++q) {
-      MPI_Aint size = 0;
-      int unit = 0;
-      void* base = nullptr;
-      MPI_Win_shared_query(pool.win, q, &size, &unit, &base);
-      pool.bases.push_back(static_cast<char*>(base));
-    }
+    if (!allocate_shared(bytes, MPI_INFO_NULL, pool.win, pool.bases)) return {};
     pool.bytes = bytes;
     pool.users = std::make_shared<std::atomic<int>>(0);
     pools_.push_back(std::move(pool));
@@ -314,7 +307,7 @@ at::Tensor NodeReducer::buffer(std::int64_t numel, at::ScalarType type) {
   pool.users->fetch_add(1);
   auto users = pool.users;
   return at::from_blob(
-      mine, {numel}, [users](void*) { users->fetch_sub(1); }, options);
+      mine, {numel}, [users](void*) { users->fetch_sub(1); }, at::TensorOptions().dtype(type));
 }
 
 }  // namespace endoked::dist

@@ -28,7 +28,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <string>
 #include <vector>
 
 namespace endoked::dist {
@@ -46,10 +45,9 @@ class NodeReducer {
   NodeReducer(const NodeReducer&) = delete;
   NodeReducer& operator=(const NodeReducer&) = delete;
 
-  bool usable() const { return usable_; }
-  /// Whether this reducer takes `t` (contiguous; float, double, float16 or bfloat16; a sum or an
-  /// average; at least kMinBytes).
-  bool takes(const at::Tensor& t, bool sum_or_avg) const;
+  /// Whether this reducer takes the sum or average of `t` (contiguous; float, double, float16 or
+  /// bfloat16; at least kMinBytes).
+  bool takes(const at::Tensor& t) const;
   /// Collective over the world: t = sum (or sum / world size) over ranks, in place. A rank that
   /// waits for another spins (`patient`: as MPI's blocking calls do, yielding only after
   /// ~10 ms) or, not patient, yields its core after ~50 µs (the polling progress policy).
@@ -60,8 +58,6 @@ class NodeReducer {
   /// out. Undefined when this reducer does not take the type or size. The memory returns to a
   /// pool, for a later buffer, once every rank has dropped every tensor on it.
   at::Tensor buffer(std::int64_t numel, at::ScalarType type);
-  /// Why the reducer is off, for the log ("" when usable).
-  const std::string& off_reason() const { return off_reason_; }
 
  private:
   struct Pool {
@@ -70,13 +66,16 @@ class NodeReducer {
     std::int64_t bytes = 0;
     std::shared_ptr<std::atomic<int>> users;  // live tensors on my part
   };
+  bool takes_type(at::ScalarType type) const;
+  // Collective: a shared window of `bytes` per local rank, every local rank's part in `bases`;
+  // false (on every rank) when some rank could not make it.
+  bool allocate_shared(std::int64_t bytes, MPI_Info info, MPI_Win& win, std::vector<char*>& bases);
   void barrier();
   // One piece: `piece[q]` is local rank q's copy, `m` elements of `type`.
   void reduce_piece(const std::vector<char*>& piece, std::int64_t m, at::ScalarType type,
                     bool average, bool in_place, char* out);
 
   bool usable_ = false;
-  std::string off_reason_;
   MPI_Comm world_ = MPI_COMM_NULL, node_ = MPI_COMM_NULL, cross_ = MPI_COMM_NULL;
   MPI_Win win_ = MPI_WIN_NULL;
   int local_rank_ = 0, local_size_ = 1, nodes_ = 1, world_size_ = 1;
@@ -85,7 +84,6 @@ class NodeReducer {
   std::uint64_t generation_ = 0;
   int parity_ = 0;
   std::chrono::microseconds spin_limit_{10000};  // spinning before a waiting rank yields
-  std::int64_t stage_ = kStageBytes;
 };
 
 }  // namespace endoked::dist
